@@ -1,0 +1,86 @@
+/** Loads the addon: build/Release, then prebuilds/<platform>-<arch> (node-gyp-build). */
+import * as path from 'node:path';
+import { NativeLoadError } from './errors';
+
+// node-gyp-build ships no types.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const nodeGypBuild: (dir: string) => unknown = require('node-gyp-build');
+
+/** @internal The addon's surface, as the facade uses it. */
+export interface NativeResult {
+  applied: boolean;
+  version: number;
+  staleness: number;
+  reason?: 'stale' | 'nonFinite';
+}
+
+/** @internal */
+export interface NativeStats {
+  version: number;
+  pushes: number;
+  rejectedStale: number;
+  skippedNonFinite: number;
+  conflicts: number;
+  snapshots: number;
+  rounds: number;
+  pending: number;
+  stalenessCount: number;
+  stalenessSum: number;
+  stalenessMax: number;
+  stalenessHistogram: number[];
+  bytes: number;
+}
+
+/** @internal */
+export interface NativeTensor {
+  name: string;
+  shape: number[];
+  size: number;
+  offset: number;
+}
+
+/** @internal */
+export interface NativeStoreInstance {
+  push(indices: number[], arrays: Float32Array[], basedOn: number): NativeResult;
+  pushAsync(indices: number[], arrays: Float32Array[], basedOn: number): Promise<NativeResult>;
+  snapshot(): { version: number; buffer: ArrayBuffer };
+  version(): number;
+  stats(): NativeStats;
+  sync(): number;
+  share(): number;
+  close(): void;
+  tensors(): NativeTensor[];
+  info(): { mode: string; id: number; paddedFloats: number; learningRate: number };
+  setLearningRate(lr: number): void;
+}
+
+/** @internal */
+export interface NativeAddon {
+  NativeStore: new (config: object | null, tensors: object[] | null, sharedId?: number) => NativeStoreInstance;
+  checksum(data: Float32Array): bigint;
+  isa(): { active: string; supported: string[] };
+}
+
+let addon: NativeAddon | undefined;
+
+/** @internal */
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const root = path.join(__dirname, '..');
+  try {
+    addon = nodeGypBuild(root) as NativeAddon;
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new NativeLoadError(
+      `gradvault: no native binary fits ${process.platform}-${process.arch} (Node ${process.versions.node}): ${why}. ` +
+        'Install a C++20 compiler, make and python3 (Debian/Ubuntu: apt-get install -y g++ make python3), ' +
+        'then run `npm rebuild gradvault` to build it from source.',
+    );
+  }
+  return addon;
+}
+
+/** The SIMD instruction set the kernels run with, and those this CPU supports. */
+export function isa(): { active: string; supported: string[] } {
+  return native().isa();
+}

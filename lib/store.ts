@@ -1,0 +1,340 @@
+import { resolveStoreOptions, describe, type ResolvedStoreOptions, type ResolvedTensor, type StoreOptions, type Mode } from './config';
+import { ClosedError, InPlaceModificationError, InvalidArgumentError, ShapeError, fromNative } from './errors';
+import { native, type NativeResult, type NativeStoreInstance } from './native';
+import { Snapshot } from './snapshot';
+
+/** Gradients by tensor name; each a Float32Array of the tensor's size. */
+export type Gradients = Readonly<Record<string, Float32Array>>;
+
+export interface PushOptions {
+  /**
+   * The snapshot the gradient was computed from (staleness is measured from
+   * its version and, with `verify: true`, its contents are checked), or just
+   * that version number.
+   */
+  readonly basedOn?: Snapshot | number;
+}
+
+export interface PushResult {
+  /** False when the push was refused by the staleness bound or skipped for a NaN/Inf. */
+  readonly applied: boolean;
+  /** The store's version after the push. */
+  readonly version: number;
+  /** `version - basedOn` when the push was made; 0 without `basedOn`. */
+  readonly staleness: number;
+  /** Why a push was not applied. */
+  readonly reason?: 'stale' | 'nonFinite';
+}
+
+export interface StalenessBucket {
+  /** Smallest staleness in the bucket. */
+  readonly min: number;
+  /** Largest staleness in the bucket (Infinity for the last). */
+  readonly max: number;
+  readonly count: number;
+}
+
+export interface StoreStats {
+  readonly mode: Mode;
+  readonly version: number;
+  /** Pushes applied. */
+  readonly pushes: number;
+  /** Pushes not applied: refused as too stale plus skipped for NaN/Inf. */
+  readonly rejected: number;
+  readonly rejectedStale: number;
+  readonly skippedNonFinite: number;
+  /**
+   * hogwild: overlapping writers on one stripe, each a possible lost update;
+   * atomic: compare-and-swap retries (nothing lost); other modes: 0.
+   */
+  readonly conflicts: number;
+  readonly snapshots: number;
+  /** averaging: rounds applied; deterministic: sync() calls. */
+  readonly rounds: number;
+  /** averaging: pushes waiting in the open round. */
+  readonly pending: number;
+  readonly staleness: {
+    /** Pushes that named `basedOn`. */
+    readonly count: number;
+    readonly mean: number;
+    readonly max: number;
+    /** Buckets [0], [1], [2,3], [4,7], ... , [65536, Infinity]. */
+    readonly histogram: readonly StalenessBucket[];
+  };
+  /** Native memory held: parameters, optimizer state, versions, accumulators. */
+  readonly bytes: number;
+}
+
+/** A handle to pass to a worker_thread (postMessage), for {@link ParameterStore.attach}. */
+export interface StoreHandle {
+  readonly kind: 'gradvault.ParameterStore';
+  readonly id: number;
+  readonly options: ResolvedStoreOptions;
+}
+
+interface Layout {
+  tensors: (ResolvedTensor & { offset: number })[];
+  index: Map<string, number>;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+function layoutOf(n: NativeStoreInstance): Layout {
+  const tensors = n.tensors().map((t) => Object.freeze({ name: t.name, shape: Object.freeze(t.shape), size: t.size, offset: t.offset }));
+  return { tensors, index: new Map(tensors.map((t, i) => [t.name, i])) };
+}
+
+// Set by attach() for the constructor call it makes (JS is single-threaded
+// per isolate, so nothing can interleave).
+let attaching: { native: NativeStoreInstance; options: ResolvedStoreOptions } | null = null;
+
+/**
+ * The vault: named float32 tensors in native memory. JavaScript never holds a
+ * reference into them: read them with {@link ParameterStore.snapshot}, change
+ * them with {@link ParameterStore.push}.
+ */
+export class ParameterStore {
+  /** The validated, frozen configuration. */
+  readonly options: ResolvedStoreOptions;
+  #native: NativeStoreInstance | null;
+  readonly #layout: Layout;
+  readonly #id: number;
+
+  constructor(options: StoreOptions) {
+    if (attaching) {
+      const a = attaching;
+      attaching = null;
+      this.options = a.options;
+      this.#native = a.native;
+    } else {
+      const cfg = resolveStoreOptions(options);
+      const nativeConfig = {
+        mode: cfg.resolved.mode,
+        optimizer: cfg.resolved.optimizer,
+        staleness: cfg.resolved.staleness,
+        nonFinite: cfg.resolved.nonFinite,
+        syncEvery: cfg.resolved.syncEvery,
+        seed: cfg.resolved.seed,
+      };
+      try {
+        this.#native = new (native().NativeStore)(nativeConfig, cfg.tensorSpecs);
+      } catch (e) {
+        throw fromNative(e);
+      }
+      this.options = cfg.resolved;
+    }
+    this.#layout = layoutOf(this.#native);
+    this.#id = this.#native.info().id;
+  }
+
+  /**
+   * Opens, in this thread, a store that another thread shared with
+   * {@link ParameterStore.share}: the same vault, not a copy. The vault lives
+   * until every holder has closed it (or been collected).
+   */
+  static attach(handle: StoreHandle): ParameterStore {
+    if (typeof handle !== 'object' || handle === null || handle.kind !== 'gradvault.ParameterStore' || !Number.isSafeInteger(handle.id))
+      throw new InvalidArgumentError('handle', `attach expects the handle returned by store.share(), got ${describe(handle)}`);
+    let n: NativeStoreInstance;
+    try {
+      n = new (native().NativeStore)(null, null, handle.id);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    attaching = { native: n, options: deepFreeze(handle.options) };
+    try {
+      return new ParameterStore(undefined as never);
+    } finally {
+      attaching = null;
+    }
+  }
+
+  #live(): NativeStoreInstance {
+    if (!this.#native) throw new ClosedError();
+    return this.#native;
+  }
+
+  /** Update strategy. */
+  get mode(): Mode {
+    return this.options.mode;
+  }
+
+  /** Number of pushes applied so far. */
+  get version(): number {
+    return this.#live().version();
+  }
+
+  /** Tensor names, shapes and sizes, in order. */
+  get tensors(): readonly ResolvedTensor[] {
+    return this.options.tensors;
+  }
+
+  /** The learning rate pushes use from now on (a schedule may change it). */
+  get learningRate(): number {
+    return this.#live().info().learningRate;
+  }
+  set learningRate(lr: number) {
+    if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0)
+      throw new InvalidArgumentError('learningRate', `learningRate must be > 0, got ${describe(lr)}`);
+    this.#live().setLearningRate(lr);
+  }
+
+  /** Whether close() was called. */
+  get closed(): boolean {
+    return this.#native === null;
+  }
+
+  /** Reads every tensor into a private copy. */
+  snapshot(): Snapshot {
+    const n = this.#live();
+    let r: { version: number; buffer: ArrayBuffer };
+    try {
+      r = n.snapshot();
+    } catch (e) {
+      throw fromNative(e);
+    }
+    return new Snapshot(this.#id, r.version, r.buffer, this.#layout.tensors, this.options.verify ? native().checksum : null);
+  }
+
+  // Validates a push and returns the addon's arguments. Throws before
+  // anything reaches the store.
+  #pushArgs(grads: Gradients, opts: PushOptions | undefined): [number[], Float32Array[], number] {
+    if (typeof grads !== 'object' || grads === null || Array.isArray(grads) || ArrayBuffer.isView(grads))
+      throw new InvalidArgumentError('grads', `grads must be an object of Float32Arrays by tensor name, got ${describe(grads)}`);
+    const indices: number[] = [];
+    const arrays: Float32Array[] = [];
+    for (const name of Object.keys(grads)) {
+      const i = this.#layout.index.get(name);
+      if (i === undefined)
+        throw new InvalidArgumentError(`grads.${name}`, `grads.${name}: the store has no tensor '${name}' (it has ${this.#layout.tensors.map((t) => t.name).join(', ')})`);
+      const g = grads[name];
+      if (!(g instanceof Float32Array) && Object.prototype.toString.call(g) !== '[object Float32Array]')
+        throw new InvalidArgumentError(`grads.${name}`, `grads.${name} must be a Float32Array, got ${describe(g)}`);
+      const t = this.#layout.tensors[i];
+      if (g.length !== t.size)
+        throw new ShapeError(name, `grads.${name} has ${g.length} elements, expected ${t.size} (shape [${t.shape.join(', ')}])`);
+      indices.push(i);
+      arrays.push(g);
+    }
+    if (indices.length === 0) throw new InvalidArgumentError('grads', 'grads must name at least one tensor');
+    let basedOn = -1;
+    const b = opts?.basedOn;
+    if (b instanceof Snapshot) {
+      if (Snapshot.storeId(b) !== this.#id)
+        throw new InvalidArgumentError('basedOn', 'basedOn is a snapshot of another store');
+      if (this.options.verify) {
+        const modified = Snapshot.modifiedTensor(b, native().checksum);
+        if (modified !== null)
+          throw new InPlaceModificationError(
+            modified,
+            `tensor '${modified}' of the snapshot at version ${b.version} was modified in place after it was taken: ` +
+              'the gradient was computed on values the store never held. Compute on an unmodified snapshot, or copy it first',
+          );
+      }
+      basedOn = b.version;
+    } else if (b !== undefined) {
+      if (typeof b !== 'number' || !Number.isSafeInteger(b) || b < 0)
+        throw new InvalidArgumentError('basedOn', `basedOn must be a Snapshot or a version number (a non-negative integer), got ${describe(b)}`);
+      basedOn = b;
+    }
+    return [indices, arrays, basedOn];
+  }
+
+  /**
+   * Applies gradients: each tensor moves by -lr * g through the optimizer,
+   * with the store's update strategy. The gradients are read during the call
+   * only; reusing the arrays afterwards cannot change what was applied.
+   */
+  push(grads: Gradients, opts?: PushOptions): PushResult {
+    const [indices, arrays, basedOn] = this.#pushArgs(grads, opts);
+    try {
+      return this.#live().push(indices, arrays, basedOn) as NativeResult;
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /**
+   * Like {@link ParameterStore.push}, applied off the JavaScript thread. The
+   * gradients are copied before this returns, so the caller may reuse them
+   * at once; the promise resolves after the push is applied.
+   */
+  async pushAsync(grads: Gradients, opts?: PushOptions): Promise<PushResult> {
+    const [indices, arrays, basedOn] = this.#pushArgs(grads, opts);
+    let p: Promise<NativeResult>;
+    try {
+      p = this.#live().pushAsync(indices, arrays, basedOn);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    try {
+      return await p;
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /**
+   * averaging: applies the open round now. deterministic: refreshes the
+   * weight-decay anchor. Other modes: nothing to do. Returns the version.
+   */
+  sync(): number {
+    try {
+      return this.#live().sync();
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /** Counters since creation. */
+  stats(): StoreStats {
+    const s = this.#live().stats();
+    const histogram = s.stalenessHistogram.map((count, i) => ({
+      min: i === 0 ? 0 : 2 ** (i - 1),
+      max: i === 0 ? 0 : i === s.stalenessHistogram.length - 1 ? Infinity : 2 ** i - 1,
+      count,
+    }));
+    return {
+      mode: this.options.mode,
+      version: s.version,
+      pushes: s.pushes,
+      rejected: s.rejectedStale + s.skippedNonFinite,
+      rejectedStale: s.rejectedStale,
+      skippedNonFinite: s.skippedNonFinite,
+      conflicts: s.conflicts,
+      snapshots: s.snapshots,
+      rounds: s.rounds,
+      pending: s.pending,
+      staleness: {
+        count: s.stalenessCount,
+        mean: s.stalenessCount ? s.stalenessSum / s.stalenessCount : 0,
+        max: s.stalenessMax,
+        histogram,
+      },
+      bytes: s.bytes,
+    };
+  }
+
+  /** A handle for {@link ParameterStore.attach} in another worker_thread (structured-cloneable). */
+  share(): StoreHandle {
+    const id = this.#live().share();
+    return { kind: 'gradvault.ParameterStore', id, options: this.options };
+  }
+
+  /**
+   * Lets go of this holder's reference. The vault is freed when no holder
+   * (this thread or another that attached) and no pending pushAsync keeps
+   * it. Idempotent; any other call afterwards throws ClosedError.
+   */
+  close(): void {
+    if (!this.#native) return;
+    this.#native.close();
+    this.#native = null;
+  }
+}

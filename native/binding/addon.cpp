@@ -1,0 +1,447 @@
+// node-addon-api glue only: converts arguments, wraps the core Store, maps a
+// Status to a JS error with a stable code. No math here. The TypeScript
+// facade validates and normalises every argument first; the checks below
+// only keep a bad call from crashing the process.
+#include <napi.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "../core/store.h"
+#include "../kernels/dispatch.h"
+
+namespace {
+
+using gv::Code;
+using gv::Status;
+using gv::Store;
+
+// ---- errors
+
+Napi::Error make_error(Napi::Env env, Code code, const std::string& message) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", gv::code_name(code));
+  return e;
+}
+
+Napi::Error status_error(Napi::Env env, const Status& s, const Store* store) {
+  Napi::Error e = make_error(env, s.code, s.message);
+  if (!s.field.empty()) e.Set("field", s.field);
+  if (s.tensor >= 0 && store && static_cast<size_t>(s.tensor) < store->tensor_count())
+    e.Set("tensor", store->tensor(static_cast<size_t>(s.tensor)).name);
+  if (s.index >= 0) e.Set("index", Napi::Number::New(env, static_cast<double>(s.index)));
+  return e;
+}
+
+[[noreturn]] void throw_arg(Napi::Env env, const std::string& what) {
+  throw make_error(env, Code::InvalidArgument, what);
+}
+
+// ---- process-wide registry of shared stores: id -> store, for attach() from
+// other worker_threads. Weak: a store lives while some holder keeps it open.
+
+std::mutex g_registry_mutex;
+std::unordered_map<uint64_t, std::weak_ptr<Store>> g_registry;
+
+void registry_put(const std::shared_ptr<Store>& s) {
+  std::lock_guard<std::mutex> lk(g_registry_mutex);
+  for (auto it = g_registry.begin(); it != g_registry.end();) it = it->second.expired() ? g_registry.erase(it) : ++it;
+  g_registry[s->id()] = s;
+}
+
+std::shared_ptr<Store> registry_get(uint64_t id) {
+  std::lock_guard<std::mutex> lk(g_registry_mutex);
+  auto it = g_registry.find(id);
+  return it == g_registry.end() ? nullptr : it->second.lock();
+}
+
+// ---- config conversion
+
+double num(const Napi::Object& o, const char* key, double dflt) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  if (!v.IsNumber()) throw_arg(o.Env(), std::string(key) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool flag(const Napi::Object& o, const char* key, bool dflt) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  return v.ToBoolean().Value();
+}
+
+std::string str(const Napi::Object& o, const char* key, const char* dflt) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  if (!v.IsString()) throw_arg(o.Env(), std::string(key) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+gv::StoreConfig to_config(Napi::Env env, const Napi::Object& c) {
+  gv::StoreConfig cfg;
+  if (!gv::parse_mode(str(c, "mode", "atomic"), &cfg.mode)) throw_arg(env, "unknown mode");
+  Napi::Value ov = c.Get("optimizer");
+  if (ov.IsObject()) {
+    Napi::Object o = ov.As<Napi::Object>();
+    std::string kind = str(o, "kind", "sgd");
+    auto& a = cfg.optimizer;
+    if (kind == "sgd") a.kind = gv::kernels::OptKind::Sgd;
+    else if (kind == "adagrad") a.kind = gv::kernels::OptKind::Adagrad;
+    else if (kind == "rmsprop") a.kind = gv::kernels::OptKind::Rmsprop;
+    else if (kind == "adam") a.kind = gv::kernels::OptKind::Adam;
+    else throw_arg(env, "unknown optimizer kind");
+    a.lr = static_cast<float>(num(o, "lr", 0.01));
+    a.momentum = static_cast<float>(num(o, "momentum", 0));
+    a.nesterov = flag(o, "nesterov", false);
+    a.weightDecay = static_cast<float>(num(o, "weightDecay", 0));
+    a.decoupled = flag(o, "decoupled", false);
+    a.beta1 = static_cast<float>(num(o, "beta1", 0.9));
+    a.beta2 = static_cast<float>(num(o, "beta2", 0.999));
+    a.alpha = static_cast<float>(num(o, "alpha", 0.99));
+    a.eps = static_cast<float>(num(o, "eps", 1e-8));
+  }
+  Napi::Value sv = c.Get("staleness");
+  if (sv.IsObject()) {
+    Napi::Object s = sv.As<Napi::Object>();
+    std::string policy = str(s, "policy", "accept");
+    if (policy == "accept") cfg.stalePolicy = gv::StalePolicy::Accept;
+    else if (policy == "scale") cfg.stalePolicy = gv::StalePolicy::Scale;
+    else if (policy == "reject") cfg.stalePolicy = gv::StalePolicy::Reject;
+    else throw_arg(env, "unknown staleness policy");
+    double bound = num(s, "bound", -1);
+    if (bound >= 0) cfg.staleBound = static_cast<uint64_t>(bound);
+  }
+  cfg.nonFinite = str(c, "nonFinite", "reject") == "skip" ? gv::NonFinitePolicy::Skip : gv::NonFinitePolicy::Reject;
+  cfg.syncEvery = static_cast<uint64_t>(num(c, "syncEvery", 1));
+  cfg.seed = static_cast<uint64_t>(num(c, "seed", 0));
+  double shard = num(c, "shardFloats", 16384);
+  cfg.shardFloats = shard >= 16 ? static_cast<size_t>(shard) : 0;
+  return cfg;
+}
+
+std::vector<gv::TensorSpec> to_tensors(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsArray()) throw_arg(env, "tensors must be an array");
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<gv::TensorSpec> out;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value tv = arr.Get(i);
+    if (!tv.IsObject()) throw_arg(env, "tensor spec must be an object");
+    Napi::Object t = tv.As<Napi::Object>();
+    gv::TensorSpec s;
+    s.name = str(t, "name", "");
+    Napi::Value shape = t.Get("shape");
+    if (!shape.IsArray()) throw_arg(env, "shape must be an array");
+    Napi::Array sh = shape.As<Napi::Array>();
+    for (uint32_t d = 0; d < sh.Length(); ++d) {
+      Napi::Value dv = sh.Get(d);
+      if (!dv.IsNumber()) throw_arg(env, "shape entries must be numbers");
+      s.shape.push_back(dv.As<Napi::Number>().Int64Value());
+    }
+    std::string init = str(t, "init", "zeros");
+    if (init == "zeros") s.init = gv::InitKind::Zeros;
+    else if (init == "glorot") s.init = gv::InitKind::Glorot;
+    else if (init == "normal") s.init = gv::InitKind::Normal;
+    else if (init == "values") {
+      s.init = gv::InitKind::Values;
+      Napi::Value vals = t.Get("values");
+      if (!vals.IsTypedArray() || vals.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw_arg(env, "values must be a Float32Array");
+      Napi::Float32Array f = vals.As<Napi::Float32Array>();
+      s.values.assign(f.Data(), f.Data() + f.ElementLength());
+    } else throw_arg(env, "unknown init");
+    s.std = static_cast<float>(num(t, "std", 0.01));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// ---- push arguments
+
+struct PushArgs {
+  std::vector<gv::Grad> grads;
+  int64_t basedOn = -1;
+};
+
+// indices: number[] of tensor indices; arrays: Float32Array[] beside them.
+// With copy, the data is copied into owned (so the caller may reuse its
+// buffers at once); otherwise it points into the caller's memory, read
+// during the call only.
+PushArgs to_push(const Napi::CallbackInfo& info, std::vector<std::vector<float>>* owned) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsNumber())
+    throw_arg(env, "push expects (indices, arrays, basedOn)");
+  Napi::Array idx = info[0].As<Napi::Array>(), arrs = info[1].As<Napi::Array>();
+  if (idx.Length() != arrs.Length()) throw_arg(env, "indices and arrays differ in length");
+  PushArgs p;
+  p.basedOn = info[2].As<Napi::Number>().Int64Value();
+  if (owned) owned->reserve(idx.Length());
+  for (uint32_t i = 0; i < idx.Length(); ++i) {
+    Napi::Value iv = idx.Get(i), av = arrs.Get(i);
+    if (!iv.IsNumber()) throw_arg(env, "tensor index must be a number");
+    if (!av.IsTypedArray() || av.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw_arg(env, "gradient must be a Float32Array");
+    Napi::Float32Array f = av.As<Napi::Float32Array>();
+    int64_t t = iv.As<Napi::Number>().Int64Value();
+    if (t < 0 || t > UINT32_MAX) throw_arg(env, "tensor index out of range");
+    const float* data = f.Data();
+    if (owned) {
+      owned->emplace_back(data, data + f.ElementLength());
+      data = owned->back().data();
+    }
+    p.grads.push_back({static_cast<uint32_t>(t), data, f.ElementLength()});
+  }
+  return p;
+}
+
+const char* reason_name(gv::SkipReason r) {
+  switch (r) {
+    case gv::SkipReason::Stale: return "stale";
+    case gv::SkipReason::NonFinite: return "nonFinite";
+    default: return "";
+  }
+}
+
+Napi::Object result_object(Napi::Env env, const gv::PushResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("applied", r.applied);
+  o.Set("version", Napi::Number::New(env, static_cast<double>(r.version)));
+  o.Set("staleness", Napi::Number::New(env, static_cast<double>(r.staleness)));
+  if (!r.applied) o.Set("reason", reason_name(r.reason));
+  return o;
+}
+
+// ---- pushAsync: the gradient is copied on the JS thread, applied on a pool
+// thread; the worker holds the store, so close() or GC meanwhile is safe.
+
+class PushWorker : public Napi::AsyncWorker {
+ public:
+  PushWorker(Napi::Env env, std::shared_ptr<Store> store, std::vector<std::vector<float>> owned, PushArgs args)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), store_(std::move(store)),
+        owned_(std::move(owned)), args_(std::move(args)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override { status_ = store_->push(args_.grads.data(), args_.grads.size(), args_.basedOn, &result_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (status_.ok()) deferred_.Resolve(result_object(env, result_));
+    else deferred_.Reject(status_error(env, status_, store_.get()).Value());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Store> store_;
+  std::vector<std::vector<float>> owned_;
+  PushArgs args_;
+  Status status_;
+  gv::PushResult result_;
+};
+
+// ---- the wrapped store
+
+class NativeStore : public Napi::ObjectWrap<NativeStore> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeStore",
+                       {
+                           InstanceMethod<&NativeStore::Push>("push"),
+                           InstanceMethod<&NativeStore::PushAsync>("pushAsync"),
+                           InstanceMethod<&NativeStore::Snapshot>("snapshot"),
+                           InstanceMethod<&NativeStore::Version>("version"),
+                           InstanceMethod<&NativeStore::Stats>("stats"),
+                           InstanceMethod<&NativeStore::Sync>("sync"),
+                           InstanceMethod<&NativeStore::Share>("share"),
+                           InstanceMethod<&NativeStore::Close>("close"),
+                           InstanceMethod<&NativeStore::Tensors>("tensors"),
+                           InstanceMethod<&NativeStore::Info>("info"),
+                           InstanceMethod<&NativeStore::SetLearningRate>("setLearningRate"),
+                       });
+  }
+
+  // new NativeStore(config, tensors) or new NativeStore(null, null, sharedId)
+  explicit NativeStore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeStore>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() >= 3 && info[2].IsNumber()) {
+      uint64_t id = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
+      store_ = registry_get(id);
+      if (!store_) throw make_error(env, Code::Closed, "the shared store " + std::to_string(id) + " is closed or does not exist in this process");
+      return;
+    }
+    if (info.Length() < 2 || !info[0].IsObject()) throw_arg(env, "NativeStore expects (config, tensors)");
+    gv::StoreConfig cfg = to_config(env, info[0].As<Napi::Object>());
+    std::vector<gv::TensorSpec> tensors = to_tensors(env, info[1]);
+    Status s = Store::create(cfg, std::move(tensors), &store_);
+    if (!s.ok()) throw status_error(env, s, nullptr);
+  }
+
+ private:
+  Store& live(Napi::Env env) {
+    if (!store_) throw make_error(env, Code::Closed, "the store is closed");
+    return *store_;
+  }
+
+  Napi::Value Push(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Store& s = live(env);
+    PushArgs p = to_push(info, nullptr);
+    gv::PushResult r;
+    Status st = s.push(p.grads.data(), p.grads.size(), p.basedOn, &r);
+    if (!st.ok()) throw status_error(env, st, &s);
+    return result_object(env, r);
+  }
+
+  Napi::Value PushAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    std::vector<std::vector<float>> owned;
+    PushArgs p = to_push(info, &owned);
+    auto* w = new PushWorker(env, store_, std::move(owned), std::move(p));
+    Napi::Promise promise = w->promise();
+    w->Queue();
+    return promise;
+  }
+
+  Napi::Value Snapshot(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Store& s = live(env);
+    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, s.padded_floats() * sizeof(float));
+    uint64_t v = s.snapshot(static_cast<float*>(buf.Data()));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("version", Napi::Number::New(env, static_cast<double>(v)));
+    o.Set("buffer", buf);
+    return o;
+  }
+
+  Napi::Value Version(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(live(info.Env()).version()));
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    gv::Stats st = live(env).stats();
+    auto n = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("version", n(st.version));
+    o.Set("pushes", n(st.pushes));
+    o.Set("rejectedStale", n(st.rejectedStale));
+    o.Set("skippedNonFinite", n(st.skippedNonFinite));
+    o.Set("conflicts", n(st.conflicts));
+    o.Set("snapshots", n(st.snapshots));
+    o.Set("rounds", n(st.rounds));
+    o.Set("pending", n(st.pending));
+    o.Set("stalenessCount", n(st.stalenessCount));
+    o.Set("stalenessSum", n(st.stalenessSum));
+    o.Set("stalenessMax", n(st.stalenessMax));
+    Napi::Array h = Napi::Array::New(env, gv::kStaleBuckets);
+    for (int i = 0; i < gv::kStaleBuckets; ++i) h.Set(i, n(st.stalenessHistogram[i]));
+    o.Set("stalenessHistogram", h);
+    o.Set("bytes", n(st.bytes));
+    return o;
+  }
+
+  Napi::Value Sync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Store& s = live(env);
+    Status st = s.sync();
+    if (!st.ok()) throw status_error(env, st, &s);
+    return Napi::Number::New(env, static_cast<double>(s.version()));
+  }
+
+  Napi::Value Share(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    live(env);
+    registry_put(store_);
+    return Napi::Number::New(env, static_cast<double>(store_->id()));
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    store_.reset();  // the vault goes when its last holder lets go
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Tensors(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Store& s = live(env);
+    Napi::Array arr = Napi::Array::New(env, s.tensor_count());
+    for (size_t i = 0; i < s.tensor_count(); ++i) {
+      const gv::TensorInfo& t = s.tensor(i);
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", t.name);
+      Napi::Array shape = Napi::Array::New(env, t.shape.size());
+      for (size_t d = 0; d < t.shape.size(); ++d) shape.Set(d, Napi::Number::New(env, static_cast<double>(t.shape[d])));
+      o.Set("shape", shape);
+      o.Set("size", Napi::Number::New(env, static_cast<double>(t.size)));
+      o.Set("offset", Napi::Number::New(env, static_cast<double>(t.offset)));
+      arr.Set(i, o);
+    }
+    return arr;
+  }
+
+  // The resolved configuration, for attach() in another thread.
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Store& s = live(env);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("mode", gv::mode_name(s.mode()));
+    o.Set("id", Napi::Number::New(env, static_cast<double>(s.id())));
+    o.Set("paddedFloats", Napi::Number::New(env, static_cast<double>(s.padded_floats())));
+    o.Set("learningRate", Napi::Number::New(env, s.learning_rate()));
+    return o;
+  }
+
+  Napi::Value SetLearningRate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Store& s = live(env);
+    if (info.Length() < 1 || !info[0].IsNumber()) throw_arg(env, "learning rate must be a number");
+    s.set_learning_rate(info[0].As<Napi::Number>().FloatValue());
+    return env.Undefined();
+  }
+
+  std::shared_ptr<Store> store_;
+};
+
+// ---- module functions
+
+Napi::Value Checksum(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_arg(env, "checksum expects a Float32Array");
+  Napi::Float32Array f = info[0].As<Napi::Float32Array>();
+  return Napi::BigInt::New(env, gv::kernels::active().checksum(f.Data(), f.ElementLength()));
+}
+
+Napi::Value IsaInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("active", gv::kernels::active().name);
+  Napi::Array sup = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (auto isa : {gv::kernels::Isa::Scalar, gv::kernels::Isa::Avx2, gv::kernels::Isa::Avx512, gv::kernels::Isa::Neon})
+    if (gv::kernels::table_for(isa)) sup.Set(k++, gv::kernels::isa_name(isa));
+  o.Set("supported", sup);
+  return o;
+}
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) {
+    Napi::Function store = NativeStore::Define(env);
+    storeCtor_ = Napi::Persistent(store);
+    DefineAddon(exports, {
+                             InstanceValue("NativeStore", store),
+                             InstanceMethod<&Addon::Checksum>("checksum"),
+                             InstanceMethod<&Addon::Isa>("isa"),
+                         });
+  }
+
+ private:
+  Napi::Value Checksum(const Napi::CallbackInfo& info) { return ::Checksum(info); }
+  Napi::Value Isa(const Napi::CallbackInfo& info) { return IsaInfo(info); }
+  Napi::FunctionReference storeCtor_;
+};
+
+}  // namespace
+
+NODE_API_ADDON(Addon)

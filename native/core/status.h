@@ -1,0 +1,40 @@
+// Errors cross the core boundary as a Status, never as an exception.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+
+namespace gv {
+
+enum class Code : int {
+  Ok = 0,
+  Config,           // a configuration field is invalid (field names its path)
+  InvalidArgument,  // a call argument is invalid (field names it)
+  Shape,            // a gradient's size does not match its tensor
+  NonFinite,        // NaN or infinity in a gradient (tensor, index)
+  Overflow,         // a fixed-point value would leave its range (deterministic, averaging)
+  Closed,           // the store was closed
+  Internal,
+};
+
+const char* code_name(Code c);  // stable string codes, e.g. "ERR_NON_FINITE"
+
+struct Status {
+  Code code = Code::Ok;
+  std::string message;
+  std::string field;   // config path or argument name, when there is one
+  int64_t tensor = -1;  // tensor index, when one is at fault
+  int64_t index = -1;   // element index within it
+
+  bool ok() const { return code == Code::Ok; }
+  static Status Ok() { return {}; }
+  static Status Error(Code c, std::string msg, std::string field = {}) {
+    Status s;
+    s.code = c;
+    s.message = std::move(msg);
+    s.field = std::move(field);
+    return s;
+  }
+};
+
+}  // namespace gv

@@ -1,0 +1,190 @@
+// The vault: named float32 tensors in aligned native memory, updated only
+// through push() with one of six strategies, read only through snapshot()
+// copies. No Node headers here; errors come back as a Status.
+#pragma once
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../kernels/optim/step.h"
+#include "status.h"
+
+namespace gv {
+
+enum class Mode : int { Atomic = 0, Locked, Versioned, Deterministic, Averaging, Hogwild };
+enum class InitKind : int { Zeros = 0, Glorot, Normal, Values };
+enum class StalePolicy : int { Accept = 0, Scale, Reject };
+enum class NonFinitePolicy : int { Reject = 0, Skip };
+
+const char* mode_name(Mode m);
+bool parse_mode(const std::string& s, Mode* out);
+
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  InitKind init = InitKind::Zeros;
+  float std = 0.01f;          // for Normal
+  std::vector<float> values;  // for Values: exactly size() floats
+};
+
+struct StoreConfig {
+  Mode mode = Mode::Atomic;
+  kernels::StepArgs optimizer;  // bc1/bc2 are set per push
+  StalePolicy stalePolicy = StalePolicy::Accept;
+  uint64_t staleBound = UINT64_MAX;  // pushes staler than this are rejected (counted), whatever the policy
+  NonFinitePolicy nonFinite = NonFinitePolicy::Reject;
+  uint64_t syncEvery = 1;            // averaging: pushes per round
+  uint64_t seed = 0;                 // initialisation
+  size_t shardFloats = 16384;        // locked/hogwild: floats per stripe (64 KiB)
+};
+
+struct TensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;
+  size_t size = 0;    // elements
+  size_t offset = 0;  // in floats, from the start of the padded layout; a multiple of 16 (64 bytes)
+};
+
+// One gradient of a push: the whole tensor, size must equal the tensor's.
+struct Grad {
+  uint32_t tensor;
+  const float* data;
+  size_t size;
+};
+
+enum class SkipReason : int { None = 0, Stale, NonFinite };
+
+struct PushResult {
+  bool applied = false;
+  uint64_t version = 0;    // the store's version after this push (or at its rejection)
+  uint64_t staleness = 0;  // version - basedOn at the push, 0 without basedOn
+  SkipReason reason = SkipReason::None;
+};
+
+// Staleness histogram buckets: [0], [1], [2,3], [4,7], ... , [2^15, 2^16), [2^16, inf).
+constexpr int kStaleBuckets = 18;
+inline int stale_bucket(uint64_t s) {
+  if (s == 0) return 0;
+  int b = 64 - __builtin_clzll(s);  // 1 -> 1, 2..3 -> 2, 4..7 -> 3
+  return b < kStaleBuckets - 1 ? b : kStaleBuckets - 1;
+}
+
+struct Stats {
+  uint64_t version = 0;
+  uint64_t pushes = 0;            // applied
+  uint64_t rejectedStale = 0;     // refused by the staleness bound
+  uint64_t skippedNonFinite = 0;  // refused for NaN/Inf under nonFinite: skip
+  uint64_t conflicts = 0;         // hogwild: overlapping writers on a stripe (possible lost updates); atomic: CAS retries
+  uint64_t snapshots = 0;
+  uint64_t rounds = 0;            // averaging: rounds applied; deterministic: syncs
+  uint64_t pending = 0;           // averaging: pushes accumulated in the open round
+  uint64_t stalenessCount = 0;    // pushes that named basedOn
+  uint64_t stalenessSum = 0;
+  uint64_t stalenessMax = 0;
+  std::array<uint64_t, kStaleBuckets> stalenessHistogram{};
+  uint64_t bytes = 0;             // native memory held: parameters, optimizer state, versions, accumulators
+};
+
+struct alignas(64) PaddedCounter {
+  std::atomic<uint64_t> v{0};
+  void add(uint64_t n) { v.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t get() const { return v.load(std::memory_order_relaxed); }
+};
+
+// 64-byte aligned, zero-initialised memory of T.
+template <class T>
+class AlignedArray {
+ public:
+  AlignedArray() = default;
+  explicit AlignedArray(size_t n);
+  ~AlignedArray();
+  AlignedArray(AlignedArray&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
+  AlignedArray& operator=(AlignedArray&& o) noexcept;
+  AlignedArray(const AlignedArray&) = delete;
+  AlignedArray& operator=(const AlignedArray&) = delete;
+  T* data() { return p_; }
+  const T* data() const { return p_; }
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+
+ private:
+  T* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+class Store {
+ public:
+  // Validates the tensors and the configuration; on success *out holds the store.
+  static Status create(const StoreConfig& cfg, std::vector<TensorSpec> tensors, std::shared_ptr<Store>* out);
+  virtual ~Store();
+
+  Mode mode() const { return cfg_.mode; }
+  const StoreConfig& config() const { return cfg_; }
+  uint64_t id() const { return id_; }
+  size_t tensor_count() const { return tensors_.size(); }
+  const TensorInfo& tensor(size_t i) const { return tensors_[i]; }
+  int64_t find(const std::string& name) const;
+  size_t padded_floats() const { return padded_; }
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
+
+  // Applies one push of whole-tensor gradients. basedOn < 0: no basis given.
+  // On any error nothing was applied. Safe to call from any number of threads.
+  Status push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out);
+
+  // Copies every tensor into out (padded_floats() floats, tensors at their
+  // offsets; padding is not written) and returns the version it was read at.
+  uint64_t snapshot(float* out);
+
+  // averaging: applies the open round now; deterministic: refreshes the weight
+  // decay anchor; the other modes: nothing to do.
+  virtual Status sync() { return Status::Ok(); }
+
+  Stats stats() const;
+
+  // Learning rate used by pushes from now on (a schedule sets it between pushes).
+  void set_learning_rate(float lr) { lr_.store(lr, std::memory_order_relaxed); }
+  float learning_rate() const { return lr_.load(std::memory_order_relaxed); }
+
+ protected:
+  Store(const StoreConfig& cfg, std::vector<TensorInfo> tensors, size_t padded);
+
+  // Mode-specific work. apply() sees validated, finite gradients; an error it
+  // returns must be found before anything was modified.
+  virtual Status apply(const Grad* grads, size_t n, const kernels::StepArgs& args) = 0;
+  // Copies the parameters into the padded layout; returns the version read at.
+  virtual uint64_t read(float* out) = 0;
+  // Allocates memory and writes the initial values (specs_ holds the tensor specs).
+  virtual void initialize() = 0;
+  virtual void add_stats(Stats&) const {}
+  virtual uint64_t extra_bytes() const { return 0; }
+  virtual bool counts_version_itself() const { return false; }  // versioned publishes its own versions
+
+  // Optimizer arguments for the next step t (1-based), with the lr scale applied.
+  kernels::StepArgs step_args(uint64_t t, float lrScale) const;
+  uint64_t next_step() { return steps_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  void fill_initial(float* params) const;
+  int state_slots() const { return kernels::state_slots(cfg_.optimizer); }
+
+  StoreConfig cfg_;
+  std::vector<TensorInfo> tensors_;
+  std::vector<TensorSpec> specs_;  // kept until the subclass fills memory, then cleared
+  size_t padded_ = 0;
+  uint64_t id_ = 0;
+  // Release on every applied push, paired with the acquire in version(): a
+  // reader that sees version v also sees the push that made it.
+  std::atomic<uint64_t> version_{0};
+  std::atomic<uint64_t> steps_{0};
+  std::atomic<float> lr_{0.f};
+
+  mutable PaddedCounter pushes_, rejectedStale_, skippedNonFinite_, conflicts_, snapshots_;
+  PaddedCounter staleCount_, staleSum_;
+  std::atomic<uint64_t> staleMax_{0};
+  std::array<PaddedCounter, kStaleBuckets> staleHist_;
+
+};
+
+}  // namespace gv

@@ -1,0 +1,104 @@
+#include "dispatch.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+
+#include "update/avx2.h"
+#include "update/avx512.h"
+#include "update/neon.h"
+#include "update/scalar.h"
+
+namespace gv::kernels {
+namespace {
+
+// The scalar reference: the vectoriser is switched off so it stays a reference.
+__attribute__((optimize("no-tree-vectorize"))) void step_scalar(const StepArgs& a, float* p, float* s1, float* s2,
+                                                                  const float* g, size_t n) {
+  step_range(a, p, s1, s2, g, n);
+}
+
+const Table kScalar{Isa::Scalar, "scalar", scalar::axpby, scalar::copy, scalar::first_nonfinite, scalar::checksum,
+                    step_scalar};
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) void step_avx2(const StepArgs& a, float* p, float* s1, float* s2, const float* g,
+                                               size_t n) {
+  step_range(a, p, s1, s2, g, n);
+}
+__attribute__((target("avx512f"))) void step_avx512(const StepArgs& a, float* p, float* s1, float* s2,
+                                                    const float* g, size_t n) {
+  step_range(a, p, s1, s2, g, n);
+}
+const Table kAvx2{Isa::Avx2, "avx2", avx2::axpby, avx2::copy, avx2::first_nonfinite, avx2::checksum, step_avx2};
+const Table kAvx512{Isa::Avx512, "avx512", avx512::axpby, avx512::copy, avx512::first_nonfinite, avx512::checksum,
+                    step_avx512};
+#endif
+
+#if defined(__aarch64__)
+void step_neon(const StepArgs& a, float* p, float* s1, float* s2, const float* g, size_t n) {
+  step_range(a, p, s1, s2, g, n);
+}
+const Table kNeon{Isa::Neon, "neon", neon::axpby, neon::copy, neon::first_nonfinite, neon::checksum, step_neon};
+#endif
+
+const Table* choose() {
+  const char* forced = std::getenv("GRADVAULT_ISA");
+  if (forced && *forced) {
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+      if (std::strcmp(forced, isa_name(isa)) == 0 && table_for(isa)) return table_for(isa);
+    // An unknown or unsupported choice falls back to the best available: a
+    // prebuilt binary must never crash because of a stale environment variable.
+  }
+  for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Neon})
+    if (const Table* t = table_for(isa)) return t;
+  return &kScalar;
+}
+
+}  // namespace
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+    case Isa::Neon: return "neon";
+  }
+  return "unknown";
+}
+
+bool isa_supported(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return true;
+#if defined(__x86_64__)
+    case Isa::Avx2: return __builtin_cpu_supports("avx2");
+    case Isa::Avx512: return __builtin_cpu_supports("avx512f");
+#endif
+#if defined(__aarch64__)
+    case Isa::Neon: return true;
+#endif
+    default: return false;
+  }
+}
+
+const Table* table_for(Isa isa) {
+  if (!isa_supported(isa)) return nullptr;
+  switch (isa) {
+    case Isa::Scalar: return &kScalar;
+#if defined(__x86_64__)
+    case Isa::Avx2: return &kAvx2;
+    case Isa::Avx512: return &kAvx512;
+#endif
+#if defined(__aarch64__)
+    case Isa::Neon: return &kNeon;
+#endif
+    default: return nullptr;
+  }
+}
+
+const Table& active() {
+  static const Table* t = choose();
+  return *t;
+}
+
+}  // namespace gv::kernels

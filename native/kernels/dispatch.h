@@ -1,0 +1,30 @@
+// The kernel table, chosen once at load from what the CPU supports and
+// overridable with GRADVAULT_ISA=scalar|avx2|avx512|neon (tests run every
+// path on one machine this way).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include "optim/step.h"
+
+namespace gv::kernels {
+
+enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3 };
+
+struct Table {
+  Isa isa;
+  const char* name;
+  void (*axpby)(float* out, const float* y, const float* x, float a, float b, size_t n);
+  void (*copy)(float* dst, const float* src, size_t n);
+  size_t (*first_nonfinite)(const float* x, size_t n);
+  uint64_t (*checksum)(const float* x, size_t n);
+  void (*step)(const StepArgs& a, float* p, float* s1, float* s2, const float* g, size_t n);
+};
+
+bool isa_supported(Isa isa);
+// The table for one instruction set, or nullptr where this CPU or build lacks it.
+const Table* table_for(Isa isa);
+// The active table: the best supported, or GRADVAULT_ISA's choice.
+const Table& active();
+const char* isa_name(Isa isa);
+
+}  // namespace gv::kernels

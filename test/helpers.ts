@@ -1,0 +1,51 @@
+import { MODES, type Mode } from '../lib';
+
+/** Every mode with no lost updates. */
+export const SAFE_MODES: Mode[] = MODES.filter((m) => m !== 'hogwild');
+export const ALL_MODES: Mode[] = [...MODES];
+
+/** Float32 bits of an array, for bitwise comparisons. */
+export function bits(a: Float32Array): Uint32Array {
+  return new Uint32Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
+}
+
+export function seq(n: number, f: (i: number) => number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = f(i);
+  return a;
+}
+
+/** Deterministic pseudo-random floats in [-1, 1). */
+export function randoms(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  return seq(n, () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return (s / 2 ** 32) * 2 - 1;
+  });
+}
+
+export function expectClose(actual: Float32Array, expected: ArrayLike<number>, rel = 1e-6, abs = 1e-7): void {
+  expect(actual.length).toBe(expected.length);
+  for (let i = 0; i < actual.length; i++) {
+    const tol = abs + rel * Math.abs(expected[i]);
+    if (!(Math.abs(actual[i] - expected[i]) <= tol))
+      throw new Error(`element ${i}: got ${actual[i]}, expected ${expected[i]} (tolerance ${tol})`);
+  }
+}
+
+/** Bitwise equality of two float arrays (fast, with the first differing index on failure). */
+export function expectSameBits(actual: Float32Array, expected: Float32Array): void {
+  expect(actual.length).toBe(expected.length);
+  const a = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength);
+  const b = Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength);
+  if (!a.equals(b)) {
+    const x = bits(actual), y = bits(expected);
+    let i = 0;
+    while (x[i] === y[i]) i++;
+    throw new Error(`bits differ first at element ${i}: ${actual[i]} vs ${expected[i]}`);
+  }
+}
