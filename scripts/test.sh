@@ -17,6 +17,9 @@ npm run typecheck --silent
 step "jest"
 npx jest --ci
 
+step "jest: the optimizer and store specs again on the scalar kernels"
+GRADVAULT_ISA=scalar npx jest --ci test/20 test/30
+
 if [ -f CMakeLists.txt ]; then
   step "C++ core tests (Release)"
   bash scripts/ctest.sh release
