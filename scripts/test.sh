@@ -31,6 +31,9 @@ if [ -f CMakeLists.txt ]; then
   fi
 fi
 
+step "both builds (node-gyp, cmake-js) and a prebuild without build/"
+bash scripts/check-builds.sh
+
 if [ -f scripts/bench.sh ]; then
   step "benchmark smoke run"
   bash scripts/bench.sh --smoke
