@@ -4,6 +4,11 @@
 // only keep a bad call from crashing the process.
 #include <napi.h>
 
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -56,6 +61,71 @@ std::shared_ptr<Store> registry_get(uint64_t id) {
   std::lock_guard<std::mutex> lk(g_registry_mutex);
   auto it = g_registry.find(id);
   return it == g_registry.end() ? nullptr : it->second.lock();
+}
+
+// ---- snapshot buffers
+//
+// A large snapshot spends most of its time in page faults on fresh memory,
+// not in the copy (measured in bench/: calloc + copy of 40 MB runs at 0.2x
+// memcpy). Large buffers therefore come from 2 MiB-aligned memory advised
+// for transparent huge pages, and go back to a small pool when V8 collects
+// the ArrayBuffer, so a steady snapshot loop copies into mapped memory.
+
+class BufferPool {
+ public:
+  static constexpr size_t kMinBytes = 1 << 20;      // smaller ones: V8's own allocation
+  static constexpr size_t kAlign = 2 << 20;
+  static constexpr size_t kMaxPooled = 512u << 20;  // bytes kept for reuse, at most
+
+  static BufferPool& instance() {
+    static BufferPool* p = new BufferPool();  // never destroyed: finalizers may run at exit
+    return *p;
+  }
+
+  void* take(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      auto it = free_.find(bytes);
+      if (it != free_.end()) {
+        void* p = it->second;
+        free_.erase(it);
+        pooled_ -= bytes;
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(kAlign, (bytes + kAlign - 1) / kAlign * kAlign);
+    if (p) madvise(p, bytes, MADV_HUGEPAGE);  // advice only: failure is harmless  // advice only: failure is harmless
+    return p;
+  }
+
+  void give(void* p, size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      if (pooled_ + bytes <= kMaxPooled) {
+        free_.emplace(bytes, p);
+        pooled_ += bytes;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+ private:
+  std::mutex m_;
+  std::multimap<size_t, void*> free_;
+  size_t pooled_ = 0;
+};
+
+Napi::ArrayBuffer snapshot_buffer(Napi::Env env, size_t bytes) {
+  if (bytes < BufferPool::kMinBytes) return Napi::ArrayBuffer::New(env, bytes);
+  void* p = BufferPool::instance().take(bytes);
+  if (!p) throw make_error(env, Code::InvalidArgument, "not enough memory for a snapshot of " + std::to_string(bytes) + " bytes");
+  return Napi::ArrayBuffer::New(
+      env, p, bytes, [](Napi::Env, void* data, size_t* size) {
+        BufferPool::instance().give(data, *size);
+        delete size;
+      },
+      new size_t(bytes));
 }
 
 // ---- config conversion
@@ -306,8 +376,16 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   Napi::Value Snapshot(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Store& s = live(env);
-    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, s.padded_floats() * sizeof(float));
-    uint64_t v = s.snapshot(static_cast<float*>(buf.Data()));
+    Napi::ArrayBuffer buf = snapshot_buffer(env, s.padded_floats() * sizeof(float));
+    float* out = static_cast<float*>(buf.Data());
+    uint64_t v = s.snapshot(out);
+    // The padding between tensors is not written by the store; a recycled
+    // buffer must not show an earlier snapshot's bytes there.
+    for (size_t i = 0; i < s.tensor_count(); ++i) {
+      const gv::TensorInfo& t = s.tensor(i);
+      size_t end = i + 1 < s.tensor_count() ? s.tensor(i + 1).offset : s.padded_floats();
+      std::memset(out + t.offset + t.size, 0, (end - t.offset - t.size) * sizeof(float));
+    }
     Napi::Object o = Napi::Object::New(env);
     o.Set("version", Napi::Number::New(env, static_cast<double>(v)));
     o.Set("buffer", buf);

@@ -70,10 +70,18 @@ template class AlignedArray<int64_t>;
 
 static const kernels::Table& K() { return kernels::active(); }
 
+// The version VersionedStore::apply just published on this thread, which
+// push() returns: version() may already be a later writer's.
+static thread_local uint64_t t_published_version = 0;
+
 // Q32.32 fixed point: exact, associative integer sums for deterministic mode
 // and the averaging accumulator.
 constexpr double kFixedOne = 4294967296.0;  // 2^32
 constexpr double kFixedMax = 4611686018427387904.0;  // 2^62: headroom so sums of a few terms cannot wrap
+// deterministic: the largest |parameter| in Q32.32 (2^62, a value of 2^30).
+// Each push's increment is below 2^62 too, so a push that crosses the limit
+// is seen before the 64-bit sum can wrap, and is taken back.
+constexpr int64_t kFixedLimit = int64_t{1} << 62;
 inline float fixed_to_float(int64_t q) { return static_cast<float>(static_cast<double>(q) / kFixedOne); }
 
 // ---------------------------------------------------------------- Store
@@ -93,9 +101,11 @@ int64_t Store::find(const std::string& name) const {
   return -1;
 }
 
-kernels::StepArgs Store::step_args(uint64_t t, float lrScale) const {
+kernels::StepArgs Store::step_args(uint64_t t, float lrDivisor) const {
   kernels::StepArgs a = cfg_.optimizer;
-  a.lr = learning_rate() * lrScale;
+  // A true division: 'scale' promises lr / (1 + staleness), and lr * (1 / (1 + s))
+  // differs from it in the last bit for most lr (0.1 / 3, 0.3 / 3, ...).
+  a.lr = lrDivisor == 1.f ? learning_rate() : learning_rate() / lrDivisor;
   if (a.kind == kernels::OptKind::Adam) {
     a.bc1 = static_cast<float>(1.0 - std::pow(static_cast<double>(a.beta1), static_cast<double>(t)));
     a.bc2 = static_cast<float>(1.0 - std::pow(static_cast<double>(a.beta2), static_cast<double>(t)));
@@ -176,7 +186,7 @@ Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out
   }
   // Staleness.
   uint64_t now = version();
-  float lrScale = 1.f;
+  float lrDivisor = 1.f;
   if (basedOn >= 0) {
     if (static_cast<uint64_t>(basedOn) > now)
       return Status::Error(Code::InvalidArgument,
@@ -191,23 +201,27 @@ Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out
     uint64_t m = staleMax_.load(std::memory_order_relaxed);
     while (st > m && !staleMax_.compare_exchange_weak(m, st, std::memory_order_relaxed)) {
     }
-    if (st > cfg_.staleBound) {
+    // 'reject' without a bound refuses every stale push; with one it is the
+    // bound, as for the other policies.
+    const uint64_t bound =
+        cfg_.stalePolicy == StalePolicy::Reject && cfg_.staleBound == UINT64_MAX ? 0 : cfg_.staleBound;
+    if (st > bound) {
       rejectedStale_.add(1);
       out->reason = SkipReason::Stale;
       out->version = now;
       return Status::Ok();
     }
-    if (cfg_.stalePolicy == StalePolicy::Scale) lrScale = 1.f / (1.f + static_cast<float>(st));
+    if (cfg_.stalePolicy == StalePolicy::Scale) lrDivisor = 1.f + static_cast<float>(st);
   }
   // Averaging steps once per round, at the round's close; every other mode once per push.
-  kernels::StepArgs args = step_args(cfg_.mode == Mode::Averaging ? 0 : next_step(), lrScale);
+  kernels::StepArgs args = step_args(cfg_.mode == Mode::Averaging ? 0 : next_step(), lrDivisor);
   Status s = apply(grads, n, args);
   if (!s.ok()) return s;
   pushes_.add(1);
   out->applied = true;
   // Release pairs with the acquire in version(): whoever reads the new
   // version also sees this push's writes (for modes that write in place).
-  out->version = counts_version_itself() ? version() : version_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  out->version = counts_version_itself() ? t_published_version : version_.fetch_add(1, std::memory_order_acq_rel) + 1;
   return Status::Ok();
 }
 
@@ -483,6 +497,7 @@ class VersionedStore final : public Store {
     next->version = cur->version + 1;
     current_.store(next, std::memory_order_seq_cst);
     version_.store(next->version, std::memory_order_release);
+    t_published_version = next->version;
     return Status::Ok();
   }
 
@@ -554,16 +569,44 @@ class DeterministicStore final : public Store {
         return s;
       }
     }
+    // The increment of element k of grads[i]: a function of the push and the
+    // anchor alone (the anchor cannot move: we hold anchorLock_ shared).
+    auto delta = [&](size_t i, size_t k) {
+      const float* g = grads[i].data;
+      const float* an = anchor_.empty() ? nullptr : anchor_.data() + tensors_[grads[i].tensor].offset;
+      double gg = an ? g[k] + wd * an[k] : static_cast<double>(g[k]);
+      return static_cast<int64_t>(std::llrint(-lr * gg * kFixedOne));
+    };
     for (size_t i = 0; i < n; ++i) {
       const TensorInfo& t = tensors_[grads[i].tensor];
-      const float* g = grads[i].data;
-      const float* an = anchor_.empty() ? nullptr : anchor_.data() + t.offset;
       int64_t* q = q_.data() + t.offset;
       for (size_t k = 0; k < t.size; ++k) {
-        double gg = an ? g[k] + wd * an[k] : static_cast<double>(g[k]);
-        int64_t d = std::llrint(-lr * gg * kFixedOne);
+        const int64_t d = delta(i, k);
+        if (!d) continue;
         // Relaxed: the sum is order-free; publication is the version's release.
-        if (d) std::atomic_ref<int64_t>(q[k]).fetch_add(d, std::memory_order_relaxed);
+        const int64_t old = std::atomic_ref<int64_t>(q[k]).fetch_add(d, std::memory_order_relaxed);
+        // fetch_add returns the exact value it replaced, so the sum's range is
+        // checked without a CAS loop; 0 < |d| < 2^62 (checked above), so the
+        // bounds below cannot overflow.
+        const bool out = d > 0 ? old > kFixedLimit - d : old < -kFixedLimit - d;
+        if (out) {
+          // Take this push back: integer addition commutes, so subtracting
+          // the same increments restores the exact sum whatever other pushes
+          // did meanwhile. (A concurrent snapshot may see the out-of-range
+          // value until then; it never sees a wrapped one.)
+          for (size_t j = 0; j <= i; ++j) {
+            int64_t* qj = q_.data() + tensors_[grads[j].tensor].offset;
+            const size_t end = j < i ? tensors_[grads[j].tensor].size : k + 1;
+            for (size_t e = 0; e < end; ++e)
+              if (int64_t dj = delta(j, e)) std::atomic_ref<int64_t>(qj[e]).fetch_sub(dj, std::memory_order_relaxed);
+          }
+          Status s = Status::Error(Code::Overflow, "parameter '" + t.name + "' at index " + std::to_string(k) +
+                                                       " would leave the fixed-point range of mode 'deterministic' "
+                                                       "(|value| must stay below 2^30)");
+          s.tensor = grads[i].tensor;
+          s.index = static_cast<int64_t>(k);
+          return s;
+        }
       }
     }
     return Status::Ok();
@@ -762,8 +805,22 @@ Status validate(const StoreConfig& c, const std::vector<TensorSpec>& tensors) {
     if (t.init == InitKind::Values && t.values.size() != static_cast<size_t>(size))
       return config_error(f + ".init", "has " + std::to_string(t.values.size()) + " values, expected " +
                                            std::to_string(static_cast<size_t>(size)));
+    if (t.init == InitKind::Values) {
+      // A NaN or infinity would poison every later step; in deterministic
+      // mode a value must also fit the fixed-point range.
+      const double limit = c.mode == Mode::Deterministic ? kFixedMax / kFixedOne : INFINITY;
+      for (size_t k = 0; k < t.values.size(); ++k) {
+        const float v = t.values[k];
+        if (std::isfinite(v) && std::fabs(static_cast<double>(v)) < limit) continue;
+        const char* what = std::isfinite(v) ? "a value out of the range of mode 'deterministic' (" : "a non-finite value (";
+        return config_error(f + ".init", "has " + std::string(what) + std::to_string(v) + ") at index " + std::to_string(k));
+      }
+    }
     if (t.init == InitKind::Normal && !(t.std >= 0.f && std::isfinite(t.std)))
       return config_error(f + ".std", "must be >= 0");
+    // Box-Muller draws stay below 9 standard deviations (53-bit uniforms).
+    if (t.init == InitKind::Normal && c.mode == Mode::Deterministic && t.std * 16.0 >= kFixedMax / kFixedOne)
+      return config_error(f + ".std", "is too large for the fixed-point range of mode 'deterministic'");
   }
   return Status::Ok();
 }

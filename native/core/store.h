@@ -34,8 +34,10 @@ struct TensorSpec {
 struct StoreConfig {
   Mode mode = Mode::Atomic;
   kernels::StepArgs optimizer;  // bc1/bc2 are set per push
-  StalePolicy stalePolicy = StalePolicy::Accept;
-  uint64_t staleBound = UINT64_MAX;  // pushes staler than this are rejected (counted), whatever the policy
+  StalePolicy stalePolicy = StalePolicy::Accept;  // Scale: lr / (1 + staleness)
+  // Pushes staler than this are rejected (counted), whatever the policy.
+  // Left at UINT64_MAX (no bound), Reject uses 0: every stale push is refused.
+  uint64_t staleBound = UINT64_MAX;
   NonFinitePolicy nonFinite = NonFinitePolicy::Reject;
   uint64_t syncEvery = 1;            // averaging: pushes per round
   uint64_t seed = 0;                 // initialisation
@@ -163,8 +165,9 @@ class Store {
   virtual uint64_t extra_bytes() const { return 0; }
   virtual bool counts_version_itself() const { return false; }  // versioned publishes its own versions
 
-  // Optimizer arguments for the next step t (1-based), with the lr scale applied.
-  kernels::StepArgs step_args(uint64_t t, float lrScale) const;
+  // Optimizer arguments for the next step t (1-based), the learning rate
+  // divided by lrDivisor (1 + staleness under policy 'scale').
+  kernels::StepArgs step_args(uint64_t t, float lrDivisor) const;
   uint64_t next_step() { return steps_.fetch_add(1, std::memory_order_relaxed) + 1; }
   void fill_initial(float* params) const;
   int state_slots() const { return kernels::state_slots(cfg_.optimizer); }

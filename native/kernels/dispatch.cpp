@@ -4,6 +4,8 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "fixed/avx2.h"
+#include "fixed/neon.h"
 #include "update/avx2.h"
 #include "update/avx512.h"
 #include "update/neon.h"
@@ -18,8 +20,9 @@ __attribute__((optimize("no-tree-vectorize"))) void step_scalar(const StepArgs& 
   step_range(a, p, s1, s2, g, n);
 }
 
-const Table kScalar{Isa::Scalar, "scalar", scalar::axpby, scalar::copy, scalar::first_nonfinite, scalar::checksum,
-                    step_scalar};
+const Table kScalar{Isa::Scalar,       "scalar",         scalar::axpby, scalar::copy,
+                    scalar::first_nonfinite, scalar::checksum, step_scalar,   scalar::scan,
+                    scalar::fixed_add,       scalar::fixed_load};
 
 #if defined(__x86_64__)
 __attribute__((target("avx2"))) void step_avx2(const StepArgs& a, float* p, float* s1, float* s2, const float* g,
@@ -30,16 +33,21 @@ __attribute__((target("avx512f"))) void step_avx512(const StepArgs& a, float* p,
                                                     const float* g, size_t n) {
   step_range(a, p, s1, s2, g, n);
 }
-const Table kAvx2{Isa::Avx2, "avx2", avx2::axpby, avx2::copy, avx2::first_nonfinite, avx2::checksum, step_avx2};
-const Table kAvx512{Isa::Avx512, "avx512", avx512::axpby, avx512::copy, avx512::first_nonfinite, avx512::checksum,
-                    step_avx512};
+const Table kAvx2{Isa::Avx2,       "avx2",         avx2::axpby, avx2::copy,      avx2::first_nonfinite,
+                  avx2::checksum, step_avx2,      avx2::scan,  avx2::fixed_add, avx2::fixed_load};
+// The fixed family and scan have no AVX-512 versions yet: every AVX-512 CPU
+// has AVX2, and these are bound by memory, not by vector width.
+const Table kAvx512{Isa::Avx512,      "avx512",    avx512::axpby,   avx512::copy,
+                    avx512::first_nonfinite, avx512::checksum, step_avx512, avx2::scan,
+                    avx2::fixed_add,  avx2::fixed_load};
 #endif
 
 #if defined(__aarch64__)
 void step_neon(const StepArgs& a, float* p, float* s1, float* s2, const float* g, size_t n) {
   step_range(a, p, s1, s2, g, n);
 }
-const Table kNeon{Isa::Neon, "neon", neon::axpby, neon::copy, neon::first_nonfinite, neon::checksum, step_neon};
+const Table kNeon{Isa::Neon,       "neon",         neon::axpby, neon::copy,      neon::first_nonfinite,
+                  neon::checksum, step_neon,      neon::scan,  neon::fixed_add, neon::fixed_load};
 #endif
 
 const Table* choose() {

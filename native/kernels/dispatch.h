@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include "fixed/scalar.h"
 #include "optim/step.h"
 
 namespace gv::kernels {
@@ -18,6 +19,13 @@ struct Table {
   size_t (*first_nonfinite)(const float* x, size_t n);
   uint64_t (*checksum)(const float* x, size_t n);
   void (*step)(const StepArgs& a, float* p, float* s1, float* s2, const float* g, size_t n);
+  // First NaN/Inf and max |x| in one pass (the pre-check of every push).
+  scalar::ScanResult (*scan)(const float* x, size_t n);
+  // Q32.32: q[k] += llrint(scale * (g[k] + wd * anchor[k]) * 2^32); anchor may be null.
+  // SIMD versions need |scale * (g + wd * anchor)| * 2^32 < 2^51 (the caller checks;
+  // beyond that it calls scalar). Returns false if a value left [-2^62, 2^62].
+  bool (*fixed_add)(int64_t* q, const float* g, const float* anchor, double scale, double wd, size_t n);
+  void (*fixed_load)(float* out, const int64_t* q, size_t n);
 };
 
 bool isa_supported(Isa isa);
