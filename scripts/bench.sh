@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# npm run bench: builds what is missing, runs the core (C++) and JS benchmark
+# suites, and writes bench/RESULTS.md plus the raw JSON in bench/results/.
+#
+#   bash scripts/bench.sh            full run (~4 min on 2 cores: core ~80 s, JS ~140 s), writes bench/RESULTS.md
+#   bash scripts/bench.sh --smoke    quick CI check (small sizes, 1 rep), writes bench/out/smoke/
+#   bash scripts/bench.sh --report-only   rewrites bench/RESULTS.md from bench/results/*.json
+#                                         (after editing bench/ANALYSIS.md; nothing is run)
+#
+# Extra arguments for the suites: BENCH_CORE_ARGS="--threads 1,2,4,8,16" BENCH_JS_ARGS="--modes atomic"
+# The core bench binary is built with the CMake target gv_bench_core when
+# CMake is available (same flags as the addon), else with g++ directly.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+
+SMOKE=0
+REPORT_ONLY=0
+for a in "$@"; do
+  case "$a" in
+    --smoke) SMOKE=1 ;;
+    --report-only) REPORT_ONLY=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+T0=$(date +%s)
+log() { printf '\n[bench] %s\n' "$*"; }
+
+if [ "$REPORT_ONLY" = 1 ]; then
+  OUT=bench/results
+  [ "$SMOKE" = 1 ] && OUT=bench/out/smoke
+  RESULTS=bench/RESULTS.md
+  [ "$SMOKE" = 1 ] && RESULTS=$OUT/RESULTS.md
+  exec node bench/report.js --core "$OUT/core.json" --js "$OUT/js.json" --run "$OUT/run.json" --out "$RESULTS" \
+    --analysis bench/ANALYSIS.md
+fi
+
+# ---- 1. the addon
+if [ ! -f build/Release/gradvault.node ]; then
+  log "building the addon (npm run build:native)"
+  npm run build:native
+fi
+
+# ---- 2. dist/ (the public API the JS suite requires), when missing or older than lib/
+if [ ! -f dist/index.js ] || [ -n "$(find lib -name '*.ts' -newer dist/index.js 2>/dev/null | head -1)" ]; then
+  log "compiling the TypeScript facade (tsc -p tsconfig.json)"
+  npx --no-install tsc -p tsconfig.json
+fi
+
+# ---- 3. the core bench binary
+# Which core was measured: the commit and a hash of the native sources as they are now.
+SRC_HASH=$(cat native/sources.txt $(cat native/sources.txt) $(find native/core native/kernels -name '*.h' | sort) 2>/dev/null | sha256sum | cut -c1-12)
+if REV=$(git rev-parse --short HEAD 2>/dev/null); then
+  DIRTY=$(git status --porcelain -- native 2>/dev/null | head -1)
+  SOURCE="commit $REV${DIRTY:+ with uncommitted changes in native/}, native sources sha256 $SRC_HASH"
+else
+  SOURCE="native sources sha256 $SRC_HASH"
+fi
+if [ -n "$(find native -newer build/Release/gradvault.node \( -name '*.cpp' -o -name '*.h' \) 2>/dev/null | head -1)" ]; then
+  echo "[bench] warning: build/Release/gradvault.node is older than native/ (the JS suite measures the older addon; run npm run build:native to refresh)" >&2
+  SOURCE="$SOURCE; the addon used by the JS suite is older than these sources"
+fi
+
+
+CORE_BIN=""
+build_core_cmake() {
+  command -v cmake >/dev/null 2>&1 || return 1
+  grep -q 'gv_bench_core' CMakeLists.txt 2>/dev/null || return 1
+  local dir=build-bench/cmake
+  # GV_BUILD_TESTS=OFF: the bench needs only the core library and itself.
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DGV_BUILD_TESTS=OFF >"$dir.configure.log" 2>&1 || {
+    echo "[bench] cmake configure failed (see $dir.configure.log); falling back to g++" >&2
+    return 1
+  }
+  cmake --build "$dir" --target gv_bench_core -j "$(nproc 2>/dev/null || echo 2)" >"$dir.build.log" 2>&1 || {
+    echo "[bench] cmake build failed (see $dir.build.log); falling back to g++" >&2
+    tail -20 "$dir.build.log" >&2 || true
+    return 1
+  }
+  CORE_BIN="$dir/gv_bench_core"
+  [ -x "$CORE_BIN" ]
+}
+build_core_gxx() {
+  local bin=build-bench/gv_bench_core
+  mkdir -p build-bench
+  # Rebuild when the bench or any core source is newer than the binary.
+  if [ ! -x "$bin" ] || [ -n "$(find bench/core_bench.cpp native -newer "$bin" \( -name '*.cpp' -o -name '*.h' -o -name 'sources.txt' \) 2>/dev/null | head -1)" ]; then
+    log "compiling the core bench (g++)"
+    # shellcheck disable=SC2046
+    g++ -std=c++20 -O3 -ffp-contract=off -fno-math-errno -pthread -Inative \
+      bench/core_bench.cpp $(cat native/sources.txt) -o "$bin"
+  fi
+  CORE_BIN="$bin"
+}
+mkdir -p build-bench
+log "building the core bench (gv_bench_core)"
+build_core_cmake || build_core_gxx
+
+# ---- 4. run
+if [ "$SMOKE" = 1 ]; then
+  OUT=bench/out/smoke
+  RESULTS=$OUT/RESULTS.md
+  MODE_ARGS=(--smoke)
+  CMD="bash scripts/bench.sh --smoke"
+else
+  OUT=bench/results
+  RESULTS=bench/RESULTS.md
+  MODE_ARGS=()
+  CMD="npm run bench"
+fi
+mkdir -p "$OUT" bench/out
+
+log "core suite: $CORE_BIN ${MODE_ARGS[*]} ${BENCH_CORE_ARGS:-}"
+# shellcheck disable=SC2086
+"$CORE_BIN" "${MODE_ARGS[@]}" ${BENCH_CORE_ARGS:-} --json "$OUT/core.json" | tee bench/out/core.txt
+
+log "JS suite: node bench/js_bench.js ${MODE_ARGS[*]} ${BENCH_JS_ARGS:-}"
+# shellcheck disable=SC2086
+node bench/js_bench.js "${MODE_ARGS[@]}" ${BENCH_JS_ARGS:-} --json "$OUT/js.json" | tee bench/out/js.txt
+
+T1=$(date +%s)
+# How the run was made, for the report (and for --report-only later).
+node -e 'const [f, seconds, command, source] = process.argv.slice(1);
+  require("fs").writeFileSync(f, JSON.stringify({ seconds: Number(seconds), command, source }, null, 1) + "\n");' \
+  "$OUT/run.json" "$((T1 - T0))" "$CMD" "$SOURCE"
+node bench/report.js --core "$OUT/core.json" --js "$OUT/js.json" --run "$OUT/run.json" --out "$RESULTS" \
+  --analysis bench/ANALYSIS.md
+log "done in $((T1 - T0)) s: $RESULTS"
