@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <new>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -114,6 +115,35 @@ class BufferPool {
   std::mutex m_;
   std::multimap<size_t, void*> free_;
   size_t pooled_ = 0;
+};
+
+// A gradient copied for pushAsync: large ones in pooled memory too.
+class OwnedCopy {
+ public:
+  OwnedCopy(const float* src, size_t n) : n_(n) {
+    const size_t bytes = n * sizeof(float);
+    if (bytes >= BufferPool::kMinBytes) {
+      p_ = static_cast<float*>(BufferPool::instance().take(bytes));
+      if (!p_) throw std::bad_alloc();
+      pooled_ = true;
+    } else {
+      p_ = n ? static_cast<float*>(std::malloc(bytes)) : nullptr;
+      if (n && !p_) throw std::bad_alloc();
+    }
+    if (n) std::memcpy(p_, src, bytes);
+  }
+  ~OwnedCopy() {
+    if (pooled_) BufferPool::instance().give(p_, n_ * sizeof(float));
+    else std::free(p_);
+  }
+  OwnedCopy(const OwnedCopy&) = delete;
+  OwnedCopy& operator=(const OwnedCopy&) = delete;
+  const float* data() const { return p_; }
+
+ private:
+  float* p_ = nullptr;
+  size_t n_;
+  bool pooled_ = false;
 };
 
 Napi::ArrayBuffer snapshot_buffer(Napi::Env env, size_t bytes) {
@@ -239,7 +269,7 @@ struct PushArgs {
 // With copy, the data is copied into owned (so the caller may reuse its
 // buffers at once); otherwise it points into the caller's memory, read
 // during the call only.
-PushArgs to_push(const Napi::CallbackInfo& info, std::vector<std::vector<float>>* owned) {
+PushArgs to_push(const Napi::CallbackInfo& info, std::vector<std::unique_ptr<OwnedCopy>>* owned) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsNumber())
     throw_arg(env, "push expects (indices, arrays, basedOn)");
@@ -258,8 +288,12 @@ PushArgs to_push(const Napi::CallbackInfo& info, std::vector<std::vector<float>>
     if (t < 0 || t > UINT32_MAX) throw_arg(env, "tensor index out of range");
     const float* data = f.Data();
     if (owned) {
-      owned->emplace_back(data, data + f.ElementLength());
-      data = owned->back().data();
+      try {
+        owned->push_back(std::make_unique<OwnedCopy>(data, f.ElementLength()));
+      } catch (const std::bad_alloc&) {
+        throw make_error(env, Code::InvalidArgument, "not enough memory to copy a gradient of " + std::to_string(f.ElementLength()) + " floats");
+      }
+      data = owned->back()->data();
     }
     p.grads.push_back({static_cast<uint32_t>(t), data, f.ElementLength()});
   }
@@ -288,7 +322,7 @@ Napi::Object result_object(Napi::Env env, const gv::PushResult& r) {
 
 class PushWorker : public Napi::AsyncWorker {
  public:
-  PushWorker(Napi::Env env, std::shared_ptr<Store> store, std::vector<std::vector<float>> owned, PushArgs args)
+  PushWorker(Napi::Env env, std::shared_ptr<Store> store, std::vector<std::unique_ptr<OwnedCopy>> owned, PushArgs args)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), store_(std::move(store)),
         owned_(std::move(owned)), args_(std::move(args)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
@@ -303,7 +337,7 @@ class PushWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<Store> store_;
-  std::vector<std::vector<float>> owned_;
+  std::vector<std::unique_ptr<OwnedCopy>> owned_;
   PushArgs args_;
   Status status_;
   gv::PushResult result_;
@@ -365,7 +399,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   Napi::Value PushAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     live(env);
-    std::vector<std::vector<float>> owned;
+    std::vector<std::unique_ptr<OwnedCopy>> owned;
     PushArgs p = to_push(info, &owned);
     auto* w = new PushWorker(env, store_, std::move(owned), std::move(p));
     Napi::Promise promise = w->promise();

@@ -8,7 +8,7 @@
 #include <shared_mutex>
 
 #include "../kernels/dispatch.h"
-#include "atomics.h"
+#include "stripes.h"
 #include "random.h"
 
 namespace gv {
@@ -74,15 +74,10 @@ static const kernels::Table& K() { return kernels::active(); }
 // push() returns: version() may already be a later writer's.
 static thread_local uint64_t t_published_version = 0;
 
-// Q32.32 fixed point: exact, associative integer sums for deterministic mode
-// and the averaging accumulator.
-constexpr double kFixedOne = 4294967296.0;  // 2^32
-constexpr double kFixedMax = 4611686018427387904.0;  // 2^62: headroom so sums of a few terms cannot wrap
-// deterministic: the largest |parameter| in Q32.32 (2^62, a value of 2^30).
-// Each push's increment is below 2^62 too, so a push that crosses the limit
-// is seen before the 64-bit sum can wrap, and is taken back.
-constexpr int64_t kFixedLimit = int64_t{1} << 62;
-inline float fixed_to_float(int64_t q) { return static_cast<float>(static_cast<double>(q) / kFixedOne); }
+// Q32.32 fixed point (kernels/fixed): exact, associative integer sums for
+// deterministic parameters and the averaging accumulator.
+using kernels::kFixedOne;
+constexpr double kFixedMax = static_cast<double>(kernels::kFixedLimit);  // 2^62 in Q32.32: a value of 2^30
 
 // ---------------------------------------------------------------- Store
 
@@ -165,9 +160,19 @@ Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out
       return s;
     }
   }
-  // Non-finite values are found before anything is touched.
+  // Non-finite values are found before anything is touched; the same pass
+  // measures max |g| for the fixed-point modes' range checks.
+  float maxAbsSmall[8];
+  std::vector<float> maxAbsMany;
+  float* maxAbs = maxAbsSmall;
+  if (n > 8) {
+    maxAbsMany.resize(n);
+    maxAbs = maxAbsMany.data();
+  }
   for (size_t i = 0; i < n; ++i) {
-    size_t bad = K().first_nonfinite(grads[i].data, grads[i].size);
+    kernels::scalar::ScanResult r = K().scan(grads[i].data, grads[i].size);
+    maxAbs[i] = r.maxAbs;
+    size_t bad = r.firstNonFinite;
     if (bad < grads[i].size) {
       if (cfg_.nonFinite == NonFinitePolicy::Skip) {
         skippedNonFinite_.add(1);
@@ -215,7 +220,7 @@ Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out
   }
   // Averaging steps once per round, at the round's close; every other mode once per push.
   kernels::StepArgs args = step_args(cfg_.mode == Mode::Averaging ? 0 : next_step(), lrDivisor);
-  Status s = apply(grads, n, args);
+  Status s = apply(grads, n, args, maxAbs);
   if (!s.ok()) return s;
   pushes_.add(1);
   out->applied = true;
@@ -276,98 +281,56 @@ inline void step_range(FloatState& st, const kernels::StepArgs& a, size_t off, c
     K().step(a, st.params.data() + off, st.s1_at(off), st.s2_at(off), g, len);
 }
 
-// Calls f(shard, lo, hi) for each stripe of the flat layout overlapping
-// [off, off + len); lo/hi are flat offsets.
-template <class F>
-inline void for_each_shard(size_t shardFloats, size_t off, size_t len, F f) {
-  size_t end = off + len;
-  for (size_t lo = off; lo < end;) {
-    size_t shard = lo / shardFloats;
-    size_t hi = std::min(end, (shard + 1) * shardFloats);
-    f(shard, lo, hi);
-    lo = hi;
-  }
-}
-
-// ---- atomic: lock-free per-element accumulation.
-class AtomicStore final : public Store {
+// ---- atomic and locked: writers own one stripe at a time (stripes.h) and
+// step it with the SIMD kernels, so a parameter and its optimizer state
+// change together and no update is lost. They differ in their readers:
+// atomic snapshots take no lock (a reader never waits; each element is one
+// value some push wrote), locked snapshots take each stripe's lock (each
+// stripe is consistent).
+template <bool LockedReads>
+class StripedStore final : public Store {
  public:
-  AtomicStore(const StoreConfig& c, std::vector<TensorInfo> t, size_t p) : Store(c, std::move(t), p) {}
+  StripedStore(const StoreConfig& c, std::vector<TensorInfo> t, size_t p) : Store(c, std::move(t), p) {}
   void initialize() override {
     st_.allocate(padded_, state_slots());
     fill_initial(st_.params.data());
+    stripes_ = Stripes(padded_, cfg_.shardFloats);
   }
 
  protected:
-  Status apply(const Grad* grads, size_t n, const kernels::StepArgs& base) override {
-    const kernels::StepArgs& a = base;
-    uint64_t retries = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const TensorInfo& t = tensors_[grads[i].tensor];
-      float* p = st_.params.data() + t.offset;
-      if (plain_sgd(a))
-        retries += atomics::add_scaled(p, grads[i].data, -a.lr, t.size);
-      else
-        retries += atomics::step(a, p, st_.s1_at(t.offset), st_.s2_at(t.offset), grads[i].data, t.size);
-    }
-    if (retries) conflicts_.add(retries);
-    return Status::Ok();
-  }
-  uint64_t read(float* out) override {
-    uint64_t v = version();
-    for (const TensorInfo& t : tensors_) atomics::load(out + t.offset, st_.params.data() + t.offset, t.size);
-    return v;
-  }
-
- private:
-  FloatState st_;
-};
-
-// ---- locked: striped locks, SIMD inside each critical section.
-class LockedStore final : public Store {
- public:
-  LockedStore(const StoreConfig& c, std::vector<TensorInfo> t, size_t p) : Store(c, std::move(t), p) {}
-  void initialize() override {
-    st_.allocate(padded_, state_slots());
-    fill_initial(st_.params.data());
-    locks_ = std::make_unique<Stripe[]>(shard_count());
-  }
-
- protected:
-  struct alignas(64) Stripe {
-    std::mutex m;
-  };
-  size_t shard_count() const { return padded_ / cfg_.shardFloats + 1; }
-
-  Status apply(const Grad* grads, size_t n, const kernels::StepArgs& base) override {
-    const kernels::StepArgs& a = base;
-    // Stripes are taken one at a time in ascending order: no deadlock, and a
-    // reader never waits for more than one stripe's update.
+  Status apply(const Grad* grads, size_t n, const kernels::StepArgs& a, const float*) override {
     for (size_t i = 0; i < n; ++i) {
       const TensorInfo& t = tensors_[grads[i].tensor];
       const float* g = grads[i].data;
-      for_each_shard(cfg_.shardFloats, t.offset, t.size, [&](size_t s, size_t lo, size_t hi) {
-        std::lock_guard<std::mutex> lk(locks_[s].m);
-        step_range(st_, a, lo, g + (lo - t.offset), hi - lo);
-      });
+      stripes_.write(t.offset, t.size, [&](size_t lo, size_t hi) { step_range(st_, a, lo, g + (lo - t.offset), hi - lo); });
     }
     return Status::Ok();
   }
   uint64_t read(float* out) override {
     uint64_t v = version();
-    for (const TensorInfo& t : tensors_)
-      for_each_shard(cfg_.shardFloats, t.offset, t.size, [&](size_t s, size_t lo, size_t hi) {
-        std::lock_guard<std::mutex> lk(locks_[s].m);
-        K().copy(out + lo, st_.params.data() + lo, hi - lo);
-      });
+    if constexpr (LockedReads) {
+      for (const TensorInfo& t : tensors_)
+        stripes_.read(t.offset, t.size, [&](size_t lo, size_t hi) { K().copy(out + lo, st_.params.data() + lo, hi - lo); });
+    } else {
+      lock_free_copy(out);
+    }
     return v;
   }
-  uint64_t extra_bytes() const override { return shard_count() * sizeof(Stripe); }
+  // Aligned 4-byte elements are written and read whole by SIMD loads and
+  // stores on x86-64 and AArch64, so each element read is a value some push
+  // wrote; in C++ terms this read races with the owner's plain stores, as a
+  // hogwild read does (tsan.supp names this function).
+  GV_NO_TSAN void lock_free_copy(float* out) {
+    for (const TensorInfo& t : tensors_) K().copy(out + t.offset, st_.params.data() + t.offset, t.size);
+  }
+  uint64_t extra_bytes() const override { return stripes_.bytes(); }
 
  private:
   FloatState st_;
-  std::unique_ptr<Stripe[]> locks_;
+  Stripes stripes_;
 };
+using AtomicStore = StripedStore<false>;
+using LockedStore = StripedStore<true>;
 
 // ---- hogwild: racy in-place writes, for sparse problems and as the speed
 // reference. Overlapping writers on a stripe are detected with one counter
@@ -378,20 +341,20 @@ class HogwildStore final : public Store {
   void initialize() override {
     st_.allocate(padded_, state_slots());
     fill_initial(st_.params.data());
-    writers_ = std::make_unique<Writers[]>(padded_ / cfg_.shardFloats + 1);
+    stripes_ = Stripes(padded_, cfg_.shardFloats);
+    writers_ = std::make_unique<Writers[]>(stripes_.count());
   }
 
  protected:
   struct alignas(64) Writers {
     std::atomic<uint32_t> n{0};
   };
-  GV_NO_TSAN Status apply(const Grad* grads, size_t n, const kernels::StepArgs& base) override {
-    const kernels::StepArgs& a = base;
+  GV_NO_TSAN Status apply(const Grad* grads, size_t n, const kernels::StepArgs& a, const float*) override {
     uint64_t overlaps = 0;
     for (size_t i = 0; i < n; ++i) {
       const TensorInfo& t = tensors_[grads[i].tensor];
       const float* g = grads[i].data;
-      for_each_shard(cfg_.shardFloats, t.offset, t.size, [&](size_t s, size_t lo, size_t hi) {
+      stripes_.visit(t.offset, t.size, [&](size_t s, size_t lo, size_t hi) {
         if (writers_[s].n.fetch_add(1, std::memory_order_relaxed) != 0) ++overlaps;
         step_range(st_, a, lo, g + (lo - t.offset), hi - lo);
         writers_[s].n.fetch_sub(1, std::memory_order_relaxed);
@@ -405,10 +368,85 @@ class HogwildStore final : public Store {
     for (const TensorInfo& t : tensors_) K().copy(out + t.offset, st_.params.data() + t.offset, t.size);
     return v;
   }
+  uint64_t extra_bytes() const override { return stripes_.count() * sizeof(Writers); }
 
  private:
   FloatState st_;
+  Stripes stripes_;
   std::unique_ptr<Writers[]> writers_;
+};
+
+// ---- fixed-point accumulation shared by deterministic (parameters) and
+// averaging (round sums): q += llrint(scale * (g + wd*anchor) * 2^32) per
+// element, each stripe owned by one writer while its SIMD kernel runs.
+// Integer sums are exact and order-free. A sum that leaves [-2^62, 2^62]
+// makes the whole push refused: the increments already added are taken
+// back exactly (adding -scale), whatever other pushes did meanwhile.
+class FixedAccumulator {
+ public:
+  void allocate(size_t padded, size_t stripeFloats) {
+    q_ = AlignedArray<int64_t>(padded);
+    stripes_ = Stripes(padded, stripeFloats);
+  }
+  int64_t* data() { return q_.data(); }
+  Stripes& stripes() { return stripes_; }
+  size_t bytes() const { return q_.size() * sizeof(int64_t) + stripes_.bytes(); }
+
+  struct Part {
+    const float* g;
+    const float* anchor;  // may be null
+    size_t offset, size;
+    double bound;  // |scale| * max|g + wd * anchor| * 2^32, an upper bound on every increment
+  };
+
+  // Adds every part; on a range error takes everything back and returns the
+  // part and element index at fault.
+  bool add(const Part* parts, size_t n, double scale, double wd, size_t* badPart, size_t* badIndex) {
+    struct Done {
+      size_t part, lo, hi;
+    };
+    thread_local std::vector<Done> done;
+    done.clear();
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; ++i) {
+      const Part& p = parts[i];
+      const kernels::Table& k = p.bound < kernels::kFixedExactSimd ? K() : *kernels::table_for(kernels::Isa::Scalar);
+      stripes_.write(p.offset, p.size, [&](size_t lo, size_t hi) {
+        if (!ok) return;
+        const size_t at = lo - p.offset;
+        done.push_back({i, lo, hi});
+        if (!k.fixed_add(q_.data() + lo, p.g + at, p.anchor ? p.anchor + at : nullptr, scale, wd, hi - lo)) {
+          ok = false;
+          *badPart = i;
+          *badIndex = at;
+          for (size_t e = lo; e < hi; ++e)
+            if (q_.data()[e] > kernels::kFixedLimit || q_.data()[e] < -kernels::kFixedLimit) {
+              *badIndex = e - p.offset;
+              break;
+            }
+        }
+      });
+    }
+    if (ok) return true;
+    for (const Done& d : done) {
+      const Part& p = parts[d.part];
+      const kernels::Table& k = p.bound < kernels::kFixedExactSimd ? K() : *kernels::table_for(kernels::Isa::Scalar);
+      stripes_.write(d.lo, d.hi - d.lo, [&](size_t lo, size_t hi) {
+        const size_t at = lo - p.offset;
+        k.fixed_add(q_.data() + lo, p.g + at, p.anchor ? p.anchor + at : nullptr, -scale, wd, hi - lo);
+      });
+    }
+    return false;
+  }
+
+  // Reads [off, off + len) as floats, each stripe under its lock.
+  void load(float* out, size_t off, size_t len) {
+    stripes_.read(off, len, [&](size_t lo, size_t hi) { K().fixed_load(out + lo, q_.data() + lo, hi - lo); });
+  }
+
+ private:
+  AlignedArray<int64_t> q_;
+  Stripes stripes_;
 };
 
 // ---- versioned: copy-on-write versions published with one atomic pointer.
@@ -471,7 +509,7 @@ class VersionedStore final : public Store {
     return pool_.back().get();
   }
 
-  Status apply(const Grad* grads, size_t n, const kernels::StepArgs& base) override {
+  Status apply(const Grad* grads, size_t n, const kernels::StepArgs& base, const float*) override {
     std::lock_guard<std::mutex> lk(writer_);
     const kernels::StepArgs& a = base;
     Version* cur = current_.load(std::memory_order_relaxed);  // only writers change it, and we hold writer_
@@ -521,109 +559,84 @@ class VersionedStore final : public Store {
   AlignedArray<float> s1_, s2_;  // optimizer state: touched only under writer_
 };
 
-// ---- deterministic: Q32.32 fixed-point parameters, integer fetch_add.
-// Integer addition is associative, so the same multiset of pushes gives the
-// same bits in any order on any number of threads. Weight decay uses the
-// parameters as of the last sync() (the anchor), so each push's increment
-// depends on the push alone.
+// ---- deterministic: Q32.32 fixed-point parameters (FixedAccumulator).
+// The same multiset of pushes gives the same bits in any order on any
+// number of threads. Weight decay uses the parameters as of the last sync()
+// (the anchor), so each push's increment depends on the push alone.
 class DeterministicStore final : public Store {
  public:
   DeterministicStore(const StoreConfig& c, std::vector<TensorInfo> t, size_t p) : Store(c, std::move(t), p) {}
   void initialize() override {
-    q_ = AlignedArray<int64_t>(padded_);
+    acc_.allocate(padded_, cfg_.shardFloats);
     AlignedArray<float> init(padded_);
     fill_initial(init.data());
-    for (size_t i = 0; i < padded_; ++i) q_.data()[i] = std::llrint(static_cast<double>(init.data()[i]) * kFixedOne);
-    if (cfg_.optimizer.weightDecay != 0.f) anchor_ = std::move(init);
+    for (size_t i = 0; i < padded_; ++i) acc_.data()[i] = std::llrint(static_cast<double>(init.data()[i]) * kFixedOne);
+    if (cfg_.optimizer.weightDecay != 0.f) {
+      anchor_ = std::move(init);
+      anchorMax_ = K().scan(anchor_.data(), padded_).maxAbs;
+    }
   }
 
   Status sync() override {
-    if (anchor_.empty()) {
-      syncs_.add(1);
-      return Status::Ok();
+    if (!anchor_.empty()) {
+      std::unique_lock<std::shared_mutex> lk(anchorLock_);
+      acc_.load(anchor_.data(), 0, padded_);
+      anchorMax_ = K().scan(anchor_.data(), padded_).maxAbs;
     }
-    std::unique_lock<std::shared_mutex> lk(anchorLock_);
-    atomics::load_fixed(anchor_.data(), q_.data(), padded_);
     syncs_.add(1);
     return Status::Ok();
   }
 
  protected:
-  Status apply(const Grad* grads, size_t n, const kernels::StepArgs& a) override {
-    const double lr = a.lr, wd = a.weightDecay;
+  Status apply(const Grad* grads, size_t n, const kernels::StepArgs& a, const float* maxAbs) override {
+    const double scale = -static_cast<double>(a.lr), wd = a.weightDecay;
     std::shared_lock<std::shared_mutex> lk(anchorLock_, std::defer_lock);
-    if (!anchor_.empty()) lk.lock();
-    // Range check before any write, so a refused push changes nothing.
+    if (!anchor_.empty()) lk.lock();  // the anchor cannot move during this push
+    std::vector<FixedAccumulator::Part> parts(n);
     for (size_t i = 0; i < n; ++i) {
       const TensorInfo& t = tensors_[grads[i].tensor];
-      const float* g = grads[i].data;
       const float* an = anchor_.empty() ? nullptr : anchor_.data() + t.offset;
-      double worst = 0;
-      for (size_t k = 0; k < t.size; ++k) {
-        double v = std::fabs(g[k] + (an ? wd * an[k] : 0.0));
-        worst = v > worst ? v : worst;
-      }
-      if (worst * lr * kFixedOne >= kFixedMax) {
-        Status s = Status::Error(Code::Overflow, "gradient for '" + t.name + "' times lr leaves the fixed-point range of mode 'deterministic' (|lr*g| must stay below 2^30)");
+      double bound = -scale * (maxAbs[i] + (an ? wd * anchorMax_ : 0.0)) * kFixedOne;
+      if (bound >= static_cast<double>(kernels::kFixedLimit)) {
+        Status s = Status::Error(Code::Overflow, "gradient for '" + t.name + "' times lr leaves the fixed-point range of mode "
+                                                 "'deterministic' (|lr * g| must stay below 2^30)");
         s.tensor = grads[i].tensor;
+        s.index = static_cast<int64_t>(first_at_least(grads[i].data, t.size, maxAbs[i]));
         return s;
       }
+      parts[i] = {grads[i].data, an, t.offset, t.size, bound};
     }
-    // The increment of element k of grads[i]: a function of the push and the
-    // anchor alone (the anchor cannot move: we hold anchorLock_ shared).
-    auto delta = [&](size_t i, size_t k) {
-      const float* g = grads[i].data;
-      const float* an = anchor_.empty() ? nullptr : anchor_.data() + tensors_[grads[i].tensor].offset;
-      double gg = an ? g[k] + wd * an[k] : static_cast<double>(g[k]);
-      return static_cast<int64_t>(std::llrint(-lr * gg * kFixedOne));
-    };
-    for (size_t i = 0; i < n; ++i) {
-      const TensorInfo& t = tensors_[grads[i].tensor];
-      int64_t* q = q_.data() + t.offset;
-      for (size_t k = 0; k < t.size; ++k) {
-        const int64_t d = delta(i, k);
-        if (!d) continue;
-        // Relaxed: the sum is order-free; publication is the version's release.
-        const int64_t old = std::atomic_ref<int64_t>(q[k]).fetch_add(d, std::memory_order_relaxed);
-        // fetch_add returns the exact value it replaced, so the sum's range is
-        // checked without a CAS loop; 0 < |d| < 2^62 (checked above), so the
-        // bounds below cannot overflow.
-        const bool out = d > 0 ? old > kFixedLimit - d : old < -kFixedLimit - d;
-        if (out) {
-          // Take this push back: integer addition commutes, so subtracting
-          // the same increments restores the exact sum whatever other pushes
-          // did meanwhile. (A concurrent snapshot may see the out-of-range
-          // value until then; it never sees a wrapped one.)
-          for (size_t j = 0; j <= i; ++j) {
-            int64_t* qj = q_.data() + tensors_[grads[j].tensor].offset;
-            const size_t end = j < i ? tensors_[grads[j].tensor].size : k + 1;
-            for (size_t e = 0; e < end; ++e)
-              if (int64_t dj = delta(j, e)) std::atomic_ref<int64_t>(qj[e]).fetch_sub(dj, std::memory_order_relaxed);
-          }
-          Status s = Status::Error(Code::Overflow, "parameter '" + t.name + "' at index " + std::to_string(k) +
-                                                       " would leave the fixed-point range of mode 'deterministic' "
-                                                       "(|value| must stay below 2^30)");
-          s.tensor = grads[i].tensor;
-          s.index = static_cast<int64_t>(k);
-          return s;
-        }
-      }
+    size_t badPart = 0, badIndex = 0;
+    if (!acc_.add(parts.data(), n, scale, wd, &badPart, &badIndex)) {
+      const TensorInfo& t = tensors_[grads[badPart].tensor];
+      Status s = Status::Error(Code::Overflow, "parameter '" + t.name + "' at index " + std::to_string(badIndex) +
+                                                   " would leave the fixed-point range of mode 'deterministic' "
+                                                   "(|value| must stay below 2^30)");
+      s.tensor = grads[badPart].tensor;
+      s.index = static_cast<int64_t>(badIndex);
+      return s;
     }
     return Status::Ok();
   }
   uint64_t read(float* out) override {
     uint64_t v = version();
-    for (const TensorInfo& t : tensors_) atomics::load_fixed(out + t.offset, q_.data() + t.offset, t.size);
+    for (const TensorInfo& t : tensors_) acc_.load(out, t.offset, t.size);
     return v;
   }
   void add_stats(Stats& s) const override { s.rounds = syncs_.get(); }
   uint64_t extra_bytes() const override {
-    return padded_ * (sizeof(int64_t) - sizeof(float)) + anchor_.size() * sizeof(float);
+    return acc_.bytes() - padded_ * sizeof(float) + anchor_.size() * sizeof(float);
   }
 
  private:
-  AlignedArray<int64_t> q_;
+  static size_t first_at_least(const float* g, size_t n, float m) {
+    for (size_t k = 0; k < n; ++k)
+      if (std::fabs(g[k]) >= m) return k;
+    return 0;
+  }
+  FixedAccumulator acc_;
   AlignedArray<float> anchor_;  // parameters at the last sync(), only with weight decay
+  float anchorMax_ = 0.f;
   std::shared_mutex anchorLock_;
   PaddedCounter syncs_;
 };
@@ -641,7 +654,7 @@ class AveragingStore final : public Store {
   void initialize() override {
     st_.allocate(padded_, state_slots());
     fill_initial(st_.params.data());
-    acc_ = AlignedArray<int64_t>(padded_);
+    acc_.allocate(padded_, cfg_.shardFloats);
     mean_ = AlignedArray<float>(padded_);
     touched_ = std::make_unique<std::atomic<uint8_t>[]>(tensors_.size());
     for (size_t t = 0; t < tensors_.size(); ++t) touched_[t].store(0, std::memory_order_relaxed);
@@ -654,18 +667,21 @@ class AveragingStore final : public Store {
   }
 
  protected:
-  Status apply(const Grad* grads, size_t n, const kernels::StepArgs&) override {
-    const double limit = kFixedMax / kFixedOne / static_cast<double>(cfg_.syncEvery);
+  Status apply(const Grad* grads, size_t n, const kernels::StepArgs&, const float* maxAbs) override {
+    std::vector<FixedAccumulator::Part> parts(n);
     for (size_t i = 0; i < n; ++i) {
       const TensorInfo& t = tensors_[grads[i].tensor];
-      for (size_t k = 0; k < t.size; ++k)
-        if (std::fabs(grads[i].data[k]) >= limit) {
-          Status s = Status::Error(Code::Overflow, "gradient for '" + t.name + "' at index " + std::to_string(k) +
-                                                       " is too large for the averaging accumulator");
-          s.tensor = grads[i].tensor;
-          s.index = static_cast<int64_t>(k);
-          return s;
-        }
+      double bound = maxAbs[i] * kFixedOne;
+      if (bound >= static_cast<double>(kernels::kFixedLimit)) {
+        size_t k = 0;
+        while (k + 1 < t.size && std::fabs(grads[i].data[k]) < maxAbs[i]) ++k;
+        Status s = Status::Error(Code::Overflow, "gradient for '" + t.name + "' at index " + std::to_string(k) +
+                                                     " is too large for the averaging accumulator (|g| must stay below 2^30)");
+        s.tensor = grads[i].tensor;
+        s.index = static_cast<int64_t>(k);
+        return s;
+      }
+      parts[i] = {grads[i].data, nullptr, t.offset, t.size, bound};
     }
     for (;;) {
       std::shared_lock<std::shared_mutex> lk(roundLock_);
@@ -679,16 +695,18 @@ class AveragingStore final : public Store {
         roundClosed_.wait(w, [&] { return round_.load(std::memory_order_acquire) != round; });
         continue;
       }
-      for (size_t i = 0; i < n; ++i) {
-        const TensorInfo& t = tensors_[grads[i].tensor];
-        int64_t* acc = acc_.data() + t.offset;
-        const float* g = grads[i].data;
-        for (size_t k = 0; k < t.size; ++k) {
-          int64_t d = std::llrint(static_cast<double>(g[k]) * kFixedOne);
-          if (d) std::atomic_ref<int64_t>(acc[k]).fetch_add(d, std::memory_order_relaxed);
-        }
-        touched_[grads[i].tensor].store(1, std::memory_order_relaxed);
+      size_t badPart = 0, badIndex = 0;
+      if (!acc_.add(parts.data(), n, 1.0, 0.0, &badPart, &badIndex)) {
+        // Give the slot back: the round still waits for syncEvery accepted pushes.
+        admitted_.fetch_sub(1, std::memory_order_acq_rel);
+        const TensorInfo& t = tensors_[grads[badPart].tensor];
+        Status s = Status::Error(Code::Overflow, "the round's sum for '" + t.name + "' at index " + std::to_string(badIndex) +
+                                                     " would leave the averaging accumulator's range (2^30)");
+        s.tensor = grads[badPart].tensor;
+        s.index = static_cast<int64_t>(badIndex);
+        return s;
       }
+      for (size_t i = 0; i < n; ++i) touched_[grads[i].tensor].store(1, std::memory_order_relaxed);
       accumulated_.fetch_add(1, std::memory_order_acq_rel);
       lk.unlock();
       if (slot == cfg_.syncEvery - 1) {
@@ -737,11 +755,11 @@ class AveragingStore final : public Store {
     s.rounds = rounds_.get();
     s.pending = accumulated_.load(std::memory_order_relaxed);
   }
-  uint64_t extra_bytes() const override { return padded_ * (sizeof(int64_t) + sizeof(float)); }
+  uint64_t extra_bytes() const override { return acc_.bytes() + padded_ * sizeof(float); }
 
  private:
   FloatState st_;
-  AlignedArray<int64_t> acc_;
+  FixedAccumulator acc_;
   AlignedArray<float> mean_;
   std::unique_ptr<std::atomic<uint8_t>[]> touched_;
   mutable std::shared_mutex roundLock_;

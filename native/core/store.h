@@ -156,7 +156,8 @@ class Store {
 
   // Mode-specific work. apply() sees validated, finite gradients; an error it
   // returns must be found before anything was modified.
-  virtual Status apply(const Grad* grads, size_t n, const kernels::StepArgs& args) = 0;
+  // maxAbs[i] is max |grads[i]| (measured by the non-finite check).
+  virtual Status apply(const Grad* grads, size_t n, const kernels::StepArgs& args, const float* maxAbs) = 0;
   // Copies the parameters into the padded layout; returns the version read at.
   virtual uint64_t read(float* out) = 0;
   // Allocates memory and writes the initial values (specs_ holds the tensor specs).

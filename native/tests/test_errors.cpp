@@ -344,7 +344,8 @@ void deterministic_overflow() {
   }
 }
 
-// averaging: a gradient too large for the accumulator is refused up front.
+// averaging: a gradient too large for the accumulator is refused up front;
+// a round whose sum would leave the range refuses the push that crosses it.
 void averaging_overflow() {
   gvtest::Context ctx("averaging overflow");
   StoreConfig c = base(Mode::Averaging);
@@ -354,13 +355,25 @@ void averaging_overflow() {
   PushResult r;
   Grad ok[2] = {{0, gw.data(), 20}, {1, gb.data(), 7}};
   CHECK_OK(s->push(ok, 2, -1, &r));
-  Unchanged u(*s);
-  gb[3] = 1e9f;
-  Status st = s->push(ok, 2, -1, &r);
-  CHECK_EQ(st.code, Code::Overflow);
-  CHECK_EQ(st.tensor, 1);
-  CHECK_EQ(st.index, 3);
-  u.check("averaging accumulator range");
+  {
+    Unchanged u(*s);
+    gb[3] = 1.5e9f;  // above 2^30 on its own
+    Status st = s->push(ok, 2, -1, &r);
+    CHECK_EQ(st.code, Code::Overflow);
+    CHECK_EQ(st.tensor, 1);
+    CHECK_EQ(st.index, 3);
+    u.check("averaging: one gradient out of range");
+  }
+  gb[3] = 6e8f;  // in range alone; two of them are not
+  CHECK_OK(s->push(ok, 2, -1, &r));
+  {
+    Unchanged u(*s);
+    Status st = s->push(ok, 2, -1, &r);
+    CHECK_EQ(st.code, Code::Overflow);
+    CHECK_EQ(st.tensor, 1);
+    CHECK_EQ(st.index, 3);
+    u.check("averaging: the round's sum out of range");
+  }
 }
 
 }  // namespace
