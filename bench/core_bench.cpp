@@ -18,14 +18,18 @@
 //                 (coherence traffic), without any synchronisation.
 //   memcpy        std::memcpy of one shared source into each thread's own
 //                 destination (glibc; non-temporal stores for large copies).
-//   read          the core's non-finite scan of the gradient alone (every
-//                 push reads its gradient once before applying it).
+//   read          the core's non-finite scan of the gradient alone (kernel
+//                 `scan`, which also returns max|g|): every push reads its
+//                 gradient once with it before applying it.
 //   ctr           ns per fetch_add on one shared counter from every thread
 //                 (the per-push bookkeeping atomics pay this).
 //
-// PROTOTYPES (labelled "proto-*"; NOT the product, nothing here is used by
-// the core): faster variants of slow paths, to size the suggestions in
-// bench/RESULTS.md.
+// PREVIOUS DESIGN (micro rows cas16-private, xadd-private; namespace prev):
+// the per-element atomic paths the core used before stripe ownership, copied
+// here so the results keep showing why they were replaced. NOT used by the
+// core.
+// PROTOTYPE (proto-copy-nt; namespace proto): a streaming-store snapshot
+// copy, NOT used by the core, to size a possible change for big snapshots.
 //
 // Build (stand-alone, as the CMake target gv_bench_core does):
 //   g++ -std=c++20 -O3 -ffp-contract=off -fno-math-errno -pthread -Inative
@@ -54,6 +58,7 @@
 #include <vector>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 #if defined(__linux__)
@@ -63,7 +68,6 @@
 #include <unistd.h>
 #endif
 
-#include "core/atomics.h"
 #include "core/store.h"
 #include "kernels/dispatch.h"
 
@@ -101,7 +105,7 @@ struct Options {
   int reps = 9;             // rounds: timed repetitions per case (median)
   double repMs = 25;        // each repetition runs at least this long (work is batched to reach it)
   bool pin = true;          // pin worker t to CPU t % cpus
-  bool prototypes = true;
+  bool prototypes = true;  // the extras: previous-design micro rows, proto-copy-nt, copy micro rows
   bool snapshots = true;
   bool averagingSyncT = true;  // also averaging with syncEvery = threads
   bool smoke = false;
@@ -148,7 +152,7 @@ void usage() {
       "  --rep-ms X         minimum duration of one repetition, ms        (default 25)\n"
       "  --json FILE        write every result as JSON\n"
       "  --no-pin           do not pin worker threads to CPUs\n"
-      "  --no-prototypes    skip the proto-* variants\n"
+      "  --no-prototypes    skip the extras: prev-design micro rows, proto-copy-nt, copy micro rows\n"
       "  --no-snapshot      skip snapshot cases\n"
       "  --no-averaging-sync-t  skip averaging with syncEvery = threads\n"
       "  --smoke            quick CI check: 1000,100000 floats, 1 rep, short reps (< 10 s)\n"
@@ -453,7 +457,7 @@ double quantile(std::vector<double> v, double q) {
 // repetition taking secs[r].
 struct Result {
   std::string kind;   // baseline | push | snapshot | proto-push | proto-snapshot | micro
-  std::string name;   // e.g. triad, atomic, averaging/s=2, proto-atomic-striped
+  std::string name;   // e.g. triad, atomic, averaging/s=2, proto-copy-nt, cas16-private
   std::string mode;   // store mode, or ""
   size_t size = 0;
   int threads = 0;
@@ -477,257 +481,122 @@ struct Result {
   }
 };
 
-// ------------------------------------------------------------------ PROTOTYPES
-// NOT THE PRODUCT. Variants of the core's slow paths, kept here (and only
-// here) to measure what a change would buy. Each keeps the mode's promise:
-// no lost update, each element read atomically by lock-free readers.
-namespace proto {
+// ------------------------------------------------------------------ PREVIOUS DESIGN
+// NOT THE PRODUCT, NOT USED BY THE CORE. The per-element atomic paths the
+// core used before stripe ownership (native/core/atomics.h, removed from the
+// core; see git history), copied here unchanged so that bench/RESULTS.md can
+// keep showing why the design changed: one locked instruction per 4 floats
+// (mode 'atomic': lock cmpxchg16b) or per element (mode 'deterministic' and
+// averaging's accumulator: lock xadd) costs more than the whole memory
+// traffic of the update, even with no contention at all.
+// Rows: micro "cas16-private" and "xadd-private".
+namespace prev {
 
-// A spin lock per stripe, padded to a cache line.
-struct alignas(64) SpinLock {
-  std::atomic<uint32_t> v{0};
-  bool try_lock() { return v.load(std::memory_order_relaxed) == 0 && v.exchange(1, std::memory_order_acquire) == 0; }
-  void lock() {
-    while (!try_lock()) cpu_relax();
-  }
-  void unlock() { v.store(0, std::memory_order_release); }
-};
-
-// Visits every stripe once, starting at a per-thread offset (so threads that
-// start together work on different stripes) and skipping stripes that are
-// busy, coming back to them afterwards (a writer rarely waits).
-template <class F>
-void for_stripes(SpinLock* locks, size_t nStripes, size_t stripe, size_t n, int tid, int threads, F f) {
-  size_t start = nStripes * static_cast<size_t>(tid) / static_cast<size_t>(std::max(threads, 1));
-  std::vector<size_t> busy;
-  for (size_t k = 0; k < nStripes; ++k) {
-    size_t s = (start + k) % nStripes;
-    if (!locks[s].try_lock()) {
-      busy.push_back(s);
-      continue;
-    }
-    f(s * stripe, std::min(n, (s + 1) * stripe));
-    locks[s].unlock();
-  }
-  for (size_t s : busy) {
-    locks[s].lock();
-    f(s * stripe, std::min(n, (s + 1) * stripe));
-    locks[s].unlock();
-  }
-}
-
-// proto-atomic-striped: mode 'atomic' without a locked instruction per
-// element. Writers take a stripe lock (one lock cmpxchg per stripe) and
-// update with relaxed atomic loads/stores (plain movs; TSan-clean; a
-// lock-free reader still reads each element atomically and the lock makes
-// the read-modify-write whole, so no update is lost).
-class AtomicStriped {
- public:
-  AtomicStriped(size_t n, size_t stripe) : n_(n), stripe_(stripe), p_(n), nStripes_((n + stripe - 1) / stripe) {
-    std::memset(p_.p, 0, n * sizeof(float));
-    locks_ = std::make_unique<SpinLock[]>(nStripes_);
-  }
-  bool push(const float* g, float lr, int tid, int threads) {
-    if (gv::kernels::active().first_nonfinite(g, n_) < n_) return false;  // as the core: nothing applied
-    float* p = p_.p;
-    for_stripes(locks_.get(), nStripes_, stripe_, n_, tid, threads, [&](size_t lo, size_t hi) {
-      for (size_t i = lo; i < hi; ++i) {
-        std::atomic_ref<float> r(p[i]);
-        r.store(r.load(std::memory_order_relaxed) - lr * g[i], std::memory_order_relaxed);
-      }
-    });
-    return true;
-  }
-  void snapshot(float* out) { gv::atomics::load(out, p_.p, n_); }
-  const float* data() const { return p_.p; }
-
- private:
-  size_t n_, stripe_;
-  Buf p_;
-  size_t nStripes_;
-  std::unique_ptr<SpinLock[]> locks_;
-};
-
-// proto-atomic-striped-simd: as above with the core's SIMD axpby inside the
-// stripe (same bits: 1*p + (-lr)*g). A lock-free reader's relaxed element
-// load races with the vector store in C++ terms (like hogwild's reads; mark
-// GV_NO_TSAN), though x86 never tears an aligned 4-byte element.
-class AtomicStripedSimd {
- public:
-  AtomicStripedSimd(size_t n, size_t stripe) : n_(n), stripe_(stripe), p_(n), nStripes_((n + stripe - 1) / stripe) {
-    std::memset(p_.p, 0, n * sizeof(float));
-    locks_ = std::make_unique<SpinLock[]>(nStripes_);
-  }
-  __attribute__((no_sanitize("thread"))) bool push(const float* g, float lr, int tid, int threads) {
-    const auto& K = gv::kernels::active();
-    if (K.first_nonfinite(g, n_) < n_) return false;
-    float* p = p_.p;
-    for_stripes(locks_.get(), nStripes_, stripe_, n_, tid, threads,
-                [&](size_t lo, size_t hi) { K.axpby(p + lo, p + lo, g + lo, -lr, 1.f, hi - lo); });
-    return true;
-  }
-  void snapshot(float* out) { gv::atomics::load(out, p_.p, n_); }
-
- private:
-  size_t n_, stripe_;
-  Buf p_;
-  size_t nStripes_;
-  std::unique_ptr<SpinLock[]> locks_;
-};
-
-// Q32.32 helpers. llrint(x) for |x| < 2^51 without AVX-512: adding 1.5*2^52
-// rounds x to an integer in the current rounding mode (nearest-even, as
-// llrint) and leaves it in the low mantissa bits.
-constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52
-constexpr double kTwo32 = 4294967296.0;
-constexpr double kSimdLimit = 2251799813685248.0;  // 2^51
-
-constexpr int64_t kFixedLimit = int64_t{1} << 62;  // as the core: |sum| must stay <= 2^62
-
-#if defined(__x86_64__)
-// q[k] += llrint((-lr * g[k]) * 2^32), k in [0, n); caller guarantees |.| < 2^51.
-// Returns false if some new sum leaves [-2^62, 2^62] (the core's range
-// check; the caller takes the push back).
-__attribute__((target("avx2"))) bool fixed_add_avx2(int64_t* q, const float* g, double negLr, size_t n) {
-  const __m256d vlr = _mm256_set1_pd(negLr), v32 = _mm256_set1_pd(kTwo32), vm = _mm256_set1_pd(kMagic);
-  const __m256i mbits = _mm256_castpd_si256(vm);
-  const __m256i hi = _mm256_set1_epi64x(kFixedLimit), lo = _mm256_set1_epi64x(-kFixedLimit);
-  __m256i bad = _mm256_setzero_si256();
-  size_t k = 0;
-  for (; k + 4 <= n; k += 4) {
-    __m256d x = _mm256_mul_pd(_mm256_mul_pd(vlr, _mm256_cvtps_pd(_mm_loadu_ps(g + k))), v32);
-    __m256i d = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(x, vm)), mbits);
-    __m256i* qp = reinterpret_cast<__m256i*>(q + k);
-    __m256i nv = _mm256_add_epi64(_mm256_loadu_si256(qp), d);
-    bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi64(nv, hi), _mm256_cmpgt_epi64(lo, nv)));
-    _mm256_storeu_si256(qp, nv);
-  }
-  bool ok = _mm256_testz_si256(bad, bad);
-  for (; k < n; ++k) {
-    q[k] += std::llrint(negLr * static_cast<double>(g[k]) * kTwo32);
-    ok = ok && q[k] <= kFixedLimit && q[k] >= -kFixedLimit;
-  }
-  return ok;
-}
-// out[k] = float(double(q[k]) / 2^32), exact where |q[k]| < 2^51 (int ->
-// double via the magic constant); returns false, having written garbage,
-// if some |q[k]| is out of that range (the caller redoes the block).
-__attribute__((target("avx2"))) bool fixed_load_avx2(float* out, const int64_t* q, size_t n) {
-  const __m256d vm = _mm256_set1_pd(kMagic), inv = _mm256_set1_pd(1.0 / kTwo32);
-  const __m256i mbits = _mm256_castpd_si256(vm);
-  const __m256i hi = _mm256_set1_epi64x(2251799813685247LL), lo = _mm256_set1_epi64x(-2251799813685247LL);
-  __m256i bad = _mm256_setzero_si256();
-  size_t k = 0;
-  for (; k + 4 <= n; k += 4) {
-    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k));
-    bad = _mm256_or_si256(bad, _mm256_or_si256(_mm256_cmpgt_epi64(v, hi), _mm256_cmpgt_epi64(lo, v)));
-    __m256d d = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(v, mbits)), vm);
-    _mm_storeu_ps(out + k, _mm256_cvtpd_ps(_mm256_mul_pd(d, inv)));
-  }
-  for (; k < n; ++k) out[k] = static_cast<float>(static_cast<double>(q[k]) / kTwo32);
-  return _mm256_testz_si256(bad, bad);
-}
-__attribute__((target("avx2"))) float max_abs_avx2(const float* g, size_t n) {
-  __m256 m = _mm256_setzero_ps();
-  const __m256 mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  size_t k = 0;
-  for (; k + 8 <= n; k += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(g + k), mask));
-  alignas(32) float l[8];
-  _mm256_store_ps(l, m);
-  float w = 0.f;
-  for (float x : l) w = std::max(w, x);
-  for (; k < n; ++k) w = std::max(w, std::fabs(g[k]));
-  return w;
-}
-bool have_avx2() {
-  static const bool a = __builtin_cpu_supports("avx2");
-  return a;
-}
-#else
-bool have_avx2() { return false; }
-bool fixed_add_avx2(int64_t*, const float*, double, size_t) { return true; }
-bool fixed_load_avx2(float*, const int64_t*, size_t) { return false; }
-float max_abs_avx2(const float*, size_t) { return 0.f; }
+#if defined(__SANITIZE_THREAD__)
+#define PREV_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PREV_TSAN 1
+#endif
+#endif
+#if defined(__x86_64__) && !defined(PREV_TSAN)
+#define PREV_HAVE_CAS16 1
 #endif
 
-bool fixed_add_scalar(int64_t* q, const float* g, double negLr, size_t n) {
-  bool ok = true;
-  for (size_t k = 0; k < n; ++k) {
-    std::atomic_ref<int64_t> r(q[k]);
-    int64_t nv = r.load(std::memory_order_relaxed) + std::llrint(negLr * static_cast<double>(g[k]) * kTwo32);
-    r.store(nv, std::memory_order_relaxed);
-    ok = ok && nv <= kFixedLimit && nv >= -kFixedLimit;
-  }
-  return ok;
-}
-
-// proto-deterministic-striped: the same Q32.32 integer sums as mode
-// 'deterministic' (so the same bits: integer addition is associative, and
-// the increment is computed with the core's expression), but a writer owns
-// a stripe while it adds, so the adds are plain SIMD instead of one lock
-// xadd per element. Range check: one SIMD max|g| pass (the core's check is
-// max|g| * lr * 2^32 < 2^62; below 2^51 the SIMD rounding is exact).
-class DeterministicStriped {
- public:
-  DeterministicStriped(size_t n, size_t stripe) : n_(n), stripe_(stripe), nStripes_((n + stripe - 1) / stripe) {
-    q_.reset(static_cast<int64_t*>(std::aligned_alloc(64, (std::max<size_t>(n, 8) * 8 + 63) / 64 * 64)));
-    std::memset(q_.get(), 0, n * 8);
-    locks_ = std::make_unique<SpinLock[]>(nStripes_);
-  }
-  __attribute__((no_sanitize("thread"))) bool push(const float* g, float lr, int tid, int threads) {
-    if (gv::kernels::active().first_nonfinite(g, n_) < n_) return false;
-    float worst = have_avx2() ? max_abs_avx2(g, n_) : 0.f;
-    if (!have_avx2())
-      for (size_t k = 0; k < n_; ++k) worst = std::max(worst, std::fabs(g[k]));
-    double top = static_cast<double>(worst) * lr * kTwo32;
-    if (top >= 4611686018427387904.0) return false;  // the core's Overflow
-    const bool simd = have_avx2() && top < kSimdLimit;
-    const double negLr = -static_cast<double>(lr);
-    int64_t* q = q_.get();
-    // As the core: a sum leaving the range takes the whole push back
-    // (integer addition commutes, so subtracting restores the exact sum).
-    thread_local std::vector<size_t> done;
-    done.clear();
-    bool ok = true;
-    for_stripes(locks_.get(), nStripes_, stripe_, n_, tid, threads, [&](size_t lo, size_t hi) {
-      if (!ok) return;
-      ok = simd ? fixed_add_avx2(q + lo, g + lo, negLr, hi - lo) : fixed_add_scalar(q + lo, g + lo, negLr, hi - lo);
-      done.push_back(lo / stripe_);
-    });
-    if (!ok) {
-      for (size_t sidx : done) {
-        size_t lo = sidx * stripe_, hi = std::min(n_, lo + stripe_);
-        locks_[sidx].lock();
-        if (simd) fixed_add_avx2(q + lo, g + lo, -negLr, hi - lo);
-        else fixed_add_scalar(q + lo, g + lo, -negLr, hi - lo);
-        locks_[sidx].unlock();
-      }
-    }
-    return ok;
-  }
-  void snapshot(float* out) { gv::atomics::load_fixed(out, q_.get(), n_); }
-  int64_t* data() { return q_.get(); }
-
- private:
-  struct FreeDel {
-    void operator()(int64_t* p) const { std::free(p); }
-  };
-  size_t n_, stripe_, nStripes_;
-  std::unique_ptr<int64_t, FreeDel> q_;
-  std::unique_ptr<SpinLock[]> locks_;
-};
-
-// proto-fixed-load: the deterministic snapshot's Q32.32 -> float conversion
-// vectorised (the core converts one element at a time). Falls back to the
-// scalar loop where |q| >= 2^51 (parameters beyond 2^19).
-__attribute__((no_sanitize("thread"))) void fixed_load(float* out, const int64_t* q, size_t n) {
-  if (!have_avx2()) return gv::atomics::load_fixed(out, q, n);
-  const size_t block = 4096;
-  for (size_t lo = 0; lo < n; lo += block) {
-    size_t len = std::min(block, n - lo);
-    if (!fixed_load_avx2(out + lo, q + lo, len)) gv::atomics::load_fixed(out + lo, q + lo, len);
+// Atomic read-modify-write of one float: p = f(p); counts failed attempts.
+template <class F>
+inline float update(float* p, F f, uint64_t& retries) {
+  std::atomic_ref<float> r(*p);
+  float old = r.load(std::memory_order_relaxed);
+  for (;;) {
+    float next = f(old);
+    if (r.compare_exchange_weak(old, next, std::memory_order_relaxed, std::memory_order_relaxed)) return next;
+    ++retries;
   }
 }
+
+#if defined(PREV_HAVE_CAS16)
+inline bool cpu_has_cas16() {
+  static const bool has = [] {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_CMPXCHG16B);
+  }();
+  return has;
+}
+
+// Four floats in one lock cmpxchg16b (the old atomics::add_scaled4).
+__attribute__((target("cx16"))) inline uint64_t add_scaled4(float* p, const float* g, float a) {
+  using u128 = unsigned __int128;
+  u128* q = reinterpret_cast<u128*>(p);
+  // A plain first read may be torn; that only makes the first CAS fail.
+  uint64_t lo = std::atomic_ref<uint64_t>(reinterpret_cast<uint64_t*>(p)[0]).load(std::memory_order_relaxed);
+  uint64_t hi = std::atomic_ref<uint64_t>(reinterpret_cast<uint64_t*>(p)[1]).load(std::memory_order_relaxed);
+  u128 expected = (static_cast<u128>(hi) << 64) | lo;
+  uint64_t retries = 0;
+  for (;;) {
+    float cur[4], next[4];
+    std::memcpy(cur, &expected, 16);
+    for (int k = 0; k < 4; ++k) next[k] = cur[k] + a * g[k];
+    u128 desired;
+    std::memcpy(&desired, next, 16);
+    u128 seen = __sync_val_compare_and_swap(q, expected, desired);
+    if (seen == expected) return retries;
+    expected = seen;
+    ++retries;
+  }
+}
+#endif
+
+// Two floats in one 8-byte CAS (the old path on AArch64 and sanitizer builds).
+inline uint64_t add_scaled2(float* p, const float* g, float a) {
+  std::atomic_ref<uint64_t> r(*reinterpret_cast<uint64_t*>(p));
+  uint64_t expected = r.load(std::memory_order_relaxed);
+  uint64_t retries = 0;
+  for (;;) {
+    float cur[2], next[2];
+    std::memcpy(cur, &expected, 8);
+    next[0] = cur[0] + a * g[0];
+    next[1] = cur[1] + a * g[1];
+    uint64_t desired;
+    std::memcpy(&desired, next, 8);
+    if (r.compare_exchange_weak(expected, desired, std::memory_order_relaxed, std::memory_order_relaxed)) return retries;
+    ++retries;
+  }
+}
+
+// p[i] += a * g[i], each element atomically (the old atomics::add_scaled:
+// mode 'atomic' with plain SGD). p is 16-byte aligned. All-zero groups are skipped.
+inline uint64_t add_scaled(float* p, const float* g, float a, size_t n) {
+  uint64_t retries = 0;
+  size_t i = 0;
+#if defined(PREV_HAVE_CAS16)
+  if (cpu_has_cas16()) {
+    for (; i + 4 <= n; i += 4)
+      if (g[i] != 0.f || g[i + 1] != 0.f || g[i + 2] != 0.f || g[i + 3] != 0.f) retries += add_scaled4(p + i, g + i, a);
+  }
+#endif
+  for (; i + 2 <= n; i += 2)
+    if (g[i] != 0.f || g[i + 1] != 0.f) retries += add_scaled2(p + i, g + i, a);
+  for (; i < n; ++i)
+    if (g[i] != 0.f) update(p + i, [&](float x) { return x + a * g[i]; }, retries);
+  return retries;
+}
+
+// q[k] += llrint(-lr * g[k] * 2^32) with one lock xadd per element (the old
+// 'deterministic' accumulation and averaging's accumulator, without the old
+// range check, which only made it slower).
+inline void xadd_fixed(int64_t* q, const float* g, double lr, size_t n) {
+  for (size_t e = 0; e < n; ++e)
+    if (int64_t d = std::llrint(-lr * static_cast<double>(g[e]) * 4294967296.0))
+      std::atomic_ref<int64_t>(q[e]).fetch_add(d, std::memory_order_relaxed);
+}
+
+}  // namespace prev
+
+// ------------------------------------------------------------------ PROTOTYPES
+// NOT THE PRODUCT. A variant the core does not use, kept to size a possible
+// change (see bench/ANALYSIS.md).
+namespace proto {
 
 // proto-copy-nt: the snapshot copy with non-temporal (streaming) stores for
 // copies larger than the last-level cache share: the destination is not
@@ -760,32 +629,6 @@ void copy_nt_or_plain(float* dst, const float* src, size_t n) {
   gv::kernels::active().copy(dst, src, n);
 }
 
-
-// proto-scan: the non-finite pre-check with one branch per 32 floats
-// (the core's kernel tests and branches every 8 floats). Finds the first
-// bad block, then the core's kernel locates the index inside it.
-#if defined(__x86_64__)
-__attribute__((target("avx2"))) size_t first_nonfinite_x4(const float* x, size_t n) {
-  const __m256i e = _mm256_set1_epi32(0x7f800000);
-  size_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m256i* v = reinterpret_cast<const __m256i*>(x + i);
-    __m256i a = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_loadu_si256(v), e), e);
-    __m256i b = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_loadu_si256(v + 1), e), e);
-    __m256i c = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_loadu_si256(v + 2), e), e);
-    __m256i d = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_loadu_si256(v + 3), e), e);
-    __m256i m = _mm256_or_si256(_mm256_or_si256(a, b), _mm256_or_si256(c, d));
-    if (!_mm256_testz_si256(m, m)) break;
-  }
-  return i + gv::kernels::active().first_nonfinite(x + i, n - i);
-}
-#endif
-size_t first_nonfinite(const float* x, size_t n) {
-#if defined(__x86_64__)
-  if (have_avx2()) return first_nonfinite_x4(x, n);
-#endif
-  return gv::kernels::active().first_nonfinite(x, n);
-}
 
 }  // namespace proto
 
@@ -936,8 +779,8 @@ class Bench {
         keep(c.outs[t].p[0]);
       }
     }));
-    cs.push_back(make_case("baseline", "read", "", n, T, 4.0 * n, "", "the core's non-finite scan alone", [&c, n](int t, uint64_t k) {
-      for (uint64_t i = 0; i < k; ++i) keep(gv::kernels::active().first_nonfinite(c.grads[t].p, n));
+    cs.push_back(make_case("baseline", "read", "", n, T, 4.0 * n, "", "the core's non-finite scan (+ max|g|) alone", [&c, n](int t, uint64_t k) {
+      for (uint64_t i = 0; i < k; ++i) keep(gv::kernels::active().scan(c.grads[t].p, n).firstNonFinite);
     }));
   }
 
@@ -967,61 +810,20 @@ class Bench {
     }
   }
 
+  // The extras of a block (--no-prototypes skips them): the core's copy
+  // kernel alone, the streaming-copy prototype, copies into fresh memory,
+  // and the previous design's per-element atomics.
   void add_prototypes(std::vector<Case>& cs, SizeCtx& c, int T) {
     const size_t n = c.n;
-    const size_t stripe = 4096;  // 16 KiB of floats: one stripe and its gradient fit L1
-    {
-      auto s = std::make_shared<proto::AtomicStriped>(n, stripe);
-      Case x = make_case("proto-push", "proto-atomic-striped", "atomic", n, T, 12.0 * n, "triad",
-                         "PROTOTYPE: stripe spin lock, staggered start, relaxed atomic ld/st", [&c, s = s.get(), T](int t, uint64_t k) {
-                           for (uint64_t i = 0; i < k; ++i)
-                             if (!s->push(c.grads[t].p, 1e-3f, t, T)) die("proto push failed");
-                         });
-      x.keepAlive = s;
-      cs.push_back(std::move(x));
-    }
-    {
-      auto s = std::make_shared<proto::AtomicStripedSimd>(n, stripe);
-      Case x = make_case("proto-push", "proto-atomic-striped-simd", "atomic", n, T, 12.0 * n, "triad",
-                         "PROTOTYPE: stripe spin lock, staggered start, SIMD axpby", [&c, s = s.get(), T](int t, uint64_t k) {
-                           for (uint64_t i = 0; i < k; ++i)
-                             if (!s->push(c.grads[t].p, 1e-3f, t, T)) die("proto push failed");
-                         });
-      x.keepAlive = s;
-      cs.push_back(std::move(x));
-    }
-    {
-      auto s = std::make_shared<proto::DeterministicStriped>(n, stripe);
-      Case x = make_case("proto-push", "proto-deterministic-striped", "deterministic", n, T, 12.0 * n, "triad",
-                         "PROTOTYPE: stripe spin lock, staggered start, SIMD Q32.32 adds", [&c, s = s.get(), T](int t, uint64_t k) {
-                           for (uint64_t i = 0; i < k; ++i)
-                             if (!s->push(c.grads[t].p, 1e-3f, t, T)) die("proto push failed");
-                         });
-      x.keepAlive = s;
-      cs.push_back(std::move(x));
-      Case y = make_case("proto-snapshot", "proto-fixed-load", "deterministic", n, T, 8.0 * n, "memcpy",
-                         "PROTOTYPE: SIMD Q32.32 -> float", [&c, s = s.get(), n](int t, uint64_t k) {
-                           for (uint64_t i = 0; i < k; ++i) {
-                             proto::fixed_load(c.outs[t].p, s->data(), n);
-                             keep(c.outs[t].p[0]);
-                           }
-                         });
-      y.keepAlive = s;
-      cs.push_back(std::move(y));
-    }
-    cs.push_back(make_case("proto-read", "proto-scan", "", n, T, 4.0 * n, "read",
-                           "PROTOTYPE: non-finite scan, one branch per 32 floats", [&c, n](int t, uint64_t k) {
-                             for (uint64_t i = 0; i < k; ++i) keep(proto::first_nonfinite(c.grads[t].p, n));
-                           }));
     cs.push_back(make_case("proto-snapshot", "proto-copy-nt", "", n, T, 8.0 * n, "memcpy",
-                           "PROTOTYPE: AVX2 streaming-store copy", [&c, n](int t, uint64_t k) {
+                           "PROTOTYPE (not in the core): AVX2 streaming-store copy", [&c, n](int t, uint64_t k) {
                              for (uint64_t i = 0; i < k; ++i) {
                                proto::copy_nt_or_plain(c.outs[t].p, c.shared.p, n);
                                keep(c.outs[t].p[0]);
                              }
                            }));
-    // The core's own copy kernel (what snapshot() runs in hogwild/versioned/
-    // locked), without the store around it.
+    // The core's own copy kernel (what snapshot() runs in hogwild, versioned,
+    // locked and atomic), without the store around it.
     cs.push_back(make_case("micro", "kernel-copy", "", n, T, 8.0 * n, "memcpy", "the core's copy kernel alone",
                            [&c, n](int t, uint64_t k) {
                              for (uint64_t i = 0; i < k; ++i) {
@@ -1032,7 +834,8 @@ class Bench {
     // A copy into FRESH memory, as a JS snapshot (a new ArrayBuffer) or a
     // pushAsync (the binding copies the gradient into a new vector) does:
     // first-touch page faults on 4 KiB pages, then the same with 2 MiB
-    // pages (madvise MADV_HUGEPAGE; THP here is "madvise").
+    // pages (madvise MADV_HUGEPAGE; THP here is "madvise"), which is what the
+    // binding now does for snapshots >= 1 MiB (before its pool recycles them).
     cs.push_back(make_case("micro", "fresh-alloc-copy", "", n, T, 8.0 * n, "memcpy",
                            "calloc + copy + free per operation (4 KiB pages)", [&c, n](int, uint64_t k) {
                              for (uint64_t i = 0; i < k; ++i) {
@@ -1059,90 +862,55 @@ class Bench {
                              }
                            }));
 #endif
-    // The core's atomic path on each thread's OWN array: one lock
+    // PREVIOUS DESIGN of mode 'atomic' on each thread's OWN array: one lock
     // cmpxchg16b per 4 floats without any contention.
     cs.push_back(make_case("micro", "cas16-private", "atomic", n, T, 12.0 * n, "triad",
-                           "core atomics::add_scaled on a private array (no contention)", [&c, n](int t, uint64_t k) {
-                             for (uint64_t i = 0; i < k; ++i) keep(gv::atomics::add_scaled(c.priv[t].p, c.grads[t].p, -1e-3f, n));
+                           "PREVIOUS DESIGN (not in the core): lock cmpxchg16b per 4 floats, private array",
+                           [&c, n](int t, uint64_t k) {
+                             for (uint64_t i = 0; i < k; ++i) keep(prev::add_scaled(c.priv[t].p, c.grads[t].p, -1e-3f, n));
                            }));
-    // One lock xadd per element on each thread's OWN int64 array: the
-    // deterministic path's floor without contention.
+    // PREVIOUS DESIGN of mode 'deterministic' (and averaging's accumulator)
+    // on each thread's OWN int64 array: one lock xadd per element.
     auto q = std::make_shared<std::vector<std::vector<int64_t>>>(T, std::vector<int64_t>(n, 0));
     Case x = make_case("micro", "xadd-private", "deterministic", n, T, 12.0 * n, "triad",
-                       "lock xadd per element on a private int64 array (no contention)", [&c, n, q = q.get()](int t, uint64_t k) {
-                         const float* g = c.grads[t].p;
-                         int64_t* qq = (*q)[t].data();
-                         for (uint64_t i = 0; i < k; ++i)
-                           for (size_t e = 0; e < n; ++e)
-                             std::atomic_ref<int64_t>(qq[e]).fetch_add(std::llrint(-1e-3 * g[e] * 4294967296.0),
-                                                                       std::memory_order_relaxed);
+                       "PREVIOUS DESIGN (not in the core): lock xadd per element, private int64 array",
+                       [&c, n, q = q.get()](int t, uint64_t k) {
+                         for (uint64_t i = 0; i < k; ++i) prev::xadd_fixed((*q)[t].data(), c.grads[t].p, 1e-3, n);
                        });
     x.keepAlive = q;
     cs.push_back(std::move(x));
   }
 
-  // The prototypes compute what the core computes: the same pushes, one
-  // thread, give the same bits as the core's mode (deterministic: any
-  // order gives the same bits; atomic: sequential pushes do).
-  void proto_check(SizeCtx& c) {
-    size_t n = std::min<size_t>(c.n, 100000);
+  // The previous-design micro rows compute what the core computes: the same
+  // sequential pushes give the same bits as the core's 'atomic' mode
+  // (p + (-lr)*g per element) and 'deterministic' mode (the same Q32.32
+  // sums), so they measure the old way of doing the same work. A mismatch
+  // is reported, not fatal (bits of 'atomic' are not a promise).
+  void prev_check(SizeCtx& c) {
+    const size_t n = std::min<size_t>(c.n, 100000);
     auto det = make_store("deterministic", n, 1);
     auto atom = make_store("atomic", n, 1);
-    proto::DeterministicStriped pd(n, 4096);
-    proto::AtomicStripedSimd pa(n, 4096);
-    proto::AtomicStriped pas(n, 4096);
+    Buf p(n);
+    std::memset(p.p, 0, n * sizeof(float));
+    std::vector<int64_t> q(n, 0);
     for (size_t t = 0; t < c.grads.size(); ++t)
-      for (int rep = 0; rep < 3; ++rep) {
+      for (int r = 0; r < 3; ++r) {
         gv::Grad g{0, c.grads[t].p, n};
         gv::PushResult res;
         if (!det->push(&g, 1, -1, &res).ok() || !atom->push(&g, 1, -1, &res).ok()) die("check push failed");
-        pd.push(c.grads[t].p, 1e-3f, 0, 1);
-        pa.push(c.grads[t].p, 1e-3f, 0, 1);
-        pas.push(c.grads[t].p, 1e-3f, 0, 1);
+        prev::add_scaled(p.p, c.grads[t].p, -1e-3f, n);
+        prev::xadd_fixed(q.data(), c.grads[t].p, static_cast<double>(1e-3f), n);
       }
-    Buf a(det->padded_floats()), b(n), d(n);
-    det->snapshot(a.p);
-    pd.snapshot(b.p);
-    proto::fixed_load(d.p, pd.data(), n);
-    if (std::memcmp(a.p, b.p, n * sizeof(float)) != 0) die("proto-deterministic-striped differs from the core's bits");
-    if (std::memcmp(a.p, d.p, n * sizeof(float)) != 0) die("proto-fixed-load differs from the core's bits");
+    Buf a(atom->padded_floats()), d(det->padded_floats()), b(n);
     atom->snapshot(a.p);
-    pas.snapshot(b.p);
-    if (std::memcmp(a.p, b.p, n * sizeof(float)) != 0) die("proto-atomic-striped differs from the core's bits");
-    pa.snapshot(b.p);
-    if (std::memcmp(a.p, b.p, n * sizeof(float)) != 0) die("proto-atomic-striped-simd differs from the core's bits");
-    {
-      // Overflow: both refuse the same push and keep the same bits.
-      const size_t m = 100;
-      auto core = make_store("deterministic", m, 1);
-      proto::DeterministicStriped pr(m, 32);
-      std::vector<float> big(m, 1e11f);
-      int coreFail = -1, protoFail = -1;
-      for (int i = 0; i < 40 && (coreFail < 0 || protoFail < 0); ++i) {
-        gv::Grad g{0, big.data(), m};
-        gv::PushResult res;
-        if (coreFail < 0 && !core->push(&g, 1, -1, &res).ok()) coreFail = i;
-        if (protoFail < 0 && !pr.push(big.data(), 1e-3f, 0, 1)) protoFail = i;
-      }
-      Buf x(core->padded_floats()), y(m);
-      core->snapshot(x.p);
-      pr.snapshot(y.p);
-      if (coreFail < 0 || coreFail != protoFail || std::memcmp(x.p, y.p, m * sizeof(float)) != 0)
-        die("proto-deterministic-striped overflow handling differs from the core (core refused push %d, prototype %d)",
-            coreFail, protoFail);
-    }
-    {
-      std::vector<float> v(1000, 1.f);
-      for (size_t bad : {size_t(0), size_t(7), size_t(31), size_t(32), size_t(500), size_t(999)}) {
-        v[bad] = std::numeric_limits<float>::quiet_NaN();
-        if (proto::first_nonfinite(v.data(), v.size()) != bad) die("proto-scan finds the wrong index");
-        v[bad] = std::numeric_limits<float>::infinity();
-        if (proto::first_nonfinite(v.data(), v.size()) != bad) die("proto-scan finds the wrong index");
-        v[bad] = 1.f;
-      }
-      if (proto::first_nonfinite(v.data(), v.size()) != v.size()) die("proto-scan finds a bad value in clean data");
-    }
-    if (!o_.quiet) std::printf("  prototype check: same bits as the core (deterministic, atomic) at %zu floats\n", n);
+    det->snapshot(d.p);
+    for (size_t i = 0; i < n; ++i) b.p[i] = static_cast<float>(static_cast<double>(q[i]) / 4294967296.0);
+    const bool sameA = std::memcmp(a.p, p.p, n * sizeof(float)) == 0;
+    const bool sameD = std::memcmp(d.p, b.p, n * sizeof(float)) == 0;
+    if (!sameA) std::printf("  NOTE: previous-design cas16 path gives other bits than the core's 'atomic' mode at %zu floats\n", n);
+    if (!sameD) std::printf("  NOTE: previous-design xadd path gives other bits than the core's 'deterministic' mode at %zu floats\n", n);
+    if (sameA && sameD && !o_.quiet)
+      std::printf("  previous-design check: same bits as the core (atomic, deterministic) at %zu floats\n", n);
   }
 
   void micro_counter() {
@@ -1240,7 +1008,7 @@ class Bench {
       team.run(init);
     }
     for (int T : o_.threads) run_block(c, T);
-    if (o_.prototypes) proto_check(c);
+    if (o_.prototypes) prev_check(c);
     std::printf("  (%zu floats: %.1f s)\n", n, now_s() - t0);
   }
 

@@ -7,7 +7,8 @@
 //   store.pushAsync (1 and 4 in flight) per mode and size, beside a plain JS
 //   Float32Array loop doing the same math (p[i] -= lr*g[i]) and a plain copy
 //   (new Float32Array(p), dst.set(p)); the per-call floor (a trivial native
-//   call) at 1K. Work is batched per benchmarked call where one operation is
+//   call) at 1K; from 1 MiB on also the snapshot with an event-loop turn
+//   before each (the binding's buffer pool refills only then). Work is batched per benchmarked call where one operation is
 //   short (benchmark.js is imprecise below ~100 ns).
 //
 //   2 threads (own harness: benchmark.js cannot time two threads at once):
@@ -302,6 +303,15 @@ async function main() {
             for (let i = 0; i < m; i++) await Promise.all([store.pushAsync(grads), store.pushAsync(grads), store.pushAsync(grads), store.pushAsync(grads)]);
           } },
       ];
+      if (n * 4 >= 1 << 20) {
+        // The same snapshot with one event-loop turn before each, as in a
+        // training loop that awaits: the binding's pool gets a collected
+        // snapshot's memory back only when the loop turns (N-API finalizers
+        // do not run inside a synchronous loop), so the plain case above
+        // always copies into fresh memory. (A setImmediate costs ~µs.)
+        mc.push({ name: `snapshot-turn ${mode} ${n}`, label: `snapshot ${mode} (loop turns)`, kind: 'snapshot', mode, size: n, batch: bCopy, bytes: 8 * n, baseline: 'js-copy-new', defer: true,
+          fn: async () => { for (let i = 0; i < bCopy; i++) { await new Promise((r) => setImmediate(r)); sink += store.snapshot().version; } } });
+      }
       if (n <= 1000 && mode === o.modes[0]) {
         // The floor of one call into the addon through the facade.
         mc.push({ name: `call ${n}`, label: 'native-call (store.version)', kind: 'overhead', mode: '', size: n, batch: 1000, bytes: 0,

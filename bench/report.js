@@ -6,12 +6,14 @@
 //
 // node bench/report.js --core core.json --js js.json --out RESULTS.md
 //      [--analysis bench/ANALYSIS.md] [--seconds S] [--command "npm run bench"]
+//      [--before bench/results/before]   (an earlier run's core.json/js.json/run.json:
+//                                         shown BEFORE / AFTER in the goals and change tables)
 
 const fs = require('node:fs');
 const path = require('node:path');
 
 function args(argv) {
-  const o = { core: '', js: '', out: '', analysis: '', seconds: 0, command: 'npm run bench', source: '', run: '' };
+  const o = { core: '', js: '', out: '', analysis: '', seconds: 0, command: 'npm run bench', source: '', run: '', before: '' };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
     if (!(k in o)) throw new Error(`report.js: unknown option ${argv[i]}`);
@@ -32,6 +34,10 @@ const o = args(process.argv);
 const read = (f) => (f && fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, 'utf8')) : null);
 const core = read(o.core);
 const js = read(o.js);
+const bdir = o.before && fs.existsSync(o.before) ? o.before : '';
+const bcore = bdir ? read(path.join(bdir, 'core.json')) : null;
+const bjs = bdir ? read(path.join(bdir, 'js.json')) : null;
+const brun = bdir ? read(path.join(bdir, 'run.json')) : null;
 
 const MODES = ['atomic', 'locked', 'versioned', 'deterministic', 'averaging', 'hogwild'];
 const f2 = (v) => (v === undefined || v === null || !isFinite(v) ? '–' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
@@ -45,8 +51,9 @@ const num = (v) => {
 };
 const ns = (v) => {
   if (v === undefined || v === null || !isFinite(v)) return '–';
-  if (v >= 1e6) return `${(v / 1e6).toFixed(2)} ms`;
-  if (v >= 1e3) return `${(v / 1e3).toFixed(1)} µs`;
+  const a = Math.abs(v);  // differences of medians may be negative (noise)
+  if (a >= 1e6) return `${(v / 1e6).toFixed(2)} ms`;
+  if (a >= 1e3) return `${(v / 1e3).toFixed(1)} µs`;
   return `${v.toFixed(0)} ns`;
 };
 const sizeName = (n) => (n >= 1e6 && n % 1e6 === 0 ? `${n / 1e6} M` : n >= 1e3 && n % 1e3 === 0 ? `${n / 1e3} K` : String(n));
@@ -70,6 +77,15 @@ const ratioTo = (r, baseName) => {
   const b = cbase(baseName, r.size, r.threads);
   return b && b.gbps ? r.gbps / b.gbps : undefined;
 };
+// The same lookups in the BEFORE run.
+const BC = bcore ? bcore.results : [];
+const bget = (kind, name, size, threads) => BC.find((r) => r.kind === kind && r.name === name && r.size === size && r.threads === threads);
+const bRatioTo = (r, baseName) => {
+  if (!r) return undefined;
+  const b = bget('baseline', baseName, r.size, r.threads);
+  return b && b.gbps ? r.gbps / b.gbps : undefined;
+};
+const times = (a, b) => (a && b && isFinite(a / b) ? `${a / b >= 10 ? (a / b).toFixed(0) : (a / b).toFixed(1)}×` : '–');
 const coreSizes = core ? core.options.sizes : [];
 const coreThreads = core ? core.options.threads : [];
 const big = coreSizes.length ? Math.max(...coreSizes) : 0;
@@ -91,8 +107,20 @@ if (js) loadLine.push(`JS suite ${js.seconds.toFixed(0)} s (load average ${js.ma
 if (o.seconds) loadLine.push(`whole \`${o.command}\` ${Number(o.seconds).toFixed(0)} s including builds`);
 w(`**Run time:** ${loadLine.join('; ')}. The machine is shared and noisy: every number is a median, every contender is measured beside its baseline in the same run, and ratios matter more than absolute GB/s.`);
 w();
+{
+  const busy = [core && core.machine.loadStart, js && js.machine.loadStart].filter(Boolean).map((l) => Number(String(l).split(' ')[0]));
+  const top = Math.max(0, ...busy);
+  const cpus = Number(m.cpus) || 0;
+  if (cpus && top > 0.75 * cpus)
+    w(`**Load warning:** the 1-minute load average was ${top.toFixed(2)} on ${cpus} CPUs when a suite started: other processes were running, so T=${cpus} numbers understate the machine and T=${cpus} ratios are noisier than usual.\n`);
+}
+if (bcore || bjs) {
+  const bm = (bcore && bcore.machine) || {};
+  w(`**BEFORE** numbers come from \`${bdir}\` (run of ${bm.date || '?'}${brun && brun.source ? `; ${brun.source}` : ''}; load average ${bm.loadStart || '?'}). Improvements are AFTER over BEFORE of the ratio to the baseline (each run against its own baseline, which cancels part of the difference in machine load between the runs).`);
+  w();
+}
 if (core)
-  w(`Core suite: for each size and thread count every case (baselines, modes, prototypes) is calibrated so that one repetition lasts ≥ ${core.options.repMs} ms, then ${core.options.reps} rounds each run one repetition of every case in rotating order (round-robin), so that a burst of load from other processes hits all cases alike; medians over the rounds. Worker threads pinned ${core.options.pin ? 'one per CPU' : 'nowhere'}. Raw data: \`${path.relative(process.cwd(), o.core)}\`, \`${path.relative(process.cwd(), o.js)}\`.`);
+  w(`Core suite: for each size and thread count every case (baselines, modes, extras) is calibrated so that one repetition lasts ≥ ${core.options.repMs} ms, then ${core.options.reps} rounds each run one repetition of every case in rotating order (round-robin), so that a burst of load from other processes hits all cases alike; medians over the rounds. Worker threads pinned ${core.options.pin ? 'one per CPU' : 'nowhere'}. Raw data: \`${path.relative(process.cwd(), o.core)}\`, \`${path.relative(process.cwd(), o.js)}\`.`);
 w();
 if (o.source) {
   w(`Core measured: ${o.source}. Other engineers are changing the core; numbers belong to these sources.`);
@@ -109,19 +137,16 @@ if (core) {
   w();
   const rows = [];
   const verdict = (v, min) => (v === undefined ? '–' : v >= min ? '**met**' : '**not met**');
-  const protoFor = { atomic: 'proto-atomic-striped-simd', deterministic: 'proto-deterministic-striped' };
+  const gb = (r) => (r ? `${f2(r.gbps)} GB/s` : '–');
   const pushGoal = (mode, min, threadsList, label) => {
     for (const T of threadsList) {
       const r = cget('push', mode, gsize, T);
       if (!r) continue;
       const rt = ratioTo(r, 'triad');
       const rs = ratioTo(r, 'triad-shared');
-      let proto = '';
-      if (protoFor[mode]) {
-        const p = cget('proto-push', protoFor[mode], gsize, T);
-        if (p) proto = `prototype ${protoFor[mode]}: ${pct(ratioTo(p, 'triad'))}`;
-      }
-      rows.push([label, `push ${mode}, T=${T}`, `${f2(r.gbps)} GB/s`, pct(rt), pct(rs), `≥ ${pct(min)}`, verdict(rt, min), proto]);
+      const b = bget('push', mode, gsize, T);
+      const bt = bRatioTo(b, 'triad');
+      rows.push([label, `push ${mode}, T=${T}`, gb(b), pct(bt), gb(r), pct(rt), pct(rs), `≥ ${pct(min)}`, verdict(bt, min), verdict(rt, min), times(rt, bt), times(r && r.gbps, b && b.gbps)]);
     }
   };
   const both = coreThreads.filter((t) => t === 1 || t === 2);
@@ -134,14 +159,72 @@ if (core) {
       const r = cget('snapshot', mode, gsize, T);
       if (!r) continue;
       const rm = ratioTo(r, 'memcpy');
-      let proto = '';
-      if (mode === 'deterministic') {
-        const p = cget('proto-snapshot', 'proto-fixed-load', gsize, T);
-        if (p) proto = `prototype proto-fixed-load: ${pct(ratioTo(p, 'memcpy'))}`;
-      }
-      rows.push([`${sizeName(gsize)} snapshot ≥ 70% of memcpy`, `snapshot ${mode}, T=${T}`, `${f2(r.gbps)} GB/s`, pct(rm), '', '≥ 70%', verdict(rm, 0.7), proto]);
+      const b = bget('snapshot', mode, gsize, T);
+      const bmr = bRatioTo(b, 'memcpy');
+      rows.push([`${sizeName(gsize)} snapshot ≥ 70% of memcpy`, `snapshot ${mode}, T=${T}`, gb(b), pct(bmr), gb(r), pct(rm), '', '≥ 70%', verdict(bmr, 0.7), verdict(rm, 0.7), times(rm, bmr), times(r && r.gbps, b && b.gbps)]);
     }
-  table(['goal', 'case', 'measured', 'ratio', 'vs triad-shared', 'target', 'verdict', 'what would reach it'], rows, 2);
+  // The JS snapshot (store.snapshot() through the facade and binding: a new
+  // Float32Array the caller owns) against the core suite's memcpy of the same
+  // run, same size and thread count (T=1: benchmark.js; T=2: main thread +
+  // worker_thread, aggregate).
+  const jsSnap = (res, suite, mode, T) => (res ? res.results.find((x) => x.suite === suite && x.name === `snapshot ${mode}` && x.size === gsize && x.threads === T) : undefined);
+  if (js)
+    for (const T of both)
+      for (const mode of MODES) {
+        const suite = T === 1 ? 'bm' : 'mt';
+        const r = jsSnap(js, suite, mode, T);
+        if (!r) continue;
+        const mc = cbase('memcpy', gsize, T);
+        const rm = mc && mc.gbps ? r.gbps / mc.gbps : undefined;
+        const b = jsSnap(bjs, suite, mode, T);
+        const bmc = bget('baseline', 'memcpy', gsize, T);
+        const bmr = b && bmc && bmc.gbps ? b.gbps / bmc.gbps : undefined;
+        rows.push([`${sizeName(gsize)} JS snapshot ≥ 70% of memcpy`, `JS snapshot ${mode}, T=${T}`, gb(b), pct(bmr), gb(r), pct(rm), '', '≥ 70%', verdict(bmr, 0.7), verdict(rm, 0.7), times(rm, bmr), times(r && r.gbps, b && b.gbps)]);
+        // With an event-loop turn before each snapshot (the pool refills).
+        const t = T === 1 ? js.results.find((x) => x.suite === 'bm' && x.name === `snapshot ${mode} (loop turns)` && x.size === gsize) : undefined;
+        if (t) {
+          const rt = mc && mc.gbps ? t.gbps / mc.gbps : undefined;
+          rows.push([`${sizeName(gsize)} JS snapshot ≥ 70% of memcpy`, `JS snapshot ${mode}, T=1, event-loop turn between`, '', '', gb(t), pct(rt), '', '≥ 70%', '', verdict(rt, 0.7), '', '']);
+        }
+      }
+  table(['goal', 'case', 'BEFORE', 'before ratio', 'AFTER', 'after ratio', 'after vs triad-shared', 'target', 'before', 'after', 'improvement (ratio)', 'improvement (GB/s)'], rows, 2);
+  w('Ratios: push to **triad**, snapshot to **memcpy** (the core suite\'s, same size and threads; for the JS rows the core suite\'s memcpy of the same `npm run bench`, measured in other time windows). *improvement (ratio)* = after ratio / before ratio; *(GB/s)* = after GB/s / before GB/s. The first run had the second core busy (its T=2 baselines were 35–60 % lower than in a quiet run), so at T=2 the GB/s column flatters and the ratio column understates the change.');
+  w();
+}
+
+// ---------------------------------------------------------------- before -> after, every size
+if (core && bcore) {
+  w('## Before → after, every size (core: ratio to the baseline of the same run)');
+  w();
+  const head = ['case'];
+  for (const n of coreSizes) for (const T of coreThreads) if (bget('baseline', 'triad', n, T)) head.push(`${sizeName(n)} T=${T}`);
+  const rows = [];
+  const cell = (kind, name, n, T, base) => {
+    const a = cget(kind, name, n, T), b = bget(kind, name, n, T);
+    const ra = ratioTo(a, base), rb = bRatioTo(b, base);
+    if (!a && !b) return '';
+    return `${pct(rb)} → ${pct(ra)}${ra && rb ? ` (${times(ra, rb)})` : ''}`;
+  };
+  for (const [kind, base] of [['push', 'triad'], ['snapshot', 'memcpy']])
+    for (const name of [...MODES, 'averaging/s=2']) {
+      if (!C.some((r) => r.kind === kind && r.name === name)) continue;
+      const row = [`${kind} **${name}**`];
+      for (const n of coreSizes) for (const T of coreThreads) if (bget('baseline', 'triad', n, T)) row.push(cell(kind, name, n, T, base) || '–');
+      rows.push(row);
+    }
+  {
+    const row = ['baseline read (the non-finite scan; GB/s)'];
+    for (const n of coreSizes)
+      for (const T of coreThreads)
+        if (bget('baseline', 'triad', n, T)) {
+          const a = cbase('read', n, T), b = bget('baseline', 'read', n, T);
+          row.push(a && b ? `${f2(b.gbps)} → ${f2(a.gbps)} (${times(a.gbps, b.gbps)})` : '–');
+        }
+    rows.push(row);
+  }
+  table(head, rows);
+  w('BEFORE `read` timed `first_nonfinite` (a branch per 8 floats); AFTER it times `scan` (a branch per 32 floats, max|g| in the same pass), which every push now runs.');
+  w();
 }
 
 // ---------------------------------------------------------------- baselines explained
@@ -151,9 +234,9 @@ w('Every push is whole-tensor and a push cannot be split: T threads pushing move
 w();
 w('- **triad** — `a_t[i] = a_t[i] + s*c_t[i]`, each thread its own `a_t`: same bytes and per-thread working set as the pushers, nothing shared, nothing synchronised. This is the machine\'s roofline and the reference of the goals (it is what "triad bandwidth" means).');
 w('- **triad-shared** — `a[i] = a[i] + s*c_t[i]` on ONE shared `a`, racy: the fairest baseline for a *mode*, since every in-place mode must at least pay this (the cache lines of the shared tensor move between cores). The gap triad → triad-shared is the cost of sharing; the gap triad-shared → mode is the cost of the mode. Out of cache (10 M) the two agree within noise; in cache (1 K, 100 K at 2 threads) sharing alone costs a large factor.');
-w('- **triad-shared-rot** — as triad-shared, each thread starting at a different offset (t·N/T) and wrapping: shows whether staggering writers (as the prototypes do) avoids the sharing cost.');
+w('- **triad-shared-rot** — as triad-shared, each thread starting at a different offset (t·N/T) and wrapping: shows whether staggering writers (as the core\'s stripe writers now do) avoids the sharing cost.');
 w('- **memcpy** — `std::memcpy` (glibc) of one shared source into each thread\'s own destination, 8 counted bytes per element: what a snapshot does. glibc switches to non-temporal stores above a threshold derived from the L3 size it detects (on this VM, which reports 256 MiB of L3, it does not stream even at 40 MB); the core\'s copy kernel (row *kernel-copy*) never streams.');
-w('- **read** — the core\'s non-finite scan of a gradient alone (4 bytes per element): every push runs it before touching the store.');
+w('- **read** — the core\'s non-finite scan of a gradient alone (kernel `scan`, which also returns max|g|; 4 bytes per element): every push runs it before touching the store.');
 w('- **JS baselines** — a plain `for` loop `p[i] -= lr*g[i]` over Float32Arrays (the math a push does) and `new Float32Array(p)` / `dst.set(p)` (what a snapshot does), on one thread; in the 2-thread harness the same loop on each thread\'s own array and on one SharedArrayBuffer (JS hogwild).');
 w();
 w('Counted bytes are the convention of the issue (12 per pushed element, 8 per snapshotted element), whatever the mode really moves: `deterministic` keeps 8-byte integers, so its real traffic per push is 20 bytes per element; `versioned` writes into a fresh buffer, which costs a read-for-ownership unless streamed.');
@@ -191,7 +274,7 @@ if (core) {
     table(head, rows);
     const conf = C.filter((r) => r.size === n && r.kind === 'push' && r.conflicts > 0);
     if (conf.length)
-      w(`Conflicts counted by the store during the timed repetitions (hogwild: overlapping writers on a stripe; atomic: CAS retries): ${conf.map((r) => `${r.name} T=${r.threads}: ${r.conflicts} in ${r.opsPerRep * r.reps} pushes`).join('; ')}.\n`);
+      w(`Conflicts counted by the store during the timed repetitions (hogwild: overlapping writers on a stripe): ${conf.map((r) => `${r.name} T=${r.threads}: ${r.conflicts} in ${r.opsPerRep * r.reps} pushes`).join('; ')}.\n`);
   }
 
   w('## Core: snapshot');
@@ -212,8 +295,7 @@ if (core) {
     rowFor('baseline memcpy', 'baseline', 'memcpy');
     for (const mode of MODES) if (C.some((r) => r.kind === 'snapshot' && r.name === mode)) rowFor(`**${mode}**`, 'snapshot', mode);
     rowFor('kernel-copy (the core\'s copy kernel alone)', 'micro', 'kernel-copy');
-    rowFor('proto-copy-nt *(prototype: streaming stores)*', 'proto-snapshot', 'proto-copy-nt');
-    rowFor('proto-fixed-load *(prototype: deterministic, SIMD)*', 'proto-snapshot', 'proto-fixed-load');
+    rowFor('proto-copy-nt *(prototype, not in the core: streaming stores)*', 'proto-snapshot', 'proto-copy-nt');
     table(head, rows);
   }
 
@@ -228,14 +310,14 @@ if (core) {
     for (const n of coreSizes)
       for (const T of coreThreads) {
         const a = cget('micro', 'cas16-private', n, T);
-        if (a) rows.push([`atomics::add_scaled (lock cmpxchg16b per 4 floats), own array, ${sizeName(n)}, T=${T}`, ns((a.nsPerOp / n) * 4) + ' per CAS', `${f2(a.gbps)} GB/s = ${pct(ratioTo(a, 'triad'))} of triad with no contention at all`]);
+        if (a) rows.push([`previous design of \`atomic\`: lock cmpxchg16b per 4 floats, own array, ${sizeName(n)}, T=${T}`, ns((a.nsPerOp / n) * 4) + ' per CAS', `${f2(a.gbps)} GB/s = ${pct(ratioTo(a, 'triad'))} of triad with no contention at all`]);
         const x = cget('micro', 'xadd-private', n, T);
-        if (x) rows.push([`lock xadd per element, own int64 array, ${sizeName(n)}, T=${T}`, ns(x.nsPerOp / n) + ' per element', `${f2(x.gbps)} GB/s = ${pct(ratioTo(x, 'triad'))} of triad with no contention at all`]);
+        if (x) rows.push([`previous design of \`deterministic\`: lock xadd per element, own int64 array, ${sizeName(n)}, T=${T}`, ns(x.nsPerOp / n) + ' per element', `${f2(x.gbps)} GB/s = ${pct(ratioTo(x, 'triad'))} of triad with no contention at all`]);
       }
     for (const n of coreSizes)
       for (const T of coreThreads) {
-        const r = cbase('read', n, T), p = cget('proto-read', 'proto-scan', n, T);
-        if (r && T === 1) rows.push([`non-finite scan of a gradient (core kernel), ${sizeName(n)}, T=${T}`, ns(r.nsPerOp), `${f2(r.gbps)} GB/s; unrolled prototype (proto-scan): ${p ? `${ns(p.nsPerOp)}, ${f2(p.gbps)} GB/s (${p.ratio.toFixed(1)}×)` : '–'}`]);
+        const r = cbase('read', n, T), p = bget('baseline', 'read', n, T);
+        if (r && T === 1) rows.push([`non-finite scan + max abs(g) of a gradient (core kernel \`scan\`), ${sizeName(n)}, T=${T}`, ns(r.nsPerOp), `${f2(r.gbps)} GB/s${p ? `; BEFORE (\`first_nonfinite\`, branch per 8 floats): ${ns(p.nsPerOp)}, ${f2(p.gbps)} GB/s` : ''}`]);
         const fa = cget('micro', 'fresh-alloc-copy', n, T), th = cget('micro', 'fresh-alloc-copy-thp', n, T), mc = cbase('memcpy', n, T);
         if (fa && T === 1) rows.push([`copy into freshly allocated memory (a JS snapshot, a pushAsync gradient copy), ${sizeName(n)}, T=${T}`, ns(fa.nsPerOp), `vs ${ns(mc && mc.nsPerOp)} into reused memory${th ? `; ${ns(th.nsPerOp)} with 2 MiB pages (MADV_HUGEPAGE)` : ''}`]);
       }
@@ -261,6 +343,7 @@ if (js) {
     if (call) w(` One trivial call into the addon through the facade (\`store.version\`): ${ns(call.nsPerOp)}.`);
     w();
     const rows = [];
+    const turns = J.some((r) => r.suite === 'bm' && r.size === n && / \(loop turns\)$/.test(r.name));
     for (const mode of MODES) {
       const p = jget('bm', `push ${mode}`, n, 1);
       if (!p) continue;
@@ -276,8 +359,14 @@ if (js) {
         s ? ns(s.nsPerOp) : '–', s ? f2(s.gbps) : '–', s && s.ratio ? s.ratio.toFixed(2) : '–', s && cs ? pct(s.gbps / cs.gbps) : '–',
         a1 ? ns(a1.nsPerOp) : '–', a4 ? num(a4.opsPerSec) : '–',
       ]);
+      if (turns) {
+        const t = jget('bm', `snapshot ${mode} (loop turns)`, n, 1);
+        rows[rows.length - 1].splice(10, 0, t ? ns(t.nsPerOp) : '–', t && cs ? pct(t.gbps / cs.gbps) : '–');
+      }
     }
-    table(['mode', 'push', 'push GB/s', '×JS loop', '×core', 'overhead vs core', 'snapshot', 'snap GB/s', '×new F32A', '×core', 'pushAsync (1 in flight)', 'pushAsync/s (4 in flight)'], rows);
+    const head = ['mode', 'push', 'push GB/s', '×JS loop', '×core', 'overhead vs core', 'snapshot', 'snap GB/s', '×new F32A', '×core'];
+    if (turns) head.push('snapshot, loop turns between', '×core');
+    table([...head, 'pushAsync (1 in flight)', 'pushAsync/s (4 in flight)'], rows);
     const split = [];
     for (const mode of MODES) {
       const p = jget('bm', `push ${mode}`, n, 1), a = jget('bm', `addon push ${mode} (no facade)`, n, 1);
@@ -292,6 +381,27 @@ if (js) {
       w();
       table(['call', 'public API', 'addon alone (no facade)', 'core alone (C++)', 'facade (TS)', 'binding (N-API glue)'], split);
     }
+  }
+
+  if (bjs) {
+    w('### JS API before → after (time per operation, 1 thread)');
+    w();
+    const BJ = bjs.results;
+    const bj = (name, size) => BJ.find((r) => r.suite === 'bm' && r.name === name && r.size === size && r.threads === 1);
+    const sizes = jsSizes.filter((n) => BJ.some((r) => r.size === n));
+    const rows = [];
+    const labels = ['js-loop', 'js-copy-new', 'js-copy-set'];
+    for (const mode of MODES) labels.push(`push ${mode}`, `snapshot ${mode}`, `pushAsync ${mode} (1 in flight)`);
+    for (const lab of labels) {
+      if (!J.some((r) => r.suite === 'bm' && r.name === lab)) continue;
+      const row = [lab.startsWith('js-') ? `baseline ${lab}` : lab];
+      for (const n of sizes) {
+        const a = jget('bm', lab, n, 1), b = bj(lab, n);
+        row.push(a && b ? `${ns(b.nsPerOp)} → ${ns(a.nsPerOp)} (${times(b.nsPerOp, a.nsPerOp)})` : '–');
+      }
+      rows.push(row);
+    }
+    table(['operation', ...sizes.map((n) => `${sizeName(n)} floats: before → after (speed-up)`)], rows);
   }
 
   w('## JS API, 1 and 2 threads (main thread + a worker_thread attached to the same store)');

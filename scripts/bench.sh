@@ -2,14 +2,16 @@
 # npm run bench: builds what is missing, runs the core (C++) and JS benchmark
 # suites, and writes bench/RESULTS.md plus the raw JSON in bench/results/.
 #
-#   bash scripts/bench.sh            full run (~4 min on 2 cores: core ~80 s, JS ~140 s), writes bench/RESULTS.md
-#   bash scripts/bench.sh --smoke    quick CI check (small sizes, 1 rep), writes bench/out/smoke/
+#   bash scripts/bench.sh            full run (~3.5 min on 2 cores: core ~55 s, JS ~130 s), writes bench/RESULTS.md
+#   bash scripts/bench.sh --smoke    quick CI check (small sizes, 1 rep; ~4 s once built, ~16 s more to
+#                                    build gv_bench_core from scratch), writes bench/out/smoke/
 #   bash scripts/bench.sh --report-only   rewrites bench/RESULTS.md from bench/results/*.json
 #                                         (after editing bench/ANALYSIS.md; nothing is run)
 #
 # Extra arguments for the suites: BENCH_CORE_ARGS="--threads 1,2,4,8,16" BENCH_JS_ARGS="--modes atomic"
 # The core bench binary is built with the CMake target gv_bench_core when
 # CMake is available (same flags as the addon), else with g++ directly.
+# The report puts the first run's numbers (bench/results/before/) beside the new ones.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,10 +23,13 @@ for a in "$@"; do
   case "$a" in
     --smoke) SMOKE=1 ;;
     --report-only) REPORT_ONLY=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
   esac
 done
+
+# The first run's raw JSON, shown BEFORE / AFTER in the report (kept, never overwritten).
+BEFORE=bench/results/before
 
 T0=$(date +%s)
 log() { printf '\n[bench] %s\n' "$*"; }
@@ -35,7 +40,7 @@ if [ "$REPORT_ONLY" = 1 ]; then
   RESULTS=bench/RESULTS.md
   [ "$SMOKE" = 1 ] && RESULTS=$OUT/RESULTS.md
   exec node bench/report.js --core "$OUT/core.json" --js "$OUT/js.json" --run "$OUT/run.json" --out "$RESULTS" \
-    --analysis bench/ANALYSIS.md
+    --analysis bench/ANALYSIS.md --before "$BEFORE"
 fi
 
 # ---- 1. the addon
@@ -127,5 +132,5 @@ node -e 'const [f, seconds, command, source] = process.argv.slice(1);
   require("fs").writeFileSync(f, JSON.stringify({ seconds: Number(seconds), command, source }, null, 1) + "\n");' \
   "$OUT/run.json" "$((T1 - T0))" "$CMD" "$SOURCE"
 node bench/report.js --core "$OUT/core.json" --js "$OUT/js.json" --run "$OUT/run.json" --out "$RESULTS" \
-  --analysis bench/ANALYSIS.md
+  --analysis bench/ANALYSIS.md --before "$BEFORE"
 log "done in $((T1 - T0)) s: $RESULTS"
