@@ -311,6 +311,10 @@ async function main() {
         // always copies into fresh memory. (A setImmediate costs ~µs.)
         mc.push({ name: `snapshot-turn ${mode} ${n}`, label: `snapshot ${mode} (loop turns)`, kind: 'snapshot', mode, size: n, batch: bCopy, bytes: 8 * n, baseline: 'js-copy-new', defer: true,
           fn: async () => { for (let i = 0; i < bCopy; i++) { await new Promise((r) => setImmediate(r)); sink += store.snapshot().version; } } });
+        // Snapshot.release() hands the memory back at once: a synchronous
+        // loop then copies into pooled memory every time.
+        mc.push({ name: `snapshot-release ${mode} ${n}`, label: `snapshot ${mode} + release()`, kind: 'snapshot', mode, size: n, batch: bCopy, bytes: 8 * n, baseline: 'js-copy-new',
+          fn: () => { for (let i = 0; i < bCopy; i++) { const s = store.snapshot(); sink += s.version; s.release(); } } });
       }
       if (n <= 1000 && mode === o.modes[0]) {
         // The floor of one call into the addon through the facade.

@@ -58,6 +58,7 @@ export interface NativeStoreInstance {
 export interface NativeAddon {
   NativeStore: new (config: object | null, tensors: object[] | null, sharedId?: number) => NativeStoreInstance;
   checksum(data: Float32Array): bigint;
+  release(buffer: ArrayBuffer): void;
   isa(): { active: string; supported: string[] };
 }
 

@@ -1,5 +1,8 @@
 import { InvalidArgumentError } from './errors';
 import type { ResolvedTensor } from './config';
+import { native } from './native';
+
+const releaseBuffer = (b: ArrayBuffer) => native().release(b);
 
 /**
  * A private copy of every tensor, read from the vault at one moment. Nothing
@@ -14,6 +17,8 @@ export class Snapshot {
   readonly #arrays: Map<string, Float32Array>;
   readonly #storeId: number;
   readonly #checksums: Map<string, bigint> | null;
+  readonly #buffer: ArrayBuffer;
+  #released = false;
 
   /** @internal Created by ParameterStore.snapshot(). */
   constructor(
@@ -24,6 +29,7 @@ export class Snapshot {
     checksum: ((a: Float32Array) => bigint) | null,
   ) {
     this.#storeId = storeId;
+    this.#buffer = buffer;
     this.version = version;
     this.#arrays = new Map();
     this.#checksums = checksum ? new Map() : null;
@@ -33,14 +39,33 @@ export class Snapshot {
       this.#checksums?.set(t.name, checksum!(a));
     }
     this.names = Object.freeze(tensors.map((t) => t.name));
-    Object.freeze(this);
+    Object.freeze(this); // private fields (#released) stay writable
   }
 
   /** The snapshot's copy of one tensor (row-major). */
   get(name: string): Float32Array {
+    if (this.#released) throw new InvalidArgumentError('snapshot', `the snapshot at version ${this.version} was released`);
     const a = this.#arrays.get(name);
     if (!a) throw new InvalidArgumentError('name', `snapshot has no tensor '${name}' (it has ${this.names.join(', ')})`);
     return a;
+  }
+
+  /**
+   * Gives the snapshot's memory back now (its arrays become empty), instead
+   * of when it is garbage-collected. A loop that snapshots large stores then
+   * copies into memory that is already mapped: for 40 MB that is the
+   * difference between a page fault per 4 KiB and a plain copy. Push with
+   * `basedOn` before releasing. Idempotent.
+   */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    releaseBuffer(this.#buffer);
+  }
+
+  /** Whether release() was called. */
+  get released(): boolean {
+    return this.#released;
   }
 
   /** @internal */
@@ -54,6 +79,8 @@ export class Snapshot {
    */
   static modifiedTensor(s: Snapshot, checksum: (a: Float32Array) => bigint): string | null {
     if (!s.#checksums) return null;
+    if (s.#released)
+      throw new InvalidArgumentError('basedOn', `basedOn: the snapshot at version ${s.version} was released, so it cannot be verified; push before releasing it, or pass its version number`);
     for (const [name, sum] of s.#checksums) if (checksum(s.#arrays.get(name)!) !== sum) return name;
     return null;
   }

@@ -237,3 +237,26 @@ describe('20.store.stats', () => {
     }
   });
 });
+
+describe('20.store.release', () => {
+  test('release() gives a snapshot back at once; its arrays empty, get() refused, the store untouched', () => {
+    const s = new ParameterStore({ verify: true, tensors: { w: { shape: [1 << 19] }, b: { shape: [3] } } }); // 2 MiB: pooled
+    const snap = s.snapshot();
+    const w = snap.get('w');
+    s.push({ b: f32(1, 1, 1) }, { basedOn: snap });
+    snap.release();
+    snap.release();
+    expect(snap.released).toBe(true);
+    expect(w.length).toBe(0);
+    expect(() => snap.get('w')).toThrow('was released');
+    expect(() => s.push({ b: f32(1, 1, 1) }, { basedOn: snap })).toThrow(InvalidArgumentError);
+    expect(s.push({ b: f32(1, 1, 1) }, { basedOn: snap.version }).applied).toBe(true);
+    // Recycled buffers never show an earlier snapshot's contents.
+    for (let i = 0; i < 5; i++) {
+      const again = s.snapshot();
+      expect(again.get('w').every((x) => x === 0)).toBe(true);
+      expect([...again.get('b')]).toEqual([-0.02, -0.02, -0.02].map(Math.fround));
+      again.release();
+    }
+  });
+});

@@ -70,6 +70,13 @@ template class AlignedArray<int64_t>;
 
 static const kernels::Table& K() { return kernels::active(); }
 
+// The copy a snapshot of `padded` floats uses: streaming stores for large
+// stores (the destination is fresh or recycled memory that the reader will
+// walk once; for 40 MB this is 0.63 -> 1.0 of the JS copy's speed here).
+static auto snapshot_copy(size_t padded) {
+  return padded * sizeof(float) >= kernels::kStreamBytes ? K().copy_stream : K().copy;
+}
+
 // The version VersionedStore::apply just published on this thread, which
 // push() returns: version() may already be a later writer's.
 static thread_local uint64_t t_published_version = 0;
@@ -308,11 +315,12 @@ class StripedStore final : public Store {
   }
   uint64_t read(float* out) override {
     uint64_t v = version();
+    const auto copy = snapshot_copy(padded_);
     if constexpr (LockedReads) {
       for (const TensorInfo& t : tensors_)
-        stripes_.read(t.offset, t.size, [&](size_t lo, size_t hi) { K().copy(out + lo, st_.params.data() + lo, hi - lo); });
+        stripes_.read(t.offset, t.size, [&](size_t lo, size_t hi) { copy(out + lo, st_.params.data() + lo, hi - lo); });
     } else {
-      lock_free_copy(out);
+      lock_free_copy(out, copy);
     }
     return v;
   }
@@ -320,8 +328,8 @@ class StripedStore final : public Store {
   // stores on x86-64 and AArch64, so each element read is a value some push
   // wrote; in C++ terms this read races with the owner's plain stores, as a
   // hogwild read does (tsan.supp names this function).
-  GV_NO_TSAN void lock_free_copy(float* out) {
-    for (const TensorInfo& t : tensors_) K().copy(out + t.offset, st_.params.data() + t.offset, t.size);
+  GV_NO_TSAN void lock_free_copy(float* out, void (*copy)(float*, const float*, size_t)) {
+    for (const TensorInfo& t : tensors_) copy(out + t.offset, st_.params.data() + t.offset, t.size);
   }
   uint64_t extra_bytes() const override { return stripes_.bytes(); }
 
@@ -365,7 +373,8 @@ class HogwildStore final : public Store {
   }
   GV_NO_TSAN uint64_t read(float* out) override {
     uint64_t v = version();
-    for (const TensorInfo& t : tensors_) K().copy(out + t.offset, st_.params.data() + t.offset, t.size);
+    const auto copy = snapshot_copy(padded_);
+    for (const TensorInfo& t : tensors_) copy(out + t.offset, st_.params.data() + t.offset, t.size);
     return v;
   }
   uint64_t extra_bytes() const override { return stripes_.count() * sizeof(Writers); }
@@ -541,7 +550,8 @@ class VersionedStore final : public Store {
 
   uint64_t read(float* out) override {
     Version* v = pin();
-    for (const TensorInfo& t : tensors_) K().copy(out + t.offset, v->data.data() + t.offset, t.size);
+    const auto copy = snapshot_copy(padded_);
+    for (const TensorInfo& t : tensors_) copy(out + t.offset, v->data.data() + t.offset, t.size);
     uint64_t ver = v->version;
     unpin(v);
     return ver;
@@ -748,7 +758,8 @@ class AveragingStore final : public Store {
   uint64_t read(float* out) override {
     std::shared_lock<std::shared_mutex> lk(roundLock_);
     uint64_t v = version();
-    for (const TensorInfo& t : tensors_) K().copy(out + t.offset, st_.params.data() + t.offset, t.size);
+    const auto copy = snapshot_copy(padded_);
+    for (const TensorInfo& t : tensors_) copy(out + t.offset, st_.params.data() + t.offset, t.size);
     return v;
   }
   void add_stats(Stats& s) const override {

@@ -13,7 +13,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -73,7 +72,7 @@ class Stripes {
   void write(size_t off, size_t len, F&& f) {
     if (len == 0) return;
     const size_t first = off / floats_, n = (off + len - 1) / floats_ - first + 1;
-    const size_t start = n == 1 ? 0 : thread_start() % n;
+    const size_t start = n == 1 ? 0 : thread_start(n);
     thread_local std::vector<uint32_t> busy;  // write() never nests: f only does element work
     busy.clear();
     for (size_t k = 0; k < n; ++k) {
@@ -109,7 +108,7 @@ class Stripes {
   void visit(size_t off, size_t len, F&& f) const {
     if (len == 0) return;
     const size_t first = off / floats_, n = (off + len - 1) / floats_ - first + 1;
-    const size_t start = n == 1 ? 0 : thread_start() % n;
+    const size_t start = n == 1 ? 0 : thread_start(n);
     for (size_t k = 0; k < n; ++k) {
       size_t s = first + (start + k) % n;
       size_t lo = std::max(off, s * floats_), hi = std::min(off + len, (s + 1) * floats_);
@@ -125,10 +124,16 @@ class Stripes {
     size_t lo = std::max(off, s * floats_), hi = std::min(off + len, (s + 1) * floats_);
     f(lo, hi);
   }
-  static size_t thread_start() {
-    static thread_local const size_t h = std::hash<std::thread::id>{}(std::this_thread::get_id()) * 0x9E3779B97F4A7C15ull >> 17;
-    return h;
+  // Where this thread starts, as a fraction of the stripes in 2^-32 units:
+  // the k-th thread to push starts at frac(k * golden ratio), so any number
+  // of threads start spread out (a hash of the thread id let two threads
+  // start side by side).
+  static size_t thread_start_fraction() {
+    static std::atomic<uint32_t> next{0};
+    static thread_local const uint32_t f = next.fetch_add(1, std::memory_order_relaxed) * 0x9E3779B9u;
+    return f;
   }
+  static size_t thread_start(size_t n) { return static_cast<size_t>((static_cast<uint64_t>(thread_start_fraction()) * n) >> 32); }
 
   size_t floats_ = 16384, count_ = 0;
   std::unique_ptr<StripeLock[]> locks_;

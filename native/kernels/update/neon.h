@@ -21,6 +21,8 @@ inline void copy(float* dst, const float* src, size_t n) {
   scalar::copy(dst + i, src + i, n - i);
 }
 
+inline void copy_stream(float* dst, const float* src, size_t n) { copy(dst, src, n); }
+
 inline size_t first_nonfinite(const float* x, size_t n) {
   const uint32x4_t exp = vdupq_n_u32(0x7f800000u);
   size_t i = 0;

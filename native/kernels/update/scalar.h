@@ -17,6 +17,9 @@ inline void copy(float* dst, const float* src, size_t n) {
   for (size_t i = 0; i < n; ++i) dst[i] = src[i];
 }
 
+// The scalar reference has no streaming stores: the same loop.
+inline void copy_stream(float* dst, const float* src, size_t n) { copy(dst, src, n); }
+
 // Index of the first NaN or infinity, or n when every value is finite.
 inline size_t first_nonfinite(const float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) {
