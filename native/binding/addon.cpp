@@ -78,6 +78,11 @@ class BufferPool {
   static constexpr size_t kMinBytes = 1 << 20;      // smaller ones: V8's own allocation
   static constexpr size_t kAlign = 64;
   static constexpr size_t kMaxPooled = 512u << 20;  // bytes kept for reuse, at most
+  // Bytes lent to JavaScript and not back yet, at most: a synchronous loop
+  // that never releases its snapshots gets nothing back until the event loop
+  // turns (N-API runs finalizers then), so past this the snapshots use V8's
+  // own allocation, which its garbage collector can free inside the loop.
+  static constexpr size_t kMaxLent = 256u << 20;
 
   static BufferPool& instance() {
     static BufferPool* p = new BufferPool();  // never destroyed: finalizers may run at exit
@@ -112,9 +117,18 @@ class BufferPool {
 
   // A buffer lent to JavaScript comes back once: either released early
   // (after its ArrayBuffer was detached) or by the ArrayBuffer's finalizer.
-  void lend(void* p, size_t bytes) {
+  // Takes a buffer to lend, or returns null when kMaxLent is reached.
+  void* lend(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      if (lentBytes_ + bytes > kMaxLent) return nullptr;
+      lentBytes_ += bytes;
+    }
+    void* p = take(bytes);
     std::lock_guard<std::mutex> lk(m_);
-    lent_[p] = bytes;
+    if (!p) lentBytes_ -= bytes;
+    else lent_[p] = bytes;
+    return p;
   }
   // Returns whether p was lent and not yet returned (then it is returned now).
   bool give_back(void* p) {
@@ -125,6 +139,7 @@ class BufferPool {
       if (it == lent_.end()) return false;
       bytes = it->second;
       lent_.erase(it);
+      lentBytes_ -= bytes;
     }
     give(p, bytes);
     return true;
@@ -134,7 +149,7 @@ class BufferPool {
   std::mutex m_;
   std::multimap<size_t, void*> free_;
   std::unordered_map<void*, size_t> lent_;
-  size_t pooled_ = 0;
+  size_t pooled_ = 0, lentBytes_ = 0;
 };
 
 // A gradient copied for pushAsync: large ones in pooled memory too.
@@ -168,10 +183,8 @@ class OwnedCopy {
 
 Napi::ArrayBuffer snapshot_buffer(Napi::Env env, size_t bytes) {
   if (bytes < BufferPool::kMinBytes) return Napi::ArrayBuffer::New(env, bytes);
-  BufferPool& pool = BufferPool::instance();
-  void* p = pool.take(bytes);
-  if (!p) throw make_error(env, Code::InvalidArgument, "not enough memory for a snapshot of " + std::to_string(bytes) + " bytes");
-  pool.lend(p, bytes);
+  void* p = BufferPool::instance().lend(bytes);
+  if (!p) return Napi::ArrayBuffer::New(env, bytes);
   return Napi::ArrayBuffer::New(env, p, bytes, [](Napi::Env, void* data) { BufferPool::instance().give_back(data); });
 }
 
