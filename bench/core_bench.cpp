@@ -28,8 +28,6 @@
 // the per-element atomic paths the core used before stripe ownership, copied
 // here so the results keep showing why they were replaced. NOT used by the
 // core.
-// PROTOTYPE (proto-copy-nt; namespace proto): a streaming-store snapshot
-// copy, NOT used by the core, to size a possible change for big snapshots.
 //
 // Build (stand-alone, as the CMake target gv_bench_core does):
 //   g++ -std=c++20 -O3 -ffp-contract=off -fno-math-errno -pthread -Inative
@@ -105,7 +103,7 @@ struct Options {
   int reps = 9;             // rounds: timed repetitions per case (median)
   double repMs = 25;        // each repetition runs at least this long (work is batched to reach it)
   bool pin = true;          // pin worker t to CPU t % cpus
-  bool prototypes = true;  // the extras: previous-design micro rows, proto-copy-nt, copy micro rows
+  bool prototypes = true;  // the extras: previous-design micro rows, copy micro rows
   bool snapshots = true;
   bool averagingSyncT = true;  // also averaging with syncEvery = threads
   bool smoke = false;
@@ -152,7 +150,7 @@ void usage() {
       "  --rep-ms X         minimum duration of one repetition, ms        (default 25)\n"
       "  --json FILE        write every result as JSON\n"
       "  --no-pin           do not pin worker threads to CPUs\n"
-      "  --no-prototypes    skip the extras: prev-design micro rows, proto-copy-nt, copy micro rows\n"
+      "  --no-prototypes    skip the extras: prev-design micro rows, copy micro rows\n"
       "  --no-snapshot      skip snapshot cases\n"
       "  --no-averaging-sync-t  skip averaging with syncEvery = threads\n"
       "  --smoke            quick CI check: 1000,100000 floats, 1 rep, short reps (< 10 s)\n"
@@ -457,7 +455,7 @@ double quantile(std::vector<double> v, double q) {
 // repetition taking secs[r].
 struct Result {
   std::string kind;   // baseline | push | snapshot | proto-push | proto-snapshot | micro
-  std::string name;   // e.g. triad, atomic, averaging/s=2, proto-copy-nt, cas16-private
+  std::string name;   // e.g. triad, atomic, averaging/s=2, cas16-private
   std::string mode;   // store mode, or ""
   size_t size = 0;
   int threads = 0;
@@ -593,44 +591,7 @@ inline void xadd_fixed(int64_t* q, const float* g, double lr, size_t n) {
 
 }  // namespace prev
 
-// ------------------------------------------------------------------ PROTOTYPES
-// NOT THE PRODUCT. A variant the core does not use, kept to size a possible
-// change (see bench/ANALYSIS.md).
-namespace proto {
 
-// proto-copy-nt: the snapshot copy with non-temporal (streaming) stores for
-// copies larger than the last-level cache share: the destination is not
-// read for ownership first (8 instead of 12 bytes of traffic per element).
-#if defined(__x86_64__)
-__attribute__((target("avx2"))) void copy_nt(float* dst, const float* src, size_t n) {
-  size_t i = 0;
-  // Align the destination to 32 bytes.
-  while (i < n && (reinterpret_cast<uintptr_t>(dst + i) & 31)) {
-    dst[i] = src[i];
-    ++i;
-  }
-  for (; i + 32 <= n; i += 32) {
-    __m256 a = _mm256_loadu_ps(src + i), b = _mm256_loadu_ps(src + i + 8);
-    __m256 c = _mm256_loadu_ps(src + i + 16), d = _mm256_loadu_ps(src + i + 24);
-    _mm256_stream_ps(dst + i, a);
-    _mm256_stream_ps(dst + i + 8, b);
-    _mm256_stream_ps(dst + i + 16, c);
-    _mm256_stream_ps(dst + i + 24, d);
-  }
-  _mm_sfence();
-  for (; i < n; ++i) dst[i] = src[i];
-}
-#endif
-void copy_nt_or_plain(float* dst, const float* src, size_t n) {
-#if defined(__x86_64__)
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) return copy_nt(dst, src, n);
-#endif
-  gv::kernels::active().copy(dst, src, n);
-}
-
-
-}  // namespace proto
 
 // ------------------------------------------------------------------ bench driver
 
@@ -811,14 +772,14 @@ class Bench {
   }
 
   // The extras of a block (--no-prototypes skips them): the core's copy
-  // kernel alone, the streaming-copy prototype, copies into fresh memory,
+  // kernels alone (plain and streaming), copies into fresh memory,
   // and the previous design's per-element atomics.
   void add_prototypes(std::vector<Case>& cs, SizeCtx& c, int T) {
     const size_t n = c.n;
-    cs.push_back(make_case("proto-snapshot", "proto-copy-nt", "", n, T, 8.0 * n, "memcpy",
-                           "PROTOTYPE (not in the core): AVX2 streaming-store copy", [&c, n](int t, uint64_t k) {
+    cs.push_back(make_case("micro", "kernel-copy-stream", "", n, T, 8.0 * n, "memcpy",
+                           "the core's streaming-store copy kernel alone (snapshots of 4 MiB and more)", [&c, n](int t, uint64_t k) {
                              for (uint64_t i = 0; i < k; ++i) {
-                               proto::copy_nt_or_plain(c.outs[t].p, c.shared.p, n);
+                               gv::kernels::active().copy_stream(c.outs[t].p, c.shared.p, n);
                                keep(c.outs[t].p[0]);
                              }
                            }));

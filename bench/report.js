@@ -301,7 +301,7 @@ if (core) {
     rowFor('baseline memcpy', 'baseline', 'memcpy');
     for (const mode of MODES) if (C.some((r) => r.kind === 'snapshot' && r.name === mode)) rowFor(`**${mode}**`, 'snapshot', mode);
     rowFor('kernel-copy (the core\'s copy kernel alone)', 'micro', 'kernel-copy');
-    rowFor('proto-copy-nt *(prototype, not in the core: streaming stores)*', 'proto-snapshot', 'proto-copy-nt');
+    rowFor('kernel-copy-stream *(the core\'s streaming-store copy alone)*', 'micro', 'kernel-copy-stream');
     table(head, rows);
   }
 
