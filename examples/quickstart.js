@@ -25,7 +25,7 @@ function runWorkers(store, job, extra = {}) {
 
 async function race() {
   console.log(`The race: ${WORKERS} threads x ${PUSHES} pushes of -1 into ${SIZE} floats (expected value ${WORKERS * PUSHES} everywhere)\n`);
-  console.log('mode            lost updates   conflicts   pushes/s');
+  console.log('mode            lost updates   conflicts   pushes/s    (conflicts: hogwild writers that overlapped on a stripe)');
   for (const mode of MODES) {
     const store = new ParameterStore({
       mode,

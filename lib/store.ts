@@ -45,7 +45,7 @@ export interface StoreStats {
   readonly skippedNonFinite: number;
   /**
    * hogwild: overlapping writers on one stripe, each a possible lost update;
-   * atomic: compare-and-swap retries (nothing lost); other modes: 0.
+   * other modes: 0 (their writers own a stripe before they write it).
    */
   readonly conflicts: number;
   readonly snapshots: number;

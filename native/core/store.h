@@ -80,7 +80,7 @@ struct Stats {
   uint64_t pushes = 0;            // applied
   uint64_t rejectedStale = 0;     // refused by the staleness bound
   uint64_t skippedNonFinite = 0;  // refused for NaN/Inf under nonFinite: skip
-  uint64_t conflicts = 0;         // hogwild: overlapping writers on a stripe (possible lost updates); atomic: CAS retries
+  uint64_t conflicts = 0;         // hogwild: overlapping writers on a stripe (possible lost updates); other modes: 0
   uint64_t snapshots = 0;
   uint64_t rounds = 0;            // averaging: rounds applied; deterministic: syncs
   uint64_t pending = 0;           // averaging: pushes accumulated in the open round
