@@ -5,6 +5,7 @@
       "sources": ["<!@(node native/sources.js)", "native/binding/addon.cpp"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "libraries": ["-lz"],
       "cflags_cc!": ["-std=gnu++17", "-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++20", "-O3", "-ffp-contract=off", "-fno-math-errno", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "xcode_settings": {

@@ -87,12 +87,47 @@ export class NativeLoadError extends GradvaultError {
   }
 }
 
+/**
+ * A malformed data file. Text formats (LIBSVM, CSV) give the 1-based `line`
+ * and `column` of the first bad token; IDX gives the byte `offset` (of the
+ * uncompressed stream for gzip). Fields that do not apply are undefined.
+ */
+export class DataFormatError extends GradvaultError {
+  readonly file: string;
+  readonly line?: number;
+  readonly column?: number;
+  readonly offset?: number;
+  constructor(file: string, message: string, where: { line?: number; column?: number; offset?: number } = {}) {
+    super('ERR_DATA_FORMAT', message);
+    this.file = file;
+    if (where.line !== undefined) this.line = where.line;
+    if (where.column !== undefined) this.column = where.column;
+    if (where.offset !== undefined) this.offset = where.offset;
+  }
+}
+
+/**
+ * A data file that cannot be read: `code` is `ERR_NOT_FOUND` when it does not
+ * exist, `ERR_IO` otherwise (a directory, no permission, a read error).
+ */
+export class FileError extends GradvaultError {
+  readonly file: string;
+  constructor(code: 'ERR_NOT_FOUND' | 'ERR_IO', file: string, message: string) {
+    super(code, message);
+    this.file = file;
+  }
+}
+
 interface NativeErrorShape {
   code?: unknown;
   message?: unknown;
   field?: unknown;
   tensor?: unknown;
   index?: unknown;
+  file?: unknown;
+  line?: unknown;
+  column?: unknown;
+  offset?: unknown;
 }
 
 /**
@@ -118,6 +153,17 @@ export function fromNative(e: unknown): Error {
       return new OverflowError(tensor, message);
     case 'ERR_CLOSED':
       return new ClosedError(message);
+    case 'ERR_DATA_FORMAT': {
+      const opt = (v: unknown) => (typeof v === 'number' ? v : undefined);
+      return new DataFormatError(typeof n.file === 'string' ? n.file : '', message, {
+        line: opt(n.line),
+        column: opt(n.column),
+        offset: opt(n.offset),
+      });
+    }
+    case 'ERR_NOT_FOUND':
+    case 'ERR_IO':
+      return new FileError(n.code, typeof n.file === 'string' ? n.file : '', message);
     default:
       return e instanceof Error ? e : new GradvaultError('ERR_INTERNAL', message);
   }

@@ -29,5 +29,18 @@ export {
   OverflowError,
   ClosedError,
   NativeLoadError,
+  DataFormatError,
+  FileError,
 } from './errors';
+export { Dataset, loadIdx, loadLibsvm, loadCsv, synthetic } from './data';
+export type {
+  DatasetKind,
+  SparseRow,
+  RatingRow,
+  IdxOptions,
+  LibsvmOptions,
+  CsvOptions,
+  SyntheticKind,
+  SyntheticOptions,
+} from './data';
 export { isa } from './native';

@@ -55,11 +55,39 @@ export interface NativeStoreInstance {
 }
 
 /** @internal */
+export interface NativeDatasetInfo {
+  kind: 'dense' | 'sparse' | 'ratings';
+  rows: number;
+  features: number;
+  classes: number;
+  nnz: number;
+  users: number;
+  items: number;
+  bytes: number;
+}
+
+/** @internal A dataset held in native memory (a native trainer shares it without copying). */
+export interface NativeDatasetInstance {
+  info(): NativeDatasetInfo;
+  labels(): Float32Array;
+  classIds(): Int32Array | null;
+  row(i: number): Float32Array | { indices: Uint32Array; values: Float32Array } | { user: number; item: number; rating: number };
+  slice(start: number, end: number): NativeDatasetInstance;
+}
+
+/** @internal */
 export interface NativeAddon {
   NativeStore: new (config: object | null, tensors: object[] | null, sharedId?: number) => NativeStoreInstance;
   checksum(data: Float32Array): bigint;
   release(buffer: ArrayBuffer): void;
   isa(): { active: string; supported: string[] };
+  loadIdx(images: string, labels: string, scale: boolean): Promise<NativeDatasetInstance>;
+  loadLibsvm(file: string, options: { indexBase: number; features: number }): Promise<NativeDatasetInstance>;
+  loadCsv(
+    file: string,
+    options: { labelIndex: number; labelName: string; header: number; delimiter: string },
+  ): Promise<NativeDatasetInstance>;
+  synthetic(kind: string, options: object): NativeDatasetInstance;
 }
 
 let addon: NativeAddon | undefined;

@@ -14,6 +14,9 @@ enum class Code : int {
   NonFinite,        // NaN or infinity in a gradient (tensor, index)
   Overflow,         // a fixed-point value would leave its range (deterministic, averaging)
   Closed,           // the store was closed
+  DataFormat,       // a malformed data file (file, line and column, or byte offset)
+  NotFound,         // a file that does not exist (file)
+  Io,               // a file that exists but cannot be read (file)
   Internal,
 };
 
@@ -25,6 +28,10 @@ struct Status {
   std::string field;   // config path or argument name, when there is one
   int64_t tensor = -1;  // tensor index, when one is at fault
   int64_t index = -1;   // element index within it
+  std::string file;     // data files: the file at fault
+  int64_t line = -1;    // text data files: 1-based line and column of the first bad token
+  int64_t column = -1;
+  int64_t offset = -1;  // binary data files: byte offset (of the uncompressed stream)
 
   bool ok() const { return code == Code::Ok; }
   static Status Ok() { return {}; }

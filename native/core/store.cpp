@@ -24,6 +24,9 @@ const char* code_name(Code c) {
     case Code::NonFinite: return "ERR_NON_FINITE";
     case Code::Overflow: return "ERR_OVERFLOW";
     case Code::Closed: return "ERR_CLOSED";
+    case Code::DataFormat: return "ERR_DATA_FORMAT";
+    case Code::NotFound: return "ERR_NOT_FOUND";
+    case Code::Io: return "ERR_IO";
     case Code::Internal: return "ERR_INTERNAL";
   }
   return "ERR_INTERNAL";

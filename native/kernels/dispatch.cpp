@@ -11,8 +11,49 @@
 #include "update/neon.h"
 #include "update/scalar.h"
 
+// GCC 12's AVX-512 intrinsics (_mm512_max_ps, _mm512_reduce_add_ps, ...)
+// start from _mm512_undefined_ps(), a deliberate self-initialisation that
+// -Wuninitialized reports once inlined (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "dense/avx2.h"
+#include "dense/avx512.h"
+#include "dense/neon.h"
+#include "dense/scalar.h"
+#include "logistic/avx2.h"
+#include "logistic/avx512.h"
+#include "logistic/neon.h"
+#include "logistic/scalar.h"
+#include "relu/avx2.h"
+#include "relu/avx512.h"
+#include "relu/neon.h"
+#include "relu/scalar.h"
+#include "softmax/avx2.h"
+#include "softmax/avx512.h"
+#include "softmax/neon.h"
+#include "softmax/scalar.h"
+#include "sparse/avx2.h"
+#include "sparse/avx512.h"
+#include "sparse/neon.h"
+#include "sparse/scalar.h"
+#pragma GCC diagnostic pop
+
 namespace gv::kernels {
 namespace {
+
+// The batched cross-entropy: the row kernel of one instruction set over each row.
+template <float (*Row)(const float*, size_t, uint32_t, float*)>
+double softmax_xent_batch(const float* z, size_t rows, size_t k, const uint32_t* labels, float* grad) {
+  double s = 0.0;
+  for (size_t r = 0; r < rows; ++r) s += Row(z + r * k, k, labels[r], grad ? grad + r * k : nullptr);
+  return s;
+}
+
+// The model kernels of one instruction set, in Table order (after fixed_load).
+#define GV_MODEL_KERNELS(ns, sparse_dot_fn)                                                              \
+  ns::dot, ns::gemv, ns::gemv_t, ns::gemm, sparse_dot_fn, ns::sparse_axpy, ns::softmax_xent,            \
+      softmax_xent_batch<ns::softmax_xent>, ns::log_softmax, ns::sigmoid, ns::logloss, ns::relu, ns::relu_backward
 
 // The scalar reference: the vectoriser is switched off so it stays a reference.
 __attribute__((optimize("no-tree-vectorize"))) void step_scalar(const StepArgs& a, float* p, float* s1, float* s2,
@@ -22,7 +63,8 @@ __attribute__((optimize("no-tree-vectorize"))) void step_scalar(const StepArgs& 
 
 const Table kScalar{Isa::Scalar,       "scalar",         scalar::axpby, scalar::copy,   scalar::copy_stream,
                     scalar::first_nonfinite, scalar::checksum, step_scalar,   scalar::scan,
-                    scalar::fixed_add,       scalar::fixed_load};
+                    scalar::fixed_add,       scalar::fixed_load,
+                    GV_MODEL_KERNELS(scalar, scalar::sparse_dot)};
 
 #if defined(__x86_64__)
 __attribute__((target("avx2"))) void step_avx2(const StepArgs& a, float* p, float* s1, float* s2, const float* g,
@@ -34,12 +76,14 @@ __attribute__((target("avx512f"))) void step_avx512(const StepArgs& a, float* p,
   step_range(a, p, s1, s2, g, n);
 }
 const Table kAvx2{Isa::Avx2,       "avx2",         avx2::axpby, avx2::copy,   avx2::copy_stream,      avx2::first_nonfinite,
-                  avx2::checksum, step_avx2,      avx2::scan,  avx2::fixed_add, avx2::fixed_load};
+                  avx2::checksum, step_avx2,      avx2::scan,  avx2::fixed_add, avx2::fixed_load,
+                  GV_MODEL_KERNELS(avx2, avx2::sparse_dot_unrolled)};
 // The fixed family and scan have no AVX-512 versions yet: every AVX-512 CPU
 // has AVX2, and these are bound by memory, not by vector width.
 const Table kAvx512{Isa::Avx512,      "avx512",    avx512::axpby,   avx512::copy,   avx512::copy_stream,
                     avx512::first_nonfinite, avx512::checksum, step_avx512, avx2::scan,
-                    avx2::fixed_add,  avx2::fixed_load};
+                    avx2::fixed_add,  avx2::fixed_load,
+                    GV_MODEL_KERNELS(avx512, avx512::sparse_dot_unrolled)};
 #endif
 
 #if defined(__aarch64__)
@@ -47,7 +91,8 @@ void step_neon(const StepArgs& a, float* p, float* s1, float* s2, const float* g
   step_range(a, p, s1, s2, g, n);
 }
 const Table kNeon{Isa::Neon,       "neon",         neon::axpby, neon::copy,   neon::copy_stream,      neon::first_nonfinite,
-                  neon::checksum, step_neon,      neon::scan,  neon::fixed_add, neon::fixed_load};
+                  neon::checksum, step_neon,      neon::scan,  neon::fixed_add, neon::fixed_load,
+                  GV_MODEL_KERNELS(neon, neon::sparse_dot)};
 #endif
 
 const Table* choose() {

@@ -32,6 +32,43 @@ struct Table {
   // beyond that it calls scalar). Returns false if a value left [-2^62, 2^62].
   bool (*fixed_add)(int64_t* q, const float* g, const float* anchor, double scale, double wd, size_t n);
   void (*fixed_load)(float* out, const int64_t* q, size_t n);
+
+  // ---- model kernels (README.md; named tolerances in tolerance.h). The
+  // reductions (dot, gemv, gemm, sparse_dot, the softmax and loss sums) may
+  // differ from scalar by rounding within tol::; the elementwise ones
+  // (sigmoid, logloss's gradient, relu, relu_backward, sparse_axpy) give
+  // the scalar bits.
+  // dense/: sum_i x[i] y[i].
+  float (*dot)(const float* x, const float* y, size_t n);
+  // y[m] = alpha * A x + beta * y, A row-major [m, n] with row stride lda;
+  // beta == 0 writes y without reading it.
+  void (*gemv)(const float* A, size_t lda, const float* x, float* y, size_t m, size_t n, float alpha, float beta);
+  // y[n] = alpha * A^T x + beta * y, A row-major [m, n], x[m]; beta == 0 as gemv.
+  void (*gemv_t)(const float* A, size_t lda, const float* x, float* y, size_t m, size_t n, float alpha, float beta);
+  // C[m, n] += alpha * op(A)[m, k] op(B)[k, n], row-major with leading
+  // dimensions; op(X) = X^T when the flag is set (A stored [k, m], B [n, k]).
+  void (*gemm)(bool transA, bool transB, size_t m, size_t n, size_t k, float alpha, const float* A, size_t lda,
+               const float* B, size_t ldb, float* C, size_t ldc);
+  // sparse/ (one CSR row): sum_i values[i] * dense[indices[i]] (indices < 2^31).
+  float (*sparse_dot)(const float* values, const uint32_t* indices, size_t nnz, const float* dense);
+  // dense[indices[i]] += a * values[i], in order (repeated indices add up).
+  void (*sparse_axpy)(float* dense, const uint32_t* indices, const float* values, size_t nnz, float a);
+  // softmax/: one row of k finite logits, label < k. Returns the cross-entropy
+  // -log softmax(z)[label]; writes grad = softmax(z) - onehot(label) when grad
+  // is not null (grad may be z).
+  float (*softmax_xent)(const float* z, size_t k, uint32_t label, float* grad);
+  // The same over `rows` consecutive rows (z, grad [rows, k]); returns the sum of the losses.
+  double (*softmax_xent_batch)(const float* z, size_t rows, size_t k, const uint32_t* labels, float* grad);
+  // out[j] = z[j] - max - log(sum exp(z - max)); out may be z.
+  void (*log_softmax)(float* out, const float* z, size_t k);
+  // logistic/: out[i] = 1 / (1 + exp(-z[i])) (stable for any z); out may be z.
+  void (*sigmoid)(float* out, const float* z, size_t n);
+  // Binary log-loss, labels y = +1/-1: returns sum log(1 + exp(-y z)); writes
+  // grad[i] = -y[i] sigmoid(-y[i] z[i]) when grad is not null (grad may be z).
+  float (*logloss)(const float* z, const float* y, float* grad, size_t n);
+  // relu/: out[i] = max(x[i], 0) (out may be x); grad[i] = x[i] > 0 ? grad[i] : 0.
+  void (*relu)(float* out, const float* x, size_t n);
+  void (*relu_backward)(float* grad, const float* x, size_t n);
 };
 
 bool isa_supported(Isa isa);

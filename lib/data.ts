@@ -1,0 +1,322 @@
+/**
+ * Training data: loaders for IDX (MNIST family, raw or gzip), LIBSVM and CSV
+ * files, and deterministic synthetic sets. Files are parsed natively, in
+ * chunks, off the JavaScript thread; the rows stay in native memory, where a
+ * native trainer reads them without copies. JavaScript reads copies.
+ *
+ * Errors: a malformed file rejects with {@link DataFormatError} (file, and
+ * line + column for text or byte offset for IDX); a missing file with
+ * {@link FileError} code `ERR_NOT_FOUND` (`ERR_IO` when it cannot be read);
+ * invalid options throw {@link ConfigError} synchronously.
+ */
+import { checkKeys, describe, isPlainObject, num, oneOf, bool } from './config';
+import { ConfigError, InvalidArgumentError, fromNative } from './errors';
+import { native, type NativeDatasetInstance } from './native';
+
+export type DatasetKind = 'dense' | 'sparse' | 'ratings';
+
+/** One row of a sparse dataset: 0-based feature indices (ascending) and their values. */
+export interface SparseRow {
+  readonly indices: Uint32Array;
+  readonly values: Float32Array;
+}
+
+/** One rating of a `ratings` dataset. */
+export interface RatingRow {
+  readonly user: number;
+  readonly item: number;
+  readonly rating: number;
+}
+
+/**
+ * A dataset in native memory: dense float32 rows, sparse CSR rows, or
+ * (user, item, rating) triples.
+ */
+export class Dataset {
+  readonly kind: DatasetKind;
+  readonly rows: number;
+  /** Columns of a row; for `ratings`, users + items (each rating a one-hot (user, item) row). */
+  readonly features: number;
+  /** 2 for binary labels (±1), k for class ids 0..k-1, 0 for regression targets and ratings. */
+  readonly classes: number;
+  /** Stored values: rows × features for dense, the nonzeros for sparse, 2 per rating. */
+  readonly nnz: number;
+  /** `ratings`: the number of users and items (ids are 0-based); 0 otherwise. */
+  readonly users: number;
+  readonly items: number;
+  /** @internal The native dataset, for the native trainer. */
+  readonly handle: NativeDatasetInstance;
+  #labels: Float32Array | undefined;
+  #classIds: Int32Array | null | undefined;
+
+  /** @internal Datasets come from the loaders, {@link synthetic} and {@link Dataset.slice}. */
+  constructor(handle: NativeDatasetInstance) {
+    const info = handle.info();
+    this.handle = handle;
+    this.kind = info.kind;
+    this.rows = info.rows;
+    this.features = info.features;
+    this.classes = info.classes;
+    this.nnz = info.nnz;
+    this.users = info.users;
+    this.items = info.items;
+  }
+
+  get sparse(): boolean {
+    return this.kind === 'sparse';
+  }
+
+  /**
+   * Per row: ±1 for binary data, the class id, the regression target or the
+   * rating. A copy made on first access (changing it changes nothing native).
+   */
+  get labels(): Float32Array {
+    return (this.#labels ??= this.handle.labels());
+  }
+
+  /** Class ids 0..classes-1 per row (binary: 0 for -1, 1 for +1); null without classes. A copy, as `labels`. */
+  get classIds(): Int32Array | null {
+    if (this.#classIds === undefined) this.#classIds = this.handle.classIds();
+    return this.#classIds;
+  }
+
+  /** A copy of row i: a Float32Array (dense), `{ indices, values }` (sparse) or `{ user, item, rating }`. */
+  row(i: number): Float32Array | SparseRow | RatingRow {
+    this.#checkRow(i);
+    return this.handle.row(i);
+  }
+
+  /** A copy of dense row i; InvalidArgumentError for another kind. */
+  denseRow(i: number): Float32Array {
+    this.#checkKind('dense', 'denseRow');
+    return this.row(i) as Float32Array;
+  }
+
+  /** A copy of sparse row i; InvalidArgumentError for another kind. */
+  sparseRow(i: number): SparseRow {
+    this.#checkKind('sparse', 'sparseRow');
+    return this.row(i) as SparseRow;
+  }
+
+  /** Rows [start, end) as a new dataset (a native copy); negative values count from the end, as Array.slice. */
+  slice(start = 0, end = this.rows): Dataset {
+    const norm = (v: unknown, name: string) => {
+      if (typeof v !== 'number' || !Number.isInteger(v))
+        throw new InvalidArgumentError(name, `${name} must be an integer, got ${describe(v)}`);
+      return Math.min(Math.max(v < 0 ? this.rows + v : v, 0), this.rows);
+    };
+    const a = norm(start, 'start');
+    const b = Math.max(norm(end, 'end'), a);
+    try {
+      return new Dataset(this.handle.slice(a, b));
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /**
+   * Splits in order, without shuffling, into `[first, rest]`: `first` has
+   * `at` rows when `at` is an integer, `round(at × rows)` when it is a
+   * fraction in (0, 1). Shuffle first when the file is sorted (the synthetic
+   * sets are not).
+   */
+  split(at: number): [Dataset, Dataset] {
+    const ok = typeof at === 'number' && (Number.isInteger(at) ? at >= 0 && at <= this.rows : at > 0 && at < 1);
+    if (!ok)
+      throw new InvalidArgumentError('at', `split takes a row count in 0..${this.rows} or a fraction in (0, 1), got ${describe(at)}`);
+    const n = Number.isInteger(at) ? at : Math.round(at * this.rows);
+    return [this.slice(0, n), this.slice(n, this.rows)];
+  }
+
+  #checkRow(i: number): void {
+    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= this.rows)
+      throw new InvalidArgumentError('row', `row must be an integer in 0..${this.rows - 1}, got ${describe(i)}`);
+  }
+
+  #checkKind(kind: DatasetKind, what: string): void {
+    if (this.kind !== kind) throw new InvalidArgumentError('kind', `${what}() needs a ${kind} dataset, this one is ${this.kind}`);
+  }
+}
+
+export interface IdxOptions {
+  /** Scale pixels to [0, 1] (divide by 255). @default true */
+  readonly scale?: boolean;
+}
+
+export interface LibsvmOptions {
+  /** Index base: `auto` reads 1-based data unless an index 0 appears. @default 'auto' */
+  readonly indexBase?: 'auto' | 0 | 1;
+  /** Fix the feature count (e.g. to match a training file); larger indices are errors. @default the largest index seen */
+  readonly features?: number;
+}
+
+export interface CsvOptions {
+  /** The label column: its 0-based index, or its name in the header row. */
+  readonly label: number | string;
+  /** Whether the first row is a header; `auto`: when it has a non-numeric cell. @default 'auto' */
+  readonly header?: boolean | 'auto';
+  /** One character. @default ',' */
+  readonly delimiter?: string;
+}
+
+export type SyntheticKind = 'sparse-logistic' | 'blobs' | 'ratings';
+
+export interface SyntheticOptions {
+  /** Rows (ratings: the number of ratings). @default 10000 */
+  readonly rows?: number;
+  /** @default 0 */
+  readonly seed?: number;
+  /** sparse-logistic and blobs. @default 47236 (sparse-logistic), 2 (blobs) */
+  readonly features?: number;
+  /** sparse-logistic: mean nonzeros per row. @default 75 */
+  readonly nnz?: number;
+  /** sparse-logistic: feature frequency ∝ rank^-zipf. @default 1 */
+  readonly zipf?: number;
+  /** sparse-logistic: label flip probability (≤ 0.5), @default 0.05; ratings: rating noise std, @default 0.1 */
+  readonly noise?: number;
+  /** blobs: clusters. @default 3 */
+  readonly classes?: number;
+  /** blobs: cluster standard deviation. @default 1 */
+  readonly spread?: number;
+  /** ratings. @default 1000 */
+  readonly users?: number;
+  /** ratings. @default 1500 */
+  readonly items?: number;
+  /** ratings: rank of the hidden factors. @default 10 */
+  readonly rank?: number;
+}
+
+const SYNTHETIC_KINDS: readonly SyntheticKind[] = ['sparse-logistic', 'blobs', 'ratings'];
+const SYNTHETIC_KEYS: Record<SyntheticKind, readonly string[]> = {
+  'sparse-logistic': ['rows', 'seed', 'features', 'nnz', 'zipf', 'noise'],
+  blobs: ['rows', 'seed', 'features', 'classes', 'spread'],
+  ratings: ['rows', 'seed', 'users', 'items', 'rank', 'noise'],
+};
+
+const int = (lo: number, hi: number) => (x: number) => Number.isInteger(x) && x >= lo && x <= hi;
+const inRange = (lo: number, hi: number) => (x: number) => Number.isFinite(x) && x >= lo && x <= hi;
+
+function options(raw: unknown, what: string): Record<string, unknown> {
+  if (raw === undefined) return {};
+  if (!isPlainObject(raw)) throw new ConfigError('options', `options of ${what} must be an object, got ${describe(raw)}`);
+  return raw;
+}
+
+function fileArg(v: unknown, name: string): string {
+  if (typeof v !== 'string' || v === '') throw new InvalidArgumentError(name, `${name} must be a file path, got ${describe(v)}`);
+  return v;
+}
+
+async function settle(p: () => Promise<NativeDatasetInstance>): Promise<Dataset> {
+  try {
+    return new Dataset(await p());
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+/** Loads an IDX images file (n × rows × cols unsigned bytes) and its labels file; raw or gzip. */
+export function loadIdx(imagesFile: string, labelsFile: string, opts?: IdxOptions): Promise<Dataset> {
+  return Promise.resolve().then(() => {
+    const o = options(opts, 'loadIdx');
+    checkKeys(o, ['scale'], '', 'loadIdx');
+    const scale = bool(o.scale, 'scale', true);
+    const images = fileArg(imagesFile, 'imagesFile');
+    const labels = fileArg(labelsFile, 'labelsFile');
+    return settle(() => native().loadIdx(images, labels, scale));
+  });
+}
+
+/** Loads a LIBSVM / SVMLight file (sparse; raw or gzip). `qid:` tokens are ignored. */
+export function loadLibsvm(file: string, opts?: LibsvmOptions): Promise<Dataset> {
+  return Promise.resolve().then(() => {
+    const o = options(opts, 'loadLibsvm');
+    checkKeys(o, ['indexBase', 'features'], '', 'loadLibsvm');
+    let indexBase = -1;
+    if (o.indexBase !== undefined && o.indexBase !== 'auto') {
+      if (o.indexBase !== 0 && o.indexBase !== 1)
+        throw new ConfigError('indexBase', `indexBase must be one of 'auto', 0, 1, got ${describe(o.indexBase)}`);
+      indexBase = o.indexBase;
+    }
+    const features = num(o.features, 'features', 0, int(1, 0xfffffffe), 'an integer in 1..4294967294');
+    const path = fileArg(file, 'file');
+    return settle(() => native().loadLibsvm(path, { indexBase, features }));
+  });
+}
+
+/** Loads a CSV file (dense; raw or gzip): every cell a number but the header's. */
+export function loadCsv(file: string, opts: CsvOptions): Promise<Dataset> {
+  return Promise.resolve().then(() => {
+    if (!isPlainObject(opts)) throw new ConfigError('label', `loadCsv needs { label: column index or header name }, got ${describe(opts)}`);
+    checkKeys(opts, ['label', 'header', 'delimiter'], '', 'loadCsv');
+    const label: unknown = opts.label;
+    let labelIndex = -1;
+    let labelName = '';
+    if (typeof label === 'string' && label !== '') labelName = label;
+    else if (typeof label === 'number' && Number.isInteger(label) && label >= 0) labelIndex = label;
+    else throw new ConfigError('label', `label must be a column index (integer >= 0) or a header name, got ${describe(label)}`);
+    const h: unknown = opts.header;
+    if (h !== undefined && h !== 'auto' && typeof h !== 'boolean')
+      throw new ConfigError('header', `header must be true, false or 'auto', got ${describe(h)}`);
+    if (h === false && labelName) throw new ConfigError('label', `label names a column ('${labelName}') but header is false`);
+    const delimiter = opts.delimiter ?? ',';
+    if (typeof delimiter !== 'string' || delimiter.length !== 1 || delimiter === '"' || delimiter === '\n')
+      throw new ConfigError('delimiter', `delimiter must be one character (not a quote or newline), got ${describe(opts.delimiter)}`);
+    const header = h === true ? 1 : h === false ? 0 : -1;
+    const path = fileArg(file, 'file');
+    return settle(() => native().loadCsv(path, { labelIndex, labelName, header, delimiter }));
+  });
+}
+
+/**
+ * A deterministic synthetic dataset (same kind, options and seed: the same
+ * bytes on a given platform), made synchronously:
+ * - `sparse-logistic`: like RCV1, 47,236 features, ~75 nonzeros per row with
+ *   power-law (Zipf) feature frequencies, rows L2-normalised, labels ±1 from a
+ *   hidden weight vector with `noise` of them flipped;
+ * - `blobs`: dense Gaussian clusters, label = cluster id;
+ * - `ratings`: users × items of a low-rank matrix plus noise, distinct pairs.
+ */
+export function synthetic(kind: SyntheticKind, opts?: SyntheticOptions): Dataset {
+  const k = oneOf(kind, 'kind', 'sparse-logistic', SYNTHETIC_KINDS);
+  const o = options(opts, `synthetic('${k}')`);
+  checkKeys(o, SYNTHETIC_KEYS[k], '', `synthetic('${k}')`);
+  const rows = num(o.rows, 'rows', 10000, int(1, 2 ** 32), 'an integer in 1..4294967296');
+  const seed = num(o.seed, 'seed', 0, int(0, Number.MAX_SAFE_INTEGER), 'a non-negative safe integer');
+  let resolved: Record<string, number>;
+  if (k === 'sparse-logistic') {
+    const features = num(o.features, 'features', 47236, int(1, 0xfffffffe), 'an integer in 1..4294967294');
+    resolved = {
+      rows,
+      seed,
+      features,
+      nnz: num(o.nnz, 'nnz', Math.min(75, features), inRange(1, features), `a number in 1..features (${features})`),
+      zipf: num(o.zipf, 'zipf', 1, inRange(0, 10), 'a number in [0, 10]'),
+      noise: num(o.noise, 'noise', 0.05, inRange(0, 0.5), 'a probability in [0, 0.5]'),
+    };
+  } else if (k === 'blobs') {
+    resolved = {
+      rows,
+      seed,
+      features: num(o.features, 'features', 2, int(1, 1e6), 'an integer in 1..1000000'),
+      classes: num(o.classes, 'classes', 3, int(1, 1e5), 'an integer in 1..100000'),
+      spread: num(o.spread, 'spread', 1, inRange(0, Number.MAX_VALUE), 'a finite number >= 0'),
+    };
+  } else {
+    resolved = {
+      rows,
+      seed,
+      users: num(o.users, 'users', 1000, int(1, 0xfffffffe), 'an integer in 1..4294967294'),
+      items: num(o.items, 'items', 1500, int(1, 0xfffffffe), 'an integer in 1..4294967294'),
+      rank: num(o.rank, 'rank', 10, int(1, 4096), 'an integer in 1..4096'),
+      noise: num(o.noise, 'noise', 0.1, inRange(0, Number.MAX_VALUE), 'a finite number >= 0'),
+    };
+    if (rows > 0.5 * resolved.users * resolved.items)
+      throw new ConfigError('rows', `rows must be at most half of users × items (${0.5 * resolved.users * resolved.items}) for distinct pairs, got ${rows}`);
+  }
+  try {
+    return new Dataset(native().synthetic(k, resolved));
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
