@@ -67,6 +67,7 @@
 #endif
 
 #include "core/store.h"
+#include "core/stripes.h"
 #include "kernels/dispatch.h"
 
 namespace {
@@ -82,14 +83,6 @@ void die(const char* fmt, ...) {
   std::fprintf(stderr, "\n");
   va_end(ap);
   std::exit(2);
-}
-
-inline void cpu_relax() {
-#if defined(__x86_64__)
-  _mm_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
 }
 
 // ------------------------------------------------------------------ options
@@ -336,7 +329,7 @@ class Team {
           arrived_.fetch_add(1, std::memory_order_acq_rel);
           unsigned spins = 0;
           while (arrived_.load(std::memory_order_acquire) < n_)
-            if (++spins > 2000) std::this_thread::yield(); else cpu_relax();
+            if (++spins > 2000) std::this_thread::yield(); else gv::cpu_relax();
           start_[t] = now_s();
           (*job_)(t);
           end_[t] = now_s();

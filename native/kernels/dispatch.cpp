@@ -80,10 +80,12 @@ const Table kAvx2{Isa::Avx2,       "avx2",         avx2::axpby, avx2::copy,   av
                   GV_MODEL_KERNELS(avx2, avx2::sparse_dot_unrolled)};
 // The fixed family and scan have no AVX-512 versions yet: every AVX-512 CPU
 // has AVX2, and these are bound by memory, not by vector width.
+// sparse_dot: plain loads beat gathers (sparse/README.md); every AVX-512
+// CPU has AVX2 and FMA, so it runs the AVX2 loop.
 const Table kAvx512{Isa::Avx512,      "avx512",    avx512::axpby,   avx512::copy,   avx512::copy_stream,
                     avx512::first_nonfinite, avx512::checksum, step_avx512, avx2::scan,
                     avx2::fixed_add,  avx2::fixed_load,
-                    GV_MODEL_KERNELS(avx512, avx512::sparse_dot_unrolled)};
+                    GV_MODEL_KERNELS(avx512, avx2::sparse_dot_unrolled)};
 #endif
 
 #if defined(__aarch64__)

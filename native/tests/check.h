@@ -4,6 +4,7 @@
 // Checks keep going after a failure (one run shows every broken case), but
 // each site reports at most kMaxReportsPerSite times so a loop stays readable.
 #pragma once
+#include <cstdint>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -228,5 +229,42 @@ inline int finish(const char* name) {
   std::printf("%s: %d checks, %d failed\n", name, checks().load(), f);
   return f == 0 ? 0 : 1;
 }
+
+
+// A float buffer with canaries on both sides, whose data starts `misalign`
+// floats after a 64-byte boundary: a kernel must not write outside [0, n).
+class GuardedBuffer {
+ public:
+  static constexpr size_t kGuard = 32;
+  static constexpr uint32_t kCanary = 0x7fa5a5a5u;  // a NaN pattern no kernel produces
+
+  GuardedBuffer(size_t n, size_t misalign) : n_(n), raw_(n + 2 * kGuard + 16 + misalign) {
+    uintptr_t base = reinterpret_cast<uintptr_t>(raw_.data() + kGuard);
+    data_ = reinterpret_cast<float*>((base + 63) & ~uintptr_t(63)) + misalign;
+    start_ = static_cast<size_t>(data_ - raw_.data());
+    for (float& f : raw_) std::memcpy(&f, &kCanary, 4);
+  }
+  GuardedBuffer(const GuardedBuffer&) = delete;
+  float* data() { return data_; }
+  const float* data() const { return data_; }
+  float& operator[](size_t i) { return data_[i]; }
+  float operator[](size_t i) const { return data_[i]; }
+  size_t size() const { return n_; }
+  bool guards_intact() const {
+    for (size_t i = 0; i < raw_.size(); ++i) {
+      if (i >= start_ && i < start_ + n_) continue;
+      uint32_t b;
+      std::memcpy(&b, &raw_[i], 4);
+      if (b != kCanary) return false;
+    }
+    return true;
+  }
+
+ private:
+  size_t n_;
+  std::vector<float> raw_;
+  float* data_;
+  size_t start_;
+};
 
 }  // namespace gvtest

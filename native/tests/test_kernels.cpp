@@ -23,43 +23,7 @@ const size_t kSizes[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 1000, 100003};
 // all correctly rounded, so every instruction set gives the scalar bits.
 constexpr uint64_t kStepMaxUlp = 0;
 
-// Guard floats around every buffer: a kernel must not write outside [0, n).
-constexpr size_t kGuard = 32;
-constexpr uint32_t kCanary = 0x7fa5a5a5u;  // a NaN pattern no kernel produces
-
-// A buffer with canaries on both sides, whose data starts `misalign` floats
-// after a 64-byte boundary.
-class Buffer {
- public:
-  Buffer(size_t n, size_t misalign) : n_(n), raw_(n + 2 * kGuard + 16 + misalign) {
-    uintptr_t base = reinterpret_cast<uintptr_t>(raw_.data() + kGuard);
-    uintptr_t aligned = (base + 63) & ~uintptr_t(63);
-    data_ = reinterpret_cast<float*>(aligned) + misalign;
-    start_ = static_cast<size_t>(data_ - raw_.data());
-    for (size_t i = 0; i < raw_.size(); ++i) std::memcpy(&raw_[i], &kCanary, 4);
-  }
-  float* data() { return data_; }
-  const float* data() const { return data_; }
-  size_t size() const { return n_; }
-  float& operator[](size_t i) { return data_[i]; }
-  float operator[](size_t i) const { return data_[i]; }
-  bool guards_intact() const {
-    for (size_t i = 0; i < raw_.size(); ++i) {
-      if (i >= start_ && i < start_ + n_) continue;
-      uint32_t b;
-      std::memcpy(&b, &raw_[i], 4);
-      if (b != kCanary) return false;
-    }
-    return true;
-  }
-  Buffer(const Buffer&) = delete;
-
- private:
-  size_t n_;
-  std::vector<float> raw_;
-  float* data_;
-  size_t start_;
-};
+using Buffer = gvtest::GuardedBuffer;
 
 // Values of every kind a gradient or parameter holds: varied magnitudes,
 // both signs, zeros of both signs, subnormals.
@@ -410,8 +374,8 @@ struct Buffer64 {
   std::vector<int64_t> raw;
   int64_t* data;
   size_t n;
-  Buffer64(size_t n_, size_t misalign) : raw(n_ + 16 + misalign + 2 * kGuard), n(n_) {
-    uintptr_t base = reinterpret_cast<uintptr_t>(raw.data() + kGuard);
+  Buffer64(size_t n_, size_t misalign) : raw(n_ + 16 + misalign + 2 * Buffer::kGuard), n(n_) {
+    uintptr_t base = reinterpret_cast<uintptr_t>(raw.data() + Buffer::kGuard);
     data = reinterpret_cast<int64_t*>((base + 63) & ~uintptr_t(63)) + misalign;
     for (auto& v : raw) v = 0x5a5a5a5a5a5a5a5all;
   }

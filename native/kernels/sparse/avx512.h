@@ -21,20 +21,6 @@ GV_AVX512F inline float sparse_dot_gather(const float* values, const uint32_t* i
   return _mm512_reduce_add_ps(a0);
 }
 
-GV_AVX512F inline float sparse_dot_unrolled(const float* values, const uint32_t* indices, size_t nnz,
-                                            const float* dense) {
-  float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
-  size_t i = 0;
-  for (; i + 4 <= nnz; i += 4) {
-    s0 = __builtin_fmaf(values[i], dense[indices[i]], s0);
-    s1 = __builtin_fmaf(values[i + 1], dense[indices[i + 1]], s1);
-    s2 = __builtin_fmaf(values[i + 2], dense[indices[i + 2]], s2);
-    s3 = __builtin_fmaf(values[i + 3], dense[indices[i + 3]], s3);
-  }
-  for (; i < nnz; ++i) s0 = __builtin_fmaf(values[i], dense[indices[i]], s0);
-  return (s0 + s1) + (s2 + s3);
-}
-
 GV_AVX512F inline void sparse_axpy(float* dense, const uint32_t* indices, const float* values, size_t nnz, float a) {
   scalar::sparse_axpy(dense, indices, values, nnz, a);
 }
