@@ -146,7 +146,7 @@ export function fromNative(e: unknown): Error {
     case 'ERR_INVALID_ARGUMENT':
       return new InvalidArgumentError(field, message);
     case 'ERR_SHAPE':
-      return new ShapeError(tensor, message);
+      return new ShapeError(tensor || field, message);
     case 'ERR_NON_FINITE':
       return new NonFiniteGradientError(tensor, typeof n.index === 'number' ? n.index : -1, message);
     case 'ERR_OVERFLOW':
@@ -166,5 +166,18 @@ export function fromNative(e: unknown): Error {
       return new FileError(n.code, typeof n.file === 'string' ? n.file : '', message);
     default:
       return e instanceof Error ? e : new GradvaultError('ERR_INTERNAL', message);
+  }
+}
+
+/**
+ * A training run stopped by its AbortSignal. The store is consistent: every
+ * push either applied whole or not at all. `result` holds what was done.
+ */
+export class AbortError extends GradvaultError {
+  readonly result: unknown;
+  constructor(message: string, result?: unknown, cause?: unknown) {
+    super('ABORT_ERR', message);
+    this.result = result;
+    if (cause !== undefined) Object.defineProperty(this, 'cause', { value: cause, enumerable: false });
   }
 }

@@ -31,7 +31,20 @@ export {
   NativeLoadError,
   DataFormatError,
   FileError,
+  AbortError,
 } from './errors';
+export { Trainer, evaluate, MODELS } from './trainer';
+export type {
+  ModelKind,
+  ModelOptions,
+  Schedule,
+  TrainerOptions,
+  AutoTrainerOptions,
+  TrainProgress,
+  TrainResult,
+  RunOptions,
+  EvaluateResult,
+} from './trainer';
 export { Dataset, loadIdx, loadLibsvm, loadCsv, synthetic } from './data';
 export type {
   DatasetKind,

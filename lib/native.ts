@@ -76,6 +76,12 @@ export interface NativeDatasetInstance {
 }
 
 /** @internal */
+/** @internal A native training run. */
+export interface NativeTrainRun {
+  done: Promise<import('./trainer').TrainResult>;
+  cancel(): void;
+}
+
 export interface NativeAddon {
   NativeStore: new (config: object | null, tensors: object[] | null, sharedId?: number) => NativeStoreInstance;
   checksum(data: Float32Array): bigint;
@@ -88,6 +94,21 @@ export interface NativeAddon {
     options: { labelIndex: number; labelName: string; header: number; delimiter: string },
   ): Promise<NativeDatasetInstance>;
   synthetic(kind: string, options: object): NativeDatasetInstance;
+  modelTensors(model: object, data: NativeDatasetInstance): { name: string; shape: number[]; init: 'zeros' | 'glorot' | 'normal'; std: number }[];
+  evaluate(
+    names: string[],
+    shapes: number[][],
+    arrays: Float32Array[],
+    model: object,
+    data: NativeDatasetInstance,
+  ): import('./trainer').EvaluateResult;
+  train(
+    store: NativeStoreInstance,
+    data: NativeDatasetInstance,
+    model: object,
+    options: object,
+    onProgress: (p: import('./trainer').TrainProgress) => void,
+  ): NativeTrainRun;
 }
 
 let addon: NativeAddon | undefined;

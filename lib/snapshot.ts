@@ -15,6 +15,7 @@ export class Snapshot {
   /** Tensor names, in the store's order. */
   readonly names: readonly string[];
   readonly #arrays: Map<string, Float32Array>;
+  readonly #shapes: Map<string, readonly number[]>;
   readonly #storeId: number;
   readonly #checksums: Map<string, bigint> | null;
   readonly #buffer: ArrayBuffer;
@@ -32,6 +33,7 @@ export class Snapshot {
     this.#buffer = buffer;
     this.version = version;
     this.#arrays = new Map();
+    this.#shapes = new Map(tensors.map((t) => [t.name, t.shape]));
     this.#checksums = checksum ? new Map() : null;
     for (const t of tensors) {
       const a = new Float32Array(buffer, t.offset * 4, t.size);
@@ -48,6 +50,13 @@ export class Snapshot {
     const a = this.#arrays.get(name);
     if (!a) throw new InvalidArgumentError('name', `snapshot has no tensor '${name}' (it has ${this.names.join(', ')})`);
     return a;
+  }
+
+  /** The shape of one tensor. */
+  shape(name: string): readonly number[] {
+    const s = this.#shapes.get(name);
+    if (!s) throw new InvalidArgumentError('name', `snapshot has no tensor '${name}' (it has ${this.names.join(', ')})`);
+    return s;
   }
 
   /**

@@ -93,6 +93,12 @@ function layoutOf(n: NativeStoreInstance): Layout {
 // Set by attach() for the constructor call it makes (JS is single-threaded
 // per isolate, so nothing can interleave).
 let attaching: { native: NativeStoreInstance; options: ResolvedStoreOptions } | null = null;
+let liveNative: (s: ParameterStore) => NativeStoreInstance;
+
+/** @internal The native store behind a ParameterStore, for the native trainer (throws ClosedError when closed). */
+export function nativeStoreOf(s: ParameterStore): NativeStoreInstance {
+  return liveNative(s);
+}
 
 /**
  * The vault: named float32 tensors in native memory. JavaScript never holds a
@@ -103,6 +109,9 @@ export class ParameterStore {
   /** The validated, frozen configuration. */
   readonly options: ResolvedStoreOptions;
   #native: NativeStoreInstance | null;
+  static {
+    liveNative = (s) => s.#live();
+  }
   readonly #layout: Layout;
   readonly #id: number;
 

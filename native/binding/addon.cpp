@@ -16,8 +16,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include <atomic>
+#include <thread>
+#include <unordered_set>
+
 #include "../core/data/dataset.h"
+#include "../core/model/model.h"
 #include "../core/store.h"
+#include "../core/trainer/trainer.h"
 #include "../kernels/dispatch.h"
 
 namespace {
@@ -417,6 +423,14 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     if (!s.ok()) throw status_error(env, s, nullptr);
   }
 
+ public:
+  // The store for a native trainer (shared: closing the JS object leaves a
+  // running trainer its reference).
+  std::shared_ptr<Store> shared(Napi::Env env) {
+    live(env);
+    return store_;
+  }
+
  private:
   Store& live(Napi::Env env) {
     if (!store_) throw make_error(env, Code::Closed, "the store is closed");
@@ -801,6 +815,261 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ---- models, the trainer and evaluate()
+
+bool is_instance(Napi::Env env, const Napi::Value& v, bool store);
+struct RunRegistry;
+RunRegistry* run_registry(Napi::Env env);
+
+gv::model::ModelSpec to_model_spec(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsObject()) throw_arg(env, "model must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  gv::model::ModelSpec m;
+  if (!gv::model::parse_kind(str(o, "kind", ""), &m.kind)) throw_arg(env, "unknown model kind");
+  Napi::Value h = o.Get("hidden");
+  if (h.IsArray()) {
+    m.hidden.clear();
+    Napi::Array a = h.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value x = a.Get(i);
+      if (!x.IsNumber()) throw_arg(env, "hidden entries must be numbers");
+      double w = x.As<Napi::Number>().DoubleValue();
+      m.hidden.push_back(w >= 1 && w <= 65536 ? static_cast<uint32_t>(w) : 0);
+    }
+  }
+  double rank = num(o, "rank", 10);
+  m.rank = rank >= 1 && rank <= 4096 ? static_cast<uint32_t>(rank) : 0;
+  m.biases = flag(o, "biases", true);
+  m.l2 = static_cast<float>(num(o, "l2", 0));
+  return m;
+}
+
+DatasetPtr dataset_arg(const Napi::CallbackInfo& info, uint32_t k);
+
+Napi::Array tensor_specs_js(Napi::Env env, const gv::model::Model& m) {
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (const gv::TensorSpec& t : m.tensors()) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", t.name);
+    Napi::Array shape = Napi::Array::New(env);
+    for (uint32_t d = 0; d < t.shape.size(); ++d) shape.Set(d, Napi::Number::New(env, static_cast<double>(t.shape[d])));
+    o.Set("shape", shape);
+    o.Set("init", t.init == gv::InitKind::Glorot ? "glorot" : t.init == gv::InitKind::Normal ? "normal" : "zeros");
+    o.Set("std", Napi::Number::New(env, t.std));
+    out.Set(k++, o);
+  }
+  return out;
+}
+
+// modelTensors(model, dataset) -> [{ name, shape, init, std }]: the store a
+// model needs for this data.
+Napi::Value ModelTensors(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  gv::model::ModelSpec spec = to_model_spec(env, info[0]);
+  DatasetPtr d = dataset_arg(info, 1);
+  std::unique_ptr<gv::model::Model> m;
+  Status s = gv::model::Model::create(spec, gv::model::Model::dims_of(*d), &m);
+  if (!s.ok()) throw status_error(env, s, nullptr);
+  return tensor_specs_js(env, *m);
+}
+
+// evaluate(names, shapes, arrays, model, dataset) -> { rows, loss, accuracy | rmse }
+Napi::Value Evaluate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsArray())
+    throw_arg(env, "evaluate expects (names, shapes, arrays, model, dataset)");
+  Napi::Array names = info[0].As<Napi::Array>(), shapes = info[1].As<Napi::Array>(), arrays = info[2].As<Napi::Array>();
+  const uint32_t n = names.Length();
+  if (shapes.Length() != n || arrays.Length() != n) throw_arg(env, "names, shapes and arrays must have one entry per tensor");
+  std::vector<std::string> nm;
+  std::vector<std::vector<int64_t>> sh;
+  std::vector<const float*> ptr;
+  for (uint32_t i = 0; i < n; ++i) {
+    nm.push_back(names.Get(i).ToString().Utf8Value());
+    Napi::Value sv = shapes.Get(i);
+    if (!sv.IsArray()) throw_arg(env, "shapes entries must be arrays");
+    Napi::Array sa = sv.As<Napi::Array>();
+    std::vector<int64_t> shape;
+    size_t size = 1;
+    for (uint32_t d = 0; d < sa.Length(); ++d) {
+      shape.push_back(sa.Get(d).ToNumber().Int64Value());
+      size *= static_cast<size_t>(shape.back());
+    }
+    sh.push_back(shape);
+    Napi::Value av = arrays.Get(i);
+    if (!av.IsTypedArray() || av.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw_arg(env, "arrays entries must be Float32Arrays");
+    Napi::Float32Array f = av.As<Napi::Float32Array>();
+    if (f.ElementLength() != size) throw make_error(env, Code::Shape, "tensor '" + nm.back() + "' has " + std::to_string(f.ElementLength()) + " values, its shape says " + std::to_string(size));
+    ptr.push_back(f.Data());
+  }
+  gv::model::ModelSpec spec = to_model_spec(env, info[3]);
+  DatasetPtr d = dataset_arg(info, 4);
+  std::unique_ptr<gv::model::Model> m;
+  std::vector<int> order;
+  Status s = gv::model::Model::from_shapes(spec, nm, sh, &m, &order);
+  if (!s.ok()) throw status_error(env, s, nullptr);
+  std::vector<const float*> p;
+  for (int k : order) p.push_back(ptr[k]);
+  gv::model::EvalSums sums;
+  s = gv::model::evaluate(*m, p.data(), *d, &sums);
+  if (!s.ok()) throw status_error(env, s, nullptr);
+  Napi::Object o = Napi::Object::New(env);
+  const double rows = static_cast<double>(sums.rows);
+  o.Set("rows", Napi::Number::New(env, rows));
+  o.Set("loss", Napi::Number::New(env, rows ? sums.loss / rows : NAN));
+  if (m->regression()) o.Set("rmse", Napi::Number::New(env, rows ? std::sqrt(sums.sqErr / rows) : NAN));
+  else o.Set("accuracy", Napi::Number::New(env, rows ? sums.correct / rows : NAN));
+  return o;
+}
+
+gv::train::TrainerConfig to_trainer_config(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsObject()) throw_arg(env, "trainer options must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  gv::train::TrainerConfig c;
+  c.threads = static_cast<uint32_t>(num(o, "threads", 1));
+  c.epochs = static_cast<uint32_t>(num(o, "epochs", 1));
+  c.batchSize = static_cast<uint32_t>(num(o, "batchSize", 1));
+  c.seed = static_cast<uint64_t>(num(o, "seed", 0));
+  c.lr = static_cast<float>(num(o, "lr", 0));
+  std::string sched = str(o, "schedule", "constant");
+  c.schedule = sched == "step" ? gv::train::Schedule::Step
+               : sched == "inverse-sqrt" ? gv::train::Schedule::InverseSqrt
+                                         : gv::train::Schedule::Constant;
+  c.stepEvery = static_cast<uint32_t>(num(o, "stepEvery", 1));
+  c.gamma = static_cast<float>(num(o, "gamma", 0.5));
+  c.scale = num(o, "scale", 1000);
+  c.maxAhead = static_cast<int64_t>(num(o, "maxAhead", -1));
+  c.targetLoss = num(o, "targetLoss", NAN);
+  return c;
+}
+
+// One training run: owned jointly by its thread, the JS handle and the
+// progress events in flight.
+struct TrainRun {
+  std::shared_ptr<Store> store;
+  DatasetPtr data;
+  std::unique_ptr<gv::model::Model> model;
+  gv::train::TrainerConfig cfg;
+  std::atomic<bool> cancel{false};
+  Napi::ThreadSafeFunction tsfn;
+  Napi::Promise::Deferred deferred;
+  std::thread thread;
+  Status status;
+  gv::train::Result result;
+  explicit TrainRun(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+};
+
+// Runs still going in an environment: its teardown (worker.terminate(),
+// process exit) cancels and joins them, so no trainer thread outlives it.
+struct RunRegistry {
+  std::unordered_set<std::shared_ptr<TrainRun>> runs;
+};
+
+void join_run(TrainRun& r) {
+  if (r.thread.joinable()) r.thread.join();
+}
+
+Napi::Object progress_js(Napi::Env env, const gv::train::Progress& p) {
+  Napi::Object o = Napi::Object::New(env);
+  auto set = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
+  set("epoch", p.epoch);
+  set("epochs", p.epochs);
+  set("samples", static_cast<double>(p.samples));
+  set("epochSamples", static_cast<double>(p.epochSamples));
+  set("loss", p.loss);
+  set("seconds", p.seconds);
+  set("epochSeconds", p.epochSeconds);
+  set("samplesPerSec", p.samplesPerSec);
+  set("lr", p.lr);
+  set("version", static_cast<double>(p.version));
+  Napi::Object st = Napi::Object::New(env);
+  st.Set("mean", Napi::Number::New(env, p.stalenessMean));
+  st.Set("max", Napi::Number::New(env, static_cast<double>(p.stalenessMax)));
+  st.Set("rejected", Napi::Number::New(env, static_cast<double>(p.rejected)));
+  st.Set("skipped", Napi::Number::New(env, static_cast<double>(p.skipped)));
+  o.Set("staleness", st);
+  set("conflicts", static_cast<double>(p.conflicts));
+  return o;
+}
+
+struct TrainEvent {
+  std::shared_ptr<TrainRun> run;
+  bool final = false;
+  gv::train::Progress progress;
+};
+
+// train(store, dataset, model, options, onProgress) -> { done: Promise<result>, cancel() }
+Napi::Value Train(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !is_instance(env, info[0], true) || !info[4].IsFunction())
+    throw_arg(env, "train expects (store, dataset, model, options, onProgress)");
+  auto run = std::make_shared<TrainRun>(env);
+  run->store = Napi::ObjectWrap<NativeStore>::Unwrap(info[0].As<Napi::Object>())->shared(env);
+  run->data = dataset_arg(info, 1);
+  gv::model::ModelSpec spec = to_model_spec(env, info[2]);
+  run->cfg = to_trainer_config(env, info[3]);
+  Status s = gv::train::check_config(run->cfg);
+  if (s.ok()) s = gv::model::Model::create(spec, gv::model::Model::dims_of(*run->data), &run->model);
+  if (s.ok()) s = run->model->check_data(*run->data);
+  std::vector<uint32_t> idx;
+  if (s.ok()) s = gv::train::bind_model(*run->model, *run->store, &idx);
+  if (!s.ok()) throw status_error(env, s, run->store.get());
+
+  auto* registry = run_registry(env);
+  run->tsfn = Napi::ThreadSafeFunction::New(env, info[4].As<Napi::Function>(), "gradvault.train", 0, 1);
+  registry->runs.insert(run);
+  run->thread = std::thread([run] {
+    auto emit = [&](TrainEvent* e) {
+      napi_status st = run->tsfn.BlockingCall(e, [](Napi::Env env, Napi::Function cb, TrainEvent* ev) {
+        std::unique_ptr<TrainEvent> hold(ev);
+        if (!env) return;  // the environment is going away
+        TrainRun& r = *ev->run;
+        if (!ev->final) {
+          cb.Call({progress_js(env, ev->progress)});
+          return;
+        }
+        join_run(r);
+        auto* reg = run_registry(env);
+        if (reg) reg->runs.erase(ev->run);
+        if (!r.status.ok()) {
+          Napi::Error err = status_error(env, r.status, r.store.get());
+          err.Set("reason", gv::train::stop_reason_name(r.result.reason));
+          r.deferred.Reject(err.Value());
+          return;
+        }
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("epochs", Napi::Number::New(env, r.result.epochs));
+        o.Set("samples", Napi::Number::New(env, static_cast<double>(r.result.samples)));
+        o.Set("seconds", Napi::Number::New(env, r.result.seconds));
+        o.Set("samplesPerSec", Napi::Number::New(env, r.result.samplesPerSec));
+        o.Set("loss", Napi::Number::New(env, r.result.loss));
+        o.Set("reason", gv::train::stop_reason_name(r.result.reason));
+        r.deferred.Resolve(o);
+      });
+      if (st != napi_ok) delete e;
+    };
+    run->status = gv::train::train(run->cfg, *run->store, *run->model, *run->data, &run->cancel,
+                                   [&](const gv::train::Progress& p) {
+                                     auto* e = new TrainEvent{run, false, p};
+                                     emit(e);
+                                   },
+                                   &run->result);
+    emit(new TrainEvent{run, true, {}});
+    run->tsfn.Release();
+  });
+
+  Napi::Object handle = Napi::Object::New(env);
+  handle.Set("done", run->deferred.Promise());
+  std::weak_ptr<TrainRun> weak = run;
+  handle.Set("cancel", Napi::Function::New(env, [weak](const Napi::CallbackInfo& ci) {
+               if (auto r = weak.lock()) r->cancel.store(true);
+               return ci.Env().Undefined();
+             }));
+  return handle;
+}
+
 Napi::Value IsaInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -828,7 +1097,15 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::LoadLibsvm>("loadLibsvm"),
                              InstanceMethod<&Addon::LoadCsv>("loadCsv"),
                              InstanceMethod<&Addon::Synthetic>("synthetic"),
+                             InstanceMethod<&Addon::ModelTensors>("modelTensors"),
+                             InstanceMethod<&Addon::Evaluate>("evaluate"),
+                             InstanceMethod<&Addon::Train>("train"),
                          });
+    // Training runs of this environment: its teardown cancels and joins them.
+    env.AddCleanupHook([this] {
+      for (const auto& r : runs_.runs) r->cancel.store(true);
+      for (const auto& r : runs_.runs) join_run(*r);
+    });
   }
 
  private:
@@ -839,17 +1116,34 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value LoadLibsvm(const Napi::CallbackInfo& info) { return ::LoadLibsvm(info); }
   Napi::Value LoadCsv(const Napi::CallbackInfo& info) { return ::LoadCsv(info); }
   Napi::Value Synthetic(const Napi::CallbackInfo& info) { return ::Synthetic(info); }
-  Napi::FunctionReference storeCtor_;
+  Napi::Value ModelTensors(const Napi::CallbackInfo& info) { return ::ModelTensors(info); }
+  Napi::Value Evaluate(const Napi::CallbackInfo& info) { return ::Evaluate(info); }
+  Napi::Value Train(const Napi::CallbackInfo& info) { return ::Train(info); }
 
  public:
+  Napi::FunctionReference storeCtor_;
   Napi::FunctionReference datasetCtor_;  // per environment: wrap_dataset uses it
+  RunRegistry runs_;
 };
+
+RunRegistry* run_registry(Napi::Env env) { return &env.GetInstanceData<Addon>()->runs_; }
 
 Napi::Object wrap_dataset(Napi::Env env, DatasetPtr d) {
   // The External points at a local: the constructor copies the shared_ptr
   // before New returns.
   Napi::External<DatasetPtr> ext = Napi::External<DatasetPtr>::New(env, &d);
   return env.GetInstanceData<Addon>()->datasetCtor_.New({ext});
+}
+
+bool is_instance(Napi::Env env, const Napi::Value& v, bool store) {
+  if (!v.IsObject()) return false;
+  Addon* a = env.GetInstanceData<Addon>();
+  return v.As<Napi::Object>().InstanceOf((store ? a->storeCtor_ : a->datasetCtor_).Value());
+}
+
+DatasetPtr dataset_arg(const Napi::CallbackInfo& info, uint32_t k) {
+  if (info.Length() <= k || !is_instance(info.Env(), info[k], false)) throw_arg(info.Env(), "data must be a Dataset");
+  return Napi::ObjectWrap<NativeDataset>::Unwrap(info[k].As<Napi::Object>())->data();
 }
 
 }  // namespace

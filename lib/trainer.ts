@@ -1,0 +1,377 @@
+/**
+ * The native trainer: built-in models trained on native threads, every
+ * update pushed through a {@link ParameterStore}'s strategy.
+ */
+import { availableParallelism } from 'node:os';
+import {
+  checkKeys,
+  describe,
+  isPlainObject,
+  num,
+  oneOf,
+  requireObject,
+  bool,
+  type Mode,
+  type StoreOptions,
+  type OptimizerOptions,
+  type StalenessOptions,
+} from './config';
+import { AbortError, ConfigError, InvalidArgumentError, fromNative } from './errors';
+import { Dataset } from './data';
+import { native, type NativeTrainRun } from './native';
+import { ParameterStore, nativeStoreOf } from './store';
+import { Snapshot } from './snapshot';
+
+export type ModelKind = 'linear' | 'logistic' | 'softmax' | 'svm' | 'mlp' | 'mf';
+export const MODELS: readonly ModelKind[] = Object.freeze(['linear', 'logistic', 'softmax', 'svm', 'mlp', 'mf']);
+
+/** A built-in model and its shape options. */
+export interface ModelOptions {
+  readonly model: ModelKind;
+  /** mlp: hidden layer widths (ReLU). @default [128] */
+  readonly hidden?: readonly number[];
+  /** mf: factor rank. @default 10 */
+  readonly rank?: number;
+  /** mf: user and item biases `bu`, `bi`. @default true */
+  readonly biases?: boolean;
+  /** mf: L2 penalty on the factor rows each rating touches. @default 0 */
+  readonly l2?: number;
+}
+
+export type Schedule =
+  | 'constant'
+  | 'step'
+  | 'inverse-sqrt'
+  | { readonly kind: 'constant' }
+  /** lr * gamma^floor(epoch / every) */
+  | { readonly kind: 'step'; readonly every?: number; readonly gamma?: number }
+  /** lr / sqrt(1 + t / scale), t the batches pushed so far */
+  | { readonly kind: 'inverse-sqrt'; readonly scale?: number };
+
+export interface TrainerOptions extends ModelOptions {
+  /** Native threads. @default os.availableParallelism() */
+  readonly threads?: number;
+  /** @default 1 */
+  readonly epochs?: number;
+  /** Rows per pushed gradient (the mean over the batch). @default 1 */
+  readonly batchSize?: number;
+  /** Shuffling seed (each thread shuffles its share of rows every epoch). @default 0 */
+  readonly seed?: number;
+  /** Base learning rate of the schedule. @default the store's optimizer.lr */
+  readonly lr?: number;
+  /** @default 'constant' */
+  readonly schedule?: Schedule;
+  /** Stale-synchronous bound: no thread gets more than this many batches ahead of the slowest. @default unbounded */
+  readonly maxAhead?: number;
+  /** Stop after the first epoch whose mean training loss is <= this. */
+  readonly targetLoss?: number;
+}
+
+/** Options of a Trainer that creates its own store (`new Trainer({ model, ... })`). */
+export interface AutoTrainerOptions extends TrainerOptions {
+  readonly mode?: Mode;
+  readonly optimizer?: OptimizerOptions;
+  readonly staleness?: StalenessOptions;
+  readonly nonFinite?: 'reject' | 'skip';
+  readonly syncEvery?: number;
+  /** Seed of the initial values (and of shuffling unless `seed` is given). */
+  readonly initSeed?: number;
+}
+
+export interface TrainProgress {
+  /** The epoch just finished, 1-based. */
+  readonly epoch: number;
+  readonly epochs: number;
+  /** Rows trained on since the start. */
+  readonly samples: number;
+  readonly epochSamples: number;
+  /** Mean training loss over the epoch (each batch on the parameters it read). */
+  readonly loss: number;
+  /** Seconds since the start. */
+  readonly seconds: number;
+  readonly epochSeconds: number;
+  /** This epoch's throughput. */
+  readonly samplesPerSec: number;
+  /** Learning rate at the end of the epoch. */
+  readonly lr: number;
+  /** The store's version. */
+  readonly version: number;
+  /** Pushes of this epoch: staleness (versions between a batch's read and its push), pushes refused. */
+  readonly staleness: { readonly mean: number; readonly max: number; readonly rejected: number; readonly skipped: number };
+  /** hogwild: overlapping writes this epoch (possible lost updates); 0 in every other mode. */
+  readonly conflicts: number;
+}
+
+export interface TrainResult {
+  /** Epochs completed. */
+  readonly epochs: number;
+  readonly samples: number;
+  readonly seconds: number;
+  readonly samplesPerSec: number;
+  /** The last completed epoch's mean training loss. */
+  readonly loss: number;
+  readonly reason: 'completed' | 'target-loss' | 'aborted';
+}
+
+export interface RunOptions {
+  /** Stops the threads at their next batch; run() and fit() then reject with AbortError. */
+  readonly signal?: AbortSignal;
+}
+
+interface ResolvedModel {
+  readonly kind: ModelKind;
+  readonly hidden: readonly number[];
+  readonly rank: number;
+  readonly biases: boolean;
+  readonly l2: number;
+}
+
+const MODEL_KEYS = ['model', 'hidden', 'rank', 'biases', 'l2'];
+const TRAIN_KEYS = [...MODEL_KEYS, 'threads', 'epochs', 'batchSize', 'seed', 'lr', 'schedule', 'maxAhead', 'targetLoss'];
+const AUTO_KEYS = [...TRAIN_KEYS, 'mode', 'optimizer', 'staleness', 'nonFinite', 'syncEvery', 'initSeed'];
+
+const intIn = (lo: number, hi: number) => (x: number) => Number.isSafeInteger(x) && x >= lo && x <= hi;
+
+function resolveModel(o: Record<string, unknown>, path = ''): ResolvedModel {
+  const p = (k: string) => (path ? `${path}.${k}` : k);
+  if (o.model === undefined) throw new ConfigError(p('model'), `${p('model')} is required: one of ${MODELS.map((m) => `'${m}'`).join(', ')}`);
+  const kind = oneOf(o.model, p('model'), 'softmax', MODELS);
+  let hidden: number[] = [128];
+  if (o.hidden !== undefined) {
+    if (!Array.isArray(o.hidden) || o.hidden.length === 0)
+      throw new ConfigError(p('hidden'), `${p('hidden')} must be a non-empty array of layer widths, got ${describe(o.hidden)}`);
+    hidden = o.hidden.map((w, i) => num(w, `${p('hidden')}[${i}]`, 0, intIn(1, 65536), 'an integer in 1..65536'));
+  }
+  if (kind !== 'mlp' && o.hidden !== undefined) throw new ConfigError(p('hidden'), `${p('hidden')} applies to model 'mlp' only`);
+  for (const k of ['rank', 'biases', 'l2'])
+    if (kind !== 'mf' && o[k] !== undefined) throw new ConfigError(p(k), `${p(k)} applies to model 'mf' only`);
+  return Object.freeze({
+    kind,
+    hidden: Object.freeze(hidden),
+    rank: num(o.rank, p('rank'), 10, intIn(1, 4096), 'an integer in 1..4096'),
+    biases: bool(o.biases, p('biases'), true),
+    l2: num(o.l2, p('l2'), 0, (x) => Number.isFinite(x) && x >= 0, '>= 0'),
+  });
+}
+
+interface ResolvedTrain {
+  readonly model: ResolvedModel;
+  readonly native: Record<string, number | string>;
+}
+
+function resolveTrain(o: Record<string, unknown>): ResolvedTrain {
+  const model = resolveModel(o);
+  const n: Record<string, number | string> = {
+    threads: num(o.threads, 'threads', Math.max(1, availableParallelism()), intIn(1, 1024), 'an integer in 1..1024'),
+    epochs: num(o.epochs, 'epochs', 1, intIn(1, 1e9), 'an integer >= 1'),
+    batchSize: num(o.batchSize, 'batchSize', 1, intIn(1, 65536), 'an integer in 1..65536'),
+    seed: num(o.seed, 'seed', 0, intIn(0, Number.MAX_SAFE_INTEGER), 'a non-negative integer'),
+    lr: num(o.lr, 'lr', 0, (x) => Number.isFinite(x) && x > 0, '> 0'),
+    maxAhead: num(o.maxAhead, 'maxAhead', -1, intIn(0, 1e12), 'a non-negative integer'),
+  };
+  if (o.targetLoss !== undefined) n.targetLoss = num(o.targetLoss, 'targetLoss', 0, Number.isFinite, 'a finite number');
+  const s = o.schedule ?? 'constant';
+  const sched = typeof s === 'string' ? { kind: s } : requireObject(s, 'schedule');
+  const kind = oneOf(sched.kind, 'schedule.kind', 'constant', ['constant', 'step', 'inverse-sqrt'] as const);
+  if (typeof s === 'string' && s !== kind) throw new ConfigError('schedule', `schedule must be one of 'constant', 'step', 'inverse-sqrt', got ${describe(s)}`);
+  checkKeys(sched, kind === 'step' ? ['kind', 'every', 'gamma'] : kind === 'inverse-sqrt' ? ['kind', 'scale'] : ['kind'], 'schedule', `schedule '${kind}'`);
+  n.schedule = kind;
+  n.stepEvery = num(sched.every, 'schedule.every', 1, intIn(1, 1e9), 'an integer >= 1');
+  n.gamma = num(sched.gamma, 'schedule.gamma', 0.5, (x) => Number.isFinite(x) && x > 0, '> 0');
+  n.scale = num(sched.scale, 'schedule.scale', 1000, (x) => Number.isFinite(x) && x > 0, '> 0');
+  return { model, native: n };
+}
+
+function modelNative(m: ResolvedModel): object {
+  return { kind: m.kind, hidden: m.hidden, rank: m.rank, biases: m.biases, l2: m.l2 };
+}
+
+function checkData(data: unknown): Dataset {
+  if (!(data instanceof Dataset))
+    throw new InvalidArgumentError('data', `data must be a Dataset (from loadIdx, loadLibsvm, loadCsv or synthetic), got ${describe(data)}`);
+  return data;
+}
+
+function checkSignal(opts: RunOptions | undefined): AbortSignal | undefined {
+  if (opts === undefined) return undefined;
+  const o = requireObject(opts, 'options');
+  checkKeys(o, ['signal'], 'options', 'run()');
+  const s = o.signal;
+  if (s !== undefined && !(s instanceof AbortSignal)) throw new InvalidArgumentError('signal', `signal must be an AbortSignal, got ${describe(s)}`);
+  return s as AbortSignal | undefined;
+}
+
+/**
+ * Trains a built-in model on native threads. Each thread reads a snapshot,
+ * computes its batch's gradient privately with SIMD kernels and pushes it
+ * through the store, based on that snapshot (staleness is measured and the
+ * store's staleness policy applies).
+ *
+ * `new Trainer(store, { model: 'softmax', threads: 4 })` trains an existing
+ * store (it must hold the model's tensors: `W`, `b` for softmax);
+ * `new Trainer({ model: 'mlp', hidden: [128], mode, optimizer })` creates
+ * `trainer.store` from the first data set's shape.
+ */
+export class Trainer {
+  /** The validated options. */
+  readonly options: Readonly<TrainerOptions>;
+  #store: ParameterStore | undefined;
+  readonly #resolved: ResolvedTrain;
+  readonly #auto: Omit<StoreOptions, 'tensors'> | undefined;
+  #running = false;
+
+  constructor(store: ParameterStore, options: TrainerOptions);
+  constructor(options: AutoTrainerOptions);
+  constructor(a: ParameterStore | AutoTrainerOptions, b?: TrainerOptions) {
+    if (a instanceof ParameterStore) {
+      const o = requireObject(b, 'options');
+      checkKeys(o, TRAIN_KEYS, '', 'Trainer (the store was given: mode and optimizer are the store\'s)');
+      this.#resolved = resolveTrain(o);
+      this.#store = a;
+      this.options = Object.freeze({ ...(o as unknown as TrainerOptions) });
+    } else {
+      if (!isPlainObject(a)) throw new InvalidArgumentError('store', `Trainer expects (store, options) or (options), got ${describe(a)}`);
+      checkKeys(a, AUTO_KEYS, '', 'Trainer');
+      this.#resolved = resolveTrain(a);
+      const { mode, optimizer, staleness, nonFinite, syncEvery, initSeed } = a as AutoTrainerOptions;
+      const auto: Record<string, unknown> = { mode, optimizer, staleness, nonFinite, syncEvery, seed: initSeed ?? (a as AutoTrainerOptions).seed };
+      for (const k of Object.keys(auto)) if (auto[k] === undefined) delete auto[k];
+      this.#auto = auto as Omit<StoreOptions, 'tensors'>;
+      this.options = Object.freeze({ ...(a as TrainerOptions) });
+    }
+  }
+
+  /** The store trained (for an auto Trainer: undefined until the first run). */
+  get store(): ParameterStore | undefined {
+    return this.#store;
+  }
+
+  /** Whether a run is in progress. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  #storeFor(data: Dataset): ParameterStore {
+    if (this.#store) return this.#store;
+    const specs = native().modelTensors(modelNative(this.#resolved.model), data.handle);
+    const tensors: Record<string, { shape: number[]; init: 'zeros' | 'glorot' | 'normal'; std: number }> = {};
+    for (const t of specs) tensors[t.name] = { shape: t.shape, init: t.init, std: t.std };
+    this.#store = new ParameterStore({ ...this.#auto, tensors });
+    return this.#store;
+  }
+
+  /**
+   * Trains on `data` and yields progress after every epoch. Breaking out of
+   * the loop stops the threads; an aborted signal rejects with AbortError.
+   */
+  async *run(data: Dataset, options?: RunOptions): AsyncGenerator<TrainProgress, TrainResult, undefined> {
+    const d = checkData(data);
+    const signal = checkSignal(options);
+    if (this.#running) throw new InvalidArgumentError('trainer', 'this trainer is already running; wait for it or use another Trainer');
+    if (signal?.aborted) throw new AbortError('training was aborted before it started', undefined, signal.reason);
+    const store = this.#storeFor(d);
+    const queue: TrainProgress[] = [];
+    let wake: (() => void) | null = null;
+    let settled = false;
+    let outcome: { ok: true; value: TrainResult } | { ok: false; error: unknown } | null = null;
+    let run: NativeTrainRun;
+    try {
+      run = native().train(nativeStoreOf(store), d.handle, modelNative(this.#resolved.model), this.#resolved.native, (p: TrainProgress) => {
+        queue.push(Object.freeze(p));
+        wake?.();
+      });
+    } catch (e) {
+      throw fromNative(e);
+    }
+    this.#running = true;
+    run.done.then(
+      (value) => {
+        outcome = { ok: true, value: Object.freeze(value) };
+      },
+      (error) => {
+        outcome = { ok: false, error };
+      },
+    ).finally(() => {
+      settled = true;
+      wake?.();
+    });
+    const onAbort = () => run.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (;;) {
+        while (queue.length) yield queue.shift()!;
+        if (settled) break;
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+      while (queue.length) yield queue.shift()!;
+      const out = outcome!;
+      if (!out.ok) throw fromNative(out.error);
+      if (out.value.reason === 'aborted') throw new AbortError('training was aborted', out.value, signal?.reason);
+      return out.value;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      if (!settled) {
+        // the consumer left the loop early: stop the threads and wait for them
+        run.cancel();
+        await run.done.catch(() => undefined);
+      }
+      this.#running = false;
+    }
+  }
+
+  /** The same run as {@link run}, resolving to its result. */
+  async fit(data: Dataset, options?: RunOptions): Promise<TrainResult> {
+    const it = this.run(data, options);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+    }
+  }
+}
+
+export interface EvaluateResult {
+  readonly rows: number;
+  /** Mean loss per row (squared error / 2 for linear and mf). */
+  readonly loss: number;
+  /** Classifiers: the fraction of rows predicted right. */
+  readonly accuracy?: number;
+  /** linear and mf: root mean squared error. */
+  readonly rmse?: number;
+}
+
+/**
+ * Scores a model's parameters on a data set: `evaluate(store.snapshot(),
+ * 'softmax', test)`. The parameters are found by name (DESIGN.md's tensor
+ * names) and their shapes give the model's; pass a store to use a fresh
+ * snapshot of it.
+ */
+export function evaluate(
+  params: Snapshot | ParameterStore,
+  model: ModelKind | ModelOptions,
+  data: Dataset,
+): EvaluateResult {
+  const d = checkData(data);
+  const m = typeof model === 'string' ? resolveModel({ model }, 'model') : resolveModel(requireObject(model, 'model'), 'model');
+  if (typeof model === 'object') checkKeys(model, MODEL_KEYS, 'model', 'evaluate()');
+  let snap: Snapshot;
+  let own = false;
+  if (params instanceof ParameterStore) {
+    snap = params.snapshot();
+    own = true;
+  } else if (params instanceof Snapshot) {
+    snap = params;
+  } else {
+    throw new InvalidArgumentError('params', `evaluate expects a Snapshot or a ParameterStore, got ${describe(params)}`);
+  }
+  try {
+    const names = snap.names as string[];
+    const shapes = names.map((n) => snap.shape(n) as number[]);
+    const arrays = names.map((n) => snap.get(n));
+    return Object.freeze(native().evaluate(names, shapes, arrays, modelNative(m), d.handle));
+  } catch (e) {
+    throw fromNative(e);
+  } finally {
+    if (own) snap.release();
+  }
+}

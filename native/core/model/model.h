@@ -1,0 +1,102 @@
+// Built-in models: forward, loss and mean gradient over a batch of rows, in
+// native code on the kernel table. A model knows its tensors (names, shapes,
+// initialisation, as DESIGN.md names them) and works on plain pointers, one
+// per tensor in that order: a trainer's private replica and gradient buffer,
+// or a snapshot's arrays for evaluate(). Nothing here touches the store.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../data/dataset.h"
+#include "../status.h"
+#include "../store.h"
+
+namespace gv::model {
+
+enum class Kind { Linear, Logistic, Softmax, Svm, Mlp, Mf };
+const char* kind_name(Kind k);
+bool parse_kind(const std::string& s, Kind* out);
+
+struct ModelSpec {
+  Kind kind = Kind::Softmax;
+  std::vector<uint32_t> hidden{128};  // mlp: hidden layer widths
+  uint32_t rank = 10;                 // mf
+  bool biases = true;                 // mf: bu, bi
+  float l2 = 0.f;                     // mf: L2 on the factor rows a rating touches (the classic per-rating term)
+};
+
+// The data's shape as a model needs it.
+struct Dims {
+  uint64_t features = 0, classes = 0, users = 0, items = 0;
+};
+
+// Rows of one tensor a sparse gradient touched: the gradient is zero outside
+// rows[] (each `width` floats). dense: the whole tensor was written.
+struct Touched {
+  bool dense = true;
+  size_t width = 1;
+  std::vector<uint32_t> rows;  // ascending, unique
+};
+
+struct EvalSums {
+  double loss = 0;      // sum of per-row losses
+  double sqErr = 0;     // regression: sum of squared errors
+  uint64_t correct = 0; // classification
+  uint64_t rows = 0;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  Kind kind() const { return spec_.kind; }
+  const ModelSpec& spec() const { return spec_; }
+  const Dims& dims() const { return dims_; }
+  // Names, shapes and initialisation, in the order of the pointer arrays.
+  const std::vector<TensorSpec>& tensors() const { return tensors_; }
+  bool regression() const { return spec_.kind == Kind::Linear || spec_.kind == Kind::Mf; }
+  // Whether grad() writes a sparse gradient for this data (see grad()).
+  virtual bool sparse_gradient(const data::Dataset& d) const = 0;
+  // Floats of per-thread workspace for batches of up to `batch` rows.
+  virtual size_t workspace_floats(const data::Dataset& d, size_t batch) const = 0;
+
+  // Mean gradient of the loss over rows[0..n) at parameters p, written into
+  // g (one pointer per tensor); returns the sum of the n losses.
+  // Dense gradients overwrite g. Sparse ones (sparse_gradient(d)) need g zero
+  // on entry, write only the rows listed in touched[t] and leave the caller to
+  // zero those rows again after use. ws: workspace_floats(d, n) floats.
+  virtual double grad(const float* const* p, const data::Dataset& d, const uint32_t* rows, size_t n, float* const* g,
+                      float* ws, Touched* touched) const = 0;
+
+  // Adds the loss (and correct count or squared error) of rows [begin, end).
+  virtual void eval(const float* const* p, const data::Dataset& d, uint64_t begin, uint64_t end, float* ws,
+                    EvalSums* out) const = 0;
+  // Rows eval() handles per call with workspace_floats(d, kEvalBlock) floats.
+  static constexpr size_t kEvalBlock = 256;
+
+  // Builds the model for data of shape dims. Errors: Config (bad spec).
+  static Status create(const ModelSpec& spec, const Dims& dims, std::unique_ptr<Model>* out);
+  // Checks that the data fits this model (kind of data, labels, shape);
+  // errors name the field.
+  Status check_data(const data::Dataset& d) const;
+  // The dims a model needs from a data set.
+  static Dims dims_of(const data::Dataset& d);
+  // Dims recovered from tensor shapes (for evaluate() on a snapshot), by
+  // name; errors name the missing or mis-shaped tensor.
+  static Status from_shapes(const ModelSpec& spec, const std::vector<std::string>& names,
+                            const std::vector<std::vector<int64_t>>& shapes, std::unique_ptr<Model>* out,
+                            std::vector<int>* order);
+
+ protected:
+  Model(const ModelSpec& s, const Dims& d) : spec_(s), dims_(d) {}
+  ModelSpec spec_;
+  Dims dims_;
+  std::vector<TensorSpec> tensors_;
+};
+
+// evaluate(): the model at parameters p over all of d, in blocks, on the
+// calling thread.
+Status evaluate(const Model& m, const float* const* p, const data::Dataset& d, EvalSums* out);
+
+}  // namespace gv::model

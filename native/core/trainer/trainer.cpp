@@ -1,0 +1,285 @@
+#include "trainer.h"
+
+#include <algorithm>
+#include <barrier>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <numeric>
+#include <thread>
+
+#include "../random.h"
+#include "../stripes.h"
+
+namespace gv::train {
+
+const char* stop_reason_name(StopReason r) {
+  switch (r) {
+    case StopReason::Completed: return "completed";
+    case StopReason::TargetLoss: return "target-loss";
+    case StopReason::Aborted: return "aborted";
+    case StopReason::Error: return "error";
+  }
+  return "?";
+}
+
+Status check_config(const TrainerConfig& c) {
+  auto bad = [](const std::string& f, const std::string& m) { return Status::Error(Code::Config, f + " " + m, f); };
+  if (c.threads < 1 || c.threads > 1024) return bad("threads", "must be in 1..1024, got " + std::to_string(c.threads));
+  if (c.epochs < 1) return bad("epochs", "must be >= 1, got " + std::to_string(c.epochs));
+  if (c.batchSize < 1 || c.batchSize > 65536) return bad("batchSize", "must be in 1..65536, got " + std::to_string(c.batchSize));
+  if (!(c.lr >= 0.f) || !std::isfinite(c.lr)) return bad("lr", "must be a finite number >= 0");
+  if (c.stepEvery < 1) return bad("schedule.every", "must be >= 1");
+  if (!(c.gamma > 0.f) || !std::isfinite(c.gamma)) return bad("schedule.gamma", "must be > 0");
+  if (!(c.scale > 0) || !std::isfinite(c.scale)) return bad("schedule.scale", "must be > 0");
+  return Status::Ok();
+}
+
+Status bind_model(const model::Model& m, const Store& s, std::vector<uint32_t>* idx) {
+  idx->clear();
+  for (const TensorSpec& t : m.tensors()) {
+    int64_t i = s.find(t.name);
+    if (i < 0)
+      return Status::Error(Code::Shape,
+                           std::string("the store has no tensor '") + t.name + "', which model '" +
+                               model::kind_name(m.kind()) + "' needs",
+                           t.name);
+    if (s.tensor(i).shape != t.shape) {
+      auto fmt = [](const std::vector<int64_t>& v) {
+        std::string r;
+        for (int64_t x : v) r += (r.empty() ? "" : ", ") + std::to_string(x);
+        return "[" + r + "]";
+      };
+      return Status::Error(Code::Shape,
+                           "tensor '" + t.name + "' has shape " + fmt(s.tensor(i).shape) + ", the model and data need " +
+                               fmt(t.shape),
+                           t.name);
+    }
+    idx->push_back(static_cast<uint32_t>(i));
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct alignas(64) ThreadClock {
+  std::atomic<uint64_t> batches{0};
+};
+
+float scheduled_lr(const TrainerConfig& c, float lr0, uint32_t epoch, uint64_t batches) {
+  switch (c.schedule) {
+    case Schedule::Step: return lr0 * std::pow(c.gamma, static_cast<float>(epoch / c.stepEvery));
+    case Schedule::InverseSqrt: return static_cast<float>(lr0 / std::sqrt(1.0 + batches / c.scale));
+    default: return lr0;
+  }
+}
+
+// Per-thread partial sums of one epoch, read at the barrier.
+struct alignas(64) EpochSums {
+  double loss = 0;
+  uint64_t samples = 0;
+  uint64_t pushes = 0, staleSum = 0, staleMax = 0, rejected = 0, skipped = 0;
+};
+
+}  // namespace
+
+Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, const data::Dataset& d,
+             const std::atomic<bool>* cancel, const std::function<void(const Progress&)>& onEpoch, Result* out) {
+  Status st = check_config(cfg);
+  if (!st.ok()) return st;
+  if (!(st = m.check_data(d)).ok()) return st;
+  std::vector<uint32_t> tix;
+  if (!(st = bind_model(m, store, &tix)).ok()) return st;
+  if (d.rows > UINT32_MAX) return Status::Error(Code::InvalidArgument, "at most 2^32 - 1 rows", "data");
+
+  const uint32_t T = cfg.threads;
+  const float lr0 = cfg.lr > 0.f ? cfg.lr : store.config().optimizer.lr;
+  const float lrBefore = store.learning_rate();
+  const bool sparse = m.sparse_gradient(d);
+
+  // One fixed, seeded permutation split into T shares; each thread reshuffles
+  // its share every epoch from (seed, epoch, thread).
+  std::vector<uint32_t> perm(d.rows);
+  std::iota(perm.begin(), perm.end(), 0u);
+  {
+    SplitMix64 r(cfg.seed ^ 0x5eedu);
+    for (size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[r.next() % i]);
+  }
+
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> batchesDone{0};
+  std::mutex errMu;
+  Status firstError;
+  std::vector<ThreadClock> clocks(T);
+  std::vector<EpochSums> sums(T);
+  Result res;
+  const auto t0 = Clock::now();
+  auto epochStart = t0;
+  uint64_t conflictsBefore = store.stats().conflicts;
+  uint64_t totalSamples = 0;
+  uint32_t epoch = 0;  // the current epoch, advanced at the barrier
+
+  auto fail = [&](const Status& s) {
+    std::lock_guard<std::mutex> g(errMu);
+    if (firstError.ok()) firstError = s;
+    stop.store(true, std::memory_order_relaxed);
+  };
+  auto stopping = [&] { return stop.load(std::memory_order_relaxed) || (cancel && cancel->load(std::memory_order_relaxed)); };
+
+  // Runs on one thread when all have arrived: sync, report, decide.
+  auto completion = [&]() noexcept {
+    const auto now = Clock::now();
+    Progress p;
+    p.epoch = epoch + 1;
+    p.epochs = cfg.epochs;
+    double loss = 0;
+    uint64_t pushes = 0, staleSum = 0;
+    for (uint32_t t = 0; t < T; ++t) {
+      const EpochSums& e = sums[t];
+      loss += e.loss;
+      p.epochSamples += e.samples;
+      pushes += e.pushes;
+      staleSum += e.staleSum;
+      p.stalenessMax = std::max(p.stalenessMax, e.staleMax);
+      p.rejected += e.rejected;
+      p.skipped += e.skipped;
+      sums[t] = EpochSums{};
+    }
+    totalSamples += p.epochSamples;
+    for (auto& c : clocks) c.batches.store(0, std::memory_order_relaxed);
+    if (!firstError.ok() || (cancel && cancel->load(std::memory_order_relaxed))) {
+      stop.store(true);  // an unfinished epoch: no report
+      return;
+    }
+    Status s = store.sync();  // averaging: applies the open round; deterministic: refreshes the decay anchor
+    if (!s.ok()) {
+      fail(s);
+      return;
+    }
+    p.samples = totalSamples;
+    p.loss = p.epochSamples ? loss / p.epochSamples : NAN;
+    p.seconds = std::chrono::duration<double>(now - t0).count();
+    p.epochSeconds = std::chrono::duration<double>(now - epochStart).count();
+    p.samplesPerSec = p.epochSeconds > 0 ? p.epochSamples / p.epochSeconds : 0;
+    p.lr = store.learning_rate();
+    p.stalenessMean = pushes ? double(staleSum) / pushes : 0;
+    const uint64_t conflicts = store.stats().conflicts;
+    p.conflicts = conflicts - conflictsBefore;
+    conflictsBefore = conflicts;
+    p.version = store.version();
+    epochStart = now;
+    res.epochs = epoch + 1;
+    res.loss = p.loss;
+    if (onEpoch) onEpoch(p);
+    ++epoch;
+    if (!std::isnan(cfg.targetLoss) && p.loss <= cfg.targetLoss) {
+      res.reason = StopReason::TargetLoss;
+      stop.store(true);
+    }
+    if (epoch >= cfg.epochs) stop.store(true);
+  };
+  std::barrier sync(static_cast<std::ptrdiff_t>(T), completion);
+
+  auto worker = [&](uint32_t t) {
+    const size_t lo = size_t(d.rows) * t / T, hi = size_t(d.rows) * (t + 1) / T;
+    std::vector<uint32_t> mine(perm.begin() + lo, perm.begin() + hi);
+    const size_t B = cfg.batchSize;
+    AlignedArray<float> replica(store.padded_floats()), grad(store.padded_floats());
+    std::vector<float> ws(m.workspace_floats(d, B) + 16);
+    const size_t K = tix.size();
+    std::vector<const float*> p(K);
+    std::vector<float*> g(K);
+    std::vector<Grad> grads(K);
+    for (size_t k = 0; k < K; ++k) {
+      const TensorInfo& ti = store.tensor(tix[k]);
+      p[k] = replica.data() + ti.offset;
+      g[k] = grad.data() + ti.offset;
+      grads[k] = Grad{tix[k], g[k], ti.size};
+    }
+    std::vector<model::Touched> touched(K);
+    for (;;) {
+      const uint32_t e = epoch;  // written only in the completion, which happens-before this read
+      SplitMix64 r(cfg.seed * 0x9E3779B97F4A7C15ull + (uint64_t(e) << 32) + t + 1);
+      for (size_t i = mine.size(); i > 1; --i) std::swap(mine[i - 1], mine[r.next() % i]);
+      EpochSums local;
+      uint64_t myBatches = 0;
+      for (size_t at = 0; at < mine.size(); at += B) {
+        if (stopping()) break;
+        if (cfg.maxAhead >= 0) {
+          // Wait while more than maxAhead batches ahead of the slowest thread
+          // still in this epoch (finished threads read as UINT64_MAX).
+          for (unsigned spins = 0;; ++spins) {
+            uint64_t slowest = UINT64_MAX;
+            for (uint32_t o = 0; o < T; ++o)
+              if (o != t) slowest = std::min(slowest, clocks[o].batches.load(std::memory_order_acquire));
+            if (slowest == UINT64_MAX || myBatches <= slowest + uint64_t(cfg.maxAhead) || stopping()) break;
+            if (spins < 64) cpu_relax();
+            else std::this_thread::yield();
+          }
+        }
+        const size_t n = std::min(B, mine.size() - at);
+        if (cfg.schedule != Schedule::Constant || t == 0)
+          store.set_learning_rate(scheduled_lr(cfg, lr0, e, batchesDone.load(std::memory_order_relaxed)));
+        const uint64_t v = store.snapshot(replica.data());
+        local.loss += m.grad(p.data(), d, mine.data() + at, n, g.data(), ws.data(), touched.data());
+        local.samples += n;
+        PushResult pr;
+        Status s = store.push(grads.data(), K, static_cast<int64_t>(v), &pr);
+        if (sparse)
+          for (size_t k = 0; k < K; ++k) {
+            if (touched[k].dense) continue;
+            const size_t w = touched[k].width;
+            for (uint32_t row : touched[k].rows) std::memset(g[k] + size_t{row} * w, 0, w * sizeof(float));
+          }
+        if (!s.ok()) {
+          fail(s);
+          break;
+        }
+        ++local.pushes;
+        local.staleSum += pr.staleness;
+        local.staleMax = std::max(local.staleMax, pr.staleness);
+        if (!pr.applied) ++(pr.reason == SkipReason::Stale ? local.rejected : local.skipped);
+        batchesDone.fetch_add(1, std::memory_order_relaxed);
+        clocks[t].batches.store(++myBatches, std::memory_order_release);
+      }
+      clocks[t].batches.store(UINT64_MAX, std::memory_order_release);
+      sums[t] = local;
+      sync.arrive_and_wait();
+      if (stop.load()) return;
+    }
+  };
+
+  std::vector<std::thread> pool;
+  pool.reserve(T);
+  try {
+    for (uint32_t t = 1; t < T; ++t) pool.emplace_back(worker, t);
+  } catch (...) {
+    stop.store(true);
+    // threads that did start wait at the barrier for the ones that did not: drop those
+    for (size_t k = pool.size() + 1; k < T; ++k) sync.arrive_and_drop();
+    worker(0);
+    for (auto& th : pool) th.join();
+    store.set_learning_rate(lrBefore);
+    return Status::Error(Code::Internal, "could not start " + std::to_string(T) + " threads");
+  }
+  worker(0);
+  for (auto& th : pool) th.join();
+  store.set_learning_rate(lrBefore);
+
+  res.samples = totalSamples;
+  res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  res.samplesPerSec = res.seconds > 0 ? totalSamples / res.seconds : 0;
+  if (!firstError.ok()) {
+    res.reason = StopReason::Error;
+    *out = res;
+    return firstError;
+  }
+  if (cancel && cancel->load() && res.epochs < cfg.epochs && res.reason != StopReason::TargetLoss)
+    res.reason = StopReason::Aborted;
+  *out = res;
+  return Status::Ok();
+}
+
+}  // namespace gv::train

@@ -1,0 +1,91 @@
+// The native trainer: a pool of threads that each train on their own share
+// of the rows, every update going through the store's strategy.
+//
+// Each thread keeps its gradients private: per batch it reads a snapshot of
+// the parameters into its own replica, computes the batch's mean gradient
+// with the model's SIMD kernels into its own buffer, and pushes that buffer
+// once, based on the snapshot's version (so staleness is measured and the
+// store's staleness policy applies). Threads meet at a barrier at the end of
+// each epoch, where progress is reported.
+#pragma once
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "../data/dataset.h"
+#include "../model/model.h"
+#include "../status.h"
+#include "../store.h"
+
+namespace gv::train {
+
+enum class Schedule { Constant = 0, Step, InverseSqrt };
+
+struct TrainerConfig {
+  uint32_t threads = 1;
+  uint32_t epochs = 1;
+  uint32_t batchSize = 1;
+  uint64_t seed = 0;
+  // Learning rate: lr (0: the store's) under the schedule.
+  //   step: lr * gamma^floor(epoch / stepEvery) (epoch 0-based)
+  //   inverse-sqrt: lr / sqrt(1 + t / scale), t the batches pushed so far
+  float lr = 0.f;
+  Schedule schedule = Schedule::Constant;
+  uint32_t stepEvery = 1;
+  float gamma = 0.5f;
+  double scale = 1000;
+  // Stale-synchronous bound: a thread waits while it is more than maxAhead
+  // batches ahead of the slowest thread in the epoch. < 0: no bound.
+  int64_t maxAhead = -1;
+  // Stop after an epoch whose mean training loss is <= targetLoss (NaN: never).
+  double targetLoss = NAN;
+};
+
+struct Progress {
+  uint32_t epoch = 0;     // 1-based, the epoch just finished
+  uint32_t epochs = 0;
+  uint64_t samples = 0;   // since the start
+  uint64_t epochSamples = 0;
+  double loss = 0;        // mean training loss over the epoch (on the parameters each batch read)
+  double seconds = 0;     // since the start
+  double epochSeconds = 0;
+  double samplesPerSec = 0;  // this epoch
+  double lr = 0;
+  uint64_t version = 0;
+  // pushes of this epoch that named their basis (all of them here)
+  double stalenessMean = 0;
+  uint64_t stalenessMax = 0;  // this epoch
+  uint64_t rejected = 0;      // this epoch: refused as too stale
+  uint64_t skipped = 0;       // this epoch: refused for NaN/Inf (nonFinite: 'skip')
+  uint64_t conflicts = 0;     // this epoch: hogwild overlaps (possible lost updates)
+};
+
+enum class StopReason { Completed = 0, TargetLoss, Aborted, Error };
+const char* stop_reason_name(StopReason r);
+
+struct Result {
+  uint32_t epochs = 0;  // completed
+  uint64_t samples = 0;
+  double seconds = 0;
+  double samplesPerSec = 0;
+  double loss = NAN;  // the last completed epoch's mean loss
+  StopReason reason = StopReason::Completed;
+};
+
+// Binds a model to a store: the store must hold the model's tensors (by name,
+// same shapes). tensorIndex[k] is the store's index of the model's tensor k.
+Status bind_model(const model::Model& m, const Store& s, std::vector<uint32_t>* tensorIndex);
+
+// Trains m on d through the store with cfg.threads threads and returns when
+// done, stopped (cancel set, checked before every batch) or failed (a push
+// error such as NaN under nonFinite: 'reject'; the other threads stop at
+// their next batch). onEpoch runs on one trainer thread at each epoch's end
+// while the others wait. The store is consistent at every return.
+Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, const data::Dataset& d,
+             const std::atomic<bool>* cancel, const std::function<void(const Progress&)>& onEpoch, Result* out);
+
+Status check_config(const TrainerConfig& cfg);
+
+}  // namespace gv::train
