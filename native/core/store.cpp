@@ -8,6 +8,7 @@
 #include <shared_mutex>
 
 #include "../kernels/dispatch.h"
+#include "../kernels/update/scalar.h"
 #include "stripes.h"
 #include "random.h"
 
@@ -170,32 +171,71 @@ Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out
       return s;
     }
   }
+  // Row-sparse gradients: only where exact, with valid rows.
+  bool sparse = false;
+  for (size_t i = 0; i < n; ++i) {
+    const Grad& g = grads[i];
+    if (!g.rows) continue;
+    sparse = true;
+    const TensorInfo& t = tensors_[g.tensor];
+    auto bad = [&](const std::string& why) {
+      Status s = Status::Error(Code::InvalidArgument, "row-sparse gradient for '" + t.name + "': " + why, "rows");
+      s.tensor = g.tensor;
+      return s;
+    };
+    if (!rows_exact())
+      return bad("needs an optimizer whose step on a zero gradient changes nothing (plain sgd or adagrad, no weight decay)");
+    if (g.width == 0 || t.size % g.width) return bad("width " + std::to_string(g.width) + " does not divide the tensor");
+    const size_t rowCount = t.size / g.width;
+    for (size_t r = 0; r < g.nrows; ++r)
+      if (g.rows[r] >= rowCount || (r > 0 && g.rows[r] <= g.rows[r - 1]))
+        return bad("rows must be ascending, unique and < " + std::to_string(rowCount) + " (row " + std::to_string(g.rows[r]) +
+                   " at " + std::to_string(r) + ")");
+  }
+  thread_local std::vector<Piece> pieces;
+  pieces.clear();
+  for (size_t i = 0; i < n; ++i) {
+    const Grad& g = grads[i];
+    const size_t base = tensors_[g.tensor].offset;
+    if (!g.rows) {
+      pieces.push_back({static_cast<uint32_t>(i), base, g.size, g.data});
+      continue;
+    }
+    for (size_t r = 0; r < g.nrows;) {
+      size_t e = r + 1;  // runs of consecutive rows become one piece
+      while (e < g.nrows && g.rows[e] == g.rows[e - 1] + 1) ++e;
+      const size_t at = size_t{g.rows[r]} * g.width;
+      pieces.push_back({static_cast<uint32_t>(i), base + at, (e - r) * g.width, g.data + at});
+      r = e;
+    }
+  }
   // Non-finite values are found before anything is touched; the same pass
   // measures max |g| for the fixed-point modes' range checks.
   float maxAbsSmall[8];
   std::vector<float> maxAbsMany;
   float* maxAbs = maxAbsSmall;
-  if (n > 8) {
-    maxAbsMany.resize(n);
-    maxAbs = maxAbsMany.data();
-  }
-  for (size_t i = 0; i < n; ++i) {
-    kernels::scalar::ScanResult r = K().scan(grads[i].data, grads[i].size);
-    maxAbs[i] = r.maxAbs;
+  if (n > 8) maxAbsMany.resize(n);
+  if (n > 8) maxAbs = maxAbsMany.data();
+  for (size_t i = 0; i < n; ++i) maxAbs[i] = 0.f;
+  for (const Piece& p : pieces) {
+    // Row-sparse pushes bring many short pieces: those skip the indirect call.
+    kernels::scalar::ScanResult r = p.len < 16 ? kernels::scalar::scan(p.g, p.len) : K().scan(p.g, p.len);
+    maxAbs[p.grad] = std::max(maxAbs[p.grad], r.maxAbs);
     size_t bad = r.firstNonFinite;
-    if (bad < grads[i].size) {
+    if (bad < p.len) {
       if (cfg_.nonFinite == NonFinitePolicy::Skip) {
         skippedNonFinite_.add(1);
         out->reason = SkipReason::NonFinite;
         out->version = version();
         return Status::Ok();
       }
-      const TensorInfo& t = tensors_[grads[i].tensor];
+      const Grad& g = grads[p.grad];
+      const TensorInfo& t = tensors_[g.tensor];
+      const size_t index = p.offset - t.offset + bad;
       Status s = Status::Error(Code::NonFinite, "gradient for '" + t.name + "' has a non-finite value (" +
-                                                    std::to_string(grads[i].data[bad]) + ") at index " +
-                                                    std::to_string(bad));
-      s.tensor = grads[i].tensor;
-      s.index = static_cast<int64_t>(bad);
+                                                    std::to_string(p.g[bad]) + ") at index " + std::to_string(index));
+      s.tensor = g.tensor;
+      s.index = static_cast<int64_t>(index);
       return s;
     }
   }
@@ -230,7 +270,7 @@ Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out
   }
   // Averaging steps once per round, at the round's close; every other mode once per push.
   kernels::StepArgs args = step_args(cfg_.mode == Mode::Averaging ? 0 : next_step(), lrDivisor);
-  Status s = apply(grads, n, args, maxAbs);
+  Status s = apply(grads, n, pieces.data(), pieces.size(), sparse, args, maxAbs);
   if (!s.ok()) return s;
   pushes_.add(1);
   out->applied = true;
@@ -238,6 +278,11 @@ Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out
   // version also sees this push's writes (for modes that write in place).
   out->version = counts_version_itself() ? t_published_version : version_.fetch_add(1, std::memory_order_acq_rel) + 1;
   return Status::Ok();
+}
+
+bool Store::rows_exact() const {
+  const kernels::StepArgs& o = cfg_.optimizer;
+  return o.weightDecay == 0.f && ((o.kind == kernels::OptKind::Sgd && o.momentum == 0.f) || o.kind == kernels::OptKind::Adagrad);
 }
 
 uint64_t Store::snapshot(float* out) {
@@ -285,10 +330,37 @@ bool plain_sgd(const kernels::StepArgs& a) {
 
 // One step over [off, off+len) of the flat layout with gradient g.
 inline void step_range(FloatState& st, const kernels::StepArgs& a, size_t off, const float* g, size_t len) {
-  if (plain_sgd(a))
+  if (plain_sgd(a) && len < 16)  // a row of a row-sparse push: inline (the same bits as every ISA's axpby)
+    kernels::scalar::axpby(st.params.data() + off, st.params.data() + off, g, -a.lr, 1.f, len);
+  else if (plain_sgd(a))
     K().axpby(st.params.data() + off, st.params.data() + off, g, -a.lr, 1.f, len);
   else
     K().step(a, st.params.data() + off, st.s1_at(off), st.s2_at(off), g, len);
+}
+
+// Row-sparse pushes: f(piece, lo, hi) for every part of every piece, stripe
+// by stripe in the pieces' order, entering a stripe once per run of parts in
+// it (enter(s) before, leave(s) after). One stripe is held at a time, so
+// blocking locks cannot deadlock; a push of a thousand scattered rows takes
+// a lock per stripe it touches, not per row.
+template <class Enter, class Leave, class F>
+void walk_stripes(size_t floatsPerStripe, const Piece* p, size_t np, Enter&& enter, Leave&& leave, F&& f) {
+  size_t held = SIZE_MAX;
+  for (size_t i = 0; i < np; ++i) {
+    size_t off = p[i].offset;
+    const size_t end = off + p[i].len;
+    while (off < end) {
+      const size_t st = off / floatsPerStripe, hi = std::min(end, (st + 1) * floatsPerStripe);
+      if (st != held) {
+        if (held != SIZE_MAX) leave(held);
+        enter(st);
+        held = st;
+      }
+      f(p[i], off, hi);
+      off = hi;
+    }
+  }
+  if (held != SIZE_MAX) leave(held);
 }
 
 // ---- atomic and locked: writers own one stripe at a time (stripes.h) and
@@ -314,12 +386,16 @@ class StripedStore final : public Store {
   }
 
  protected:
-  Status apply(const Grad* grads, size_t n, const kernels::StepArgs& a, const float*) override {
-    for (size_t i = 0; i < n; ++i) {
-      const TensorInfo& t = tensors_[grads[i].tensor];
-      const float* g = grads[i].data;
-      stripes_.write(t.offset, t.size, [&](size_t lo, size_t hi) { step_range(st_, a, lo, g + (lo - t.offset), hi - lo); });
+  Status apply(const Grad*, size_t, const Piece* pieces, size_t np, bool sparse, const kernels::StepArgs& a,
+               const float*) override {
+    auto step = [&](const Piece& p, size_t lo, size_t hi) { step_range(st_, a, lo, p.g + (lo - p.offset), hi - lo); };
+    if (sparse) {
+      walk_stripes(stripes_.floats(), pieces, np, [&](size_t st) { stripes_.lock_of(st).lock(); },
+                   [&](size_t st) { stripes_.lock_of(st).unlock(); }, step);
+      return Status::Ok();
     }
+    for (size_t i = 0; i < np; ++i)
+      stripes_.write(pieces[i].offset, pieces[i].len, [&](size_t lo, size_t hi) { step(pieces[i], lo, hi); });
     return Status::Ok();
   }
   uint64_t read(float* out) override {
@@ -371,16 +447,23 @@ class HogwildStore final : public Store {
   struct alignas(64) Writers {
     std::atomic<uint32_t> n{0};
   };
-  GV_NO_TSAN Status apply(const Grad* grads, size_t n, const kernels::StepArgs& a, const float*) override {
+  GV_NO_TSAN Status apply(const Grad*, size_t, const Piece* pieces, size_t np, bool sparse,
+                          const kernels::StepArgs& a, const float*) override {
     uint64_t overlaps = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const TensorInfo& t = tensors_[grads[i].tensor];
-      const float* g = grads[i].data;
-      stripes_.visit(t.offset, t.size, [&](size_t s, size_t lo, size_t hi) {
-        if (writers_[s].n.fetch_add(1, std::memory_order_relaxed) != 0) ++overlaps;
-        step_range(st_, a, lo, g + (lo - t.offset), hi - lo);
-        writers_[s].n.fetch_sub(1, std::memory_order_relaxed);
-      });
+    auto enter = [&](size_t st) {
+      if (writers_[st].n.fetch_add(1, std::memory_order_relaxed) != 0) ++overlaps;
+    };
+    auto leave = [&](size_t st) { writers_[st].n.fetch_sub(1, std::memory_order_relaxed); };
+    auto step = [&](const Piece& p, size_t lo, size_t hi) { step_range(st_, a, lo, p.g + (lo - p.offset), hi - lo); };
+    if (sparse) {
+      walk_stripes(stripes_.floats(), pieces, np, enter, leave, step);
+    } else {
+      for (size_t i = 0; i < np; ++i)
+        stripes_.visit(pieces[i].offset, pieces[i].len, [&](size_t st, size_t lo, size_t hi) {
+          enter(st);
+          step(pieces[i], lo, hi);
+          leave(st);
+        });
     }
     if (overlaps) conflicts_.add(overlaps);
     return Status::Ok();
@@ -532,15 +615,18 @@ class VersionedStore final : public Store {
     return pool_.back().get();
   }
 
-  Status apply(const Grad* grads, size_t n, const kernels::StepArgs& base, const float*) override {
+  Status apply(const Grad* grads, size_t n, const Piece* pieces, size_t np, bool sparse, const kernels::StepArgs& base,
+               const float*) override {
     std::lock_guard<std::mutex> lk(writer_);
     const kernels::StepArgs& a = base;
     Version* cur = current_.load(std::memory_order_relaxed);  // only writers change it, and we hold writer_
     Version* next = recycle(cur);
     // Tensors without a gradient are copied; pushed ones are copied and
-    // stepped in one pass where the optimizer allows it.
+    // stepped in one pass where the optimizer allows it. Row-sparse pushes
+    // copy everything, then step their rows.
     std::vector<const float*> gradOf(tensors_.size(), nullptr);
-    for (size_t i = 0; i < n; ++i) gradOf[grads[i].tensor] = grads[i].data;
+    if (!sparse)
+      for (size_t i = 0; i < n; ++i) gradOf[grads[i].tensor] = grads[i].data;
     for (size_t t = 0; t < tensors_.size(); ++t) {
       const TensorInfo& ti = tensors_[t];
       float* dst = next->data.data() + ti.offset;
@@ -554,6 +640,12 @@ class VersionedStore final : public Store {
         K().step(a, dst, s1_.empty() ? nullptr : s1_.data() + ti.offset,
                  s2_.empty() ? nullptr : s2_.data() + ti.offset, gradOf[t], ti.size);
       }
+    }
+    for (size_t i = 0; sparse && i < np; ++i) {
+      const Piece& p = pieces[i];
+      float* dst = next->data.data() + p.offset;
+      if (plain_sgd(a)) K().axpby(dst, dst, p.g, -a.lr, 1.f, p.len);
+      else K().step(a, dst, s1_.empty() ? nullptr : s1_.data() + p.offset, s2_.empty() ? nullptr : s2_.data() + p.offset, p.g, p.len);
     }
     next->version = cur->version + 1;
     current_.store(next, std::memory_order_seq_cst);
@@ -612,15 +704,14 @@ class DeterministicStore final : public Store {
   }
 
  protected:
-  Status apply(const Grad* grads, size_t n, const kernels::StepArgs& a, const float* maxAbs) override {
+  Status apply(const Grad* grads, size_t n, const Piece* pieces, size_t np, bool, const kernels::StepArgs& a,
+               const float* maxAbs) override {
     const double scale = -static_cast<double>(a.lr), wd = a.weightDecay;
     std::shared_lock<std::shared_mutex> lk(anchorLock_, std::defer_lock);
     if (!anchor_.empty()) lk.lock();  // the anchor cannot move during this push
-    std::vector<FixedAccumulator::Part> parts(n);
     for (size_t i = 0; i < n; ++i) {
       const TensorInfo& t = tensors_[grads[i].tensor];
-      const float* an = anchor_.empty() ? nullptr : anchor_.data() + t.offset;
-      double bound = -scale * (maxAbs[i] + (an ? wd * anchorMax_ : 0.0)) * kFixedOne;
+      double bound = -scale * (maxAbs[i] + (anchor_.empty() ? 0.0 : wd * anchorMax_)) * kFixedOne;
       if (bound >= static_cast<double>(kernels::kFixedLimit)) {
         Status s = Status::Error(Code::Overflow, "gradient for '" + t.name + "' times lr leaves the fixed-point range of mode "
                                                  "'deterministic' (|lr * g| must stay below 2^30)");
@@ -628,15 +719,22 @@ class DeterministicStore final : public Store {
         s.index = static_cast<int64_t>(first_at_least(grads[i].data, t.size, maxAbs[i]));
         return s;
       }
-      parts[i] = {grads[i].data, an, t.offset, t.size, bound};
+    }
+    std::vector<FixedAccumulator::Part> parts(np);
+    for (size_t i = 0; i < np; ++i) {
+      const Piece& p = pieces[i];
+      const float* an = anchor_.empty() ? nullptr : anchor_.data() + p.offset;
+      parts[i] = {p.g, an, p.offset, p.len, -scale * (maxAbs[p.grad] + (an ? wd * anchorMax_ : 0.0)) * kFixedOne};
     }
     size_t badPart = 0, badIndex = 0;
-    if (!acc_.add(parts.data(), n, scale, wd, &badPart, &badIndex)) {
-      const TensorInfo& t = tensors_[grads[badPart].tensor];
+    if (!acc_.add(parts.data(), np, scale, wd, &badPart, &badIndex)) {
+      const uint32_t tensor = grads[pieces[badPart].grad].tensor;
+      const TensorInfo& t = tensors_[tensor];
+      badIndex += pieces[badPart].offset - t.offset;
       Status s = Status::Error(Code::Overflow, "parameter '" + t.name + "' at index " + std::to_string(badIndex) +
                                                    " would leave the fixed-point range of mode 'deterministic' "
                                                    "(|value| must stay below 2^30)");
-      s.tensor = grads[badPart].tensor;
+      s.tensor = tensor;
       s.index = static_cast<int64_t>(badIndex);
       return s;
     }
@@ -691,8 +789,8 @@ class AveragingStore final : public Store {
   }
 
  protected:
-  Status apply(const Grad* grads, size_t n, const kernels::StepArgs&, const float* maxAbs) override {
-    std::vector<FixedAccumulator::Part> parts(n);
+  Status apply(const Grad* grads, size_t n, const Piece* pieces, size_t np, bool, const kernels::StepArgs&,
+               const float* maxAbs) override {
     for (size_t i = 0; i < n; ++i) {
       const TensorInfo& t = tensors_[grads[i].tensor];
       double bound = maxAbs[i] * kFixedOne;
@@ -705,8 +803,10 @@ class AveragingStore final : public Store {
         s.index = static_cast<int64_t>(k);
         return s;
       }
-      parts[i] = {grads[i].data, nullptr, t.offset, t.size, bound};
     }
+    std::vector<FixedAccumulator::Part> parts(np);
+    for (size_t i = 0; i < np; ++i)
+      parts[i] = {pieces[i].g, nullptr, pieces[i].offset, pieces[i].len, maxAbs[pieces[i].grad] * kFixedOne};
     for (;;) {
       std::shared_lock<std::shared_mutex> lk(roundLock_);
       uint64_t round = round_.load(std::memory_order_acquire);
@@ -720,13 +820,15 @@ class AveragingStore final : public Store {
         continue;
       }
       size_t badPart = 0, badIndex = 0;
-      if (!acc_.add(parts.data(), n, 1.0, 0.0, &badPart, &badIndex)) {
+      if (!acc_.add(parts.data(), np, 1.0, 0.0, &badPart, &badIndex)) {
         // Give the slot back: the round still waits for syncEvery accepted pushes.
         admitted_.fetch_sub(1, std::memory_order_acq_rel);
-        const TensorInfo& t = tensors_[grads[badPart].tensor];
+        const uint32_t tensor = grads[pieces[badPart].grad].tensor;
+        const TensorInfo& t = tensors_[tensor];
+        badIndex += pieces[badPart].offset - t.offset;
         Status s = Status::Error(Code::Overflow, "the round's sum for '" + t.name + "' at index " + std::to_string(badIndex) +
                                                      " would leave the averaging accumulator's range (2^30)");
-        s.tensor = grads[badPart].tensor;
+        s.tensor = tensor;
         s.index = static_cast<int64_t>(badIndex);
         return s;
       }

@@ -52,10 +52,24 @@ struct TensorInfo {
 };
 
 // One gradient of a push: the whole tensor, size must equal the tensor's.
+// Row-sparse form (rows != null): data still spans the whole tensor but only
+// rows[0..nrows) (ascending, unique, `width` floats each) are read and
+// stepped, the rest taken as zero. The store accepts it only where that is
+// exactly the dense push (rows_exact()).
 struct Grad {
   uint32_t tensor;
   const float* data;
   size_t size;
+  const uint32_t* rows = nullptr;
+  size_t nrows = 0;
+  size_t width = 0;
+};
+
+// A contiguous run of one gradient, at a flat offset of the padded layout.
+struct Piece {
+  uint32_t grad;       // index into the push's grads
+  size_t offset, len;  // flat floats
+  const float* g;      // the gradient at offset
 };
 
 enum class SkipReason : int { None = 0, Stale, NonFinite };
@@ -137,6 +151,11 @@ class Store {
   // On any error nothing was applied. Safe to call from any number of threads.
   Status push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out);
 
+  // Whether a row-sparse push is exactly the dense push with zeros outside
+  // its rows: the optimizer's step on a zero gradient changes nothing (plain
+  // sgd or adagrad, no weight decay).
+  bool rows_exact() const;
+
   // Copies every tensor into out (padded_floats() floats, tensors at their
   // offsets; padding is not written) and returns the version it was read at.
   uint64_t snapshot(float* out);
@@ -157,7 +176,11 @@ class Store {
   // Mode-specific work. apply() sees validated, finite gradients; an error it
   // returns must be found before anything was modified.
   // maxAbs[i] is max |grads[i]| (measured by the non-finite check).
-  virtual Status apply(const Grad* grads, size_t n, const kernels::StepArgs& args, const float* maxAbs) = 0;
+  // The pieces cover what is pushed: one per gradient for whole tensors
+  // (sparse == false), else the runs of consecutive rows, in each gradient's
+  // ascending order.
+  virtual Status apply(const Grad* grads, size_t n, const Piece* pieces, size_t np, bool sparse,
+                       const kernels::StepArgs& args, const float* maxAbs) = 0;
   // Copies the parameters into the padded layout; returns the version read at.
   virtual uint64_t read(float* out) = 0;
   // Allocates memory and writes the initial values (specs_ holds the tensor specs).

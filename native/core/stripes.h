@@ -117,6 +117,7 @@ class Stripes {
   }
 
   size_t bytes() const { return count_ * sizeof(StripeLock); }
+  StripeLock& lock_of(size_t stripe) { return locks_[stripe]; }
 
  private:
   template <class F>

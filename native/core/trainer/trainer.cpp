@@ -98,6 +98,9 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
   const float lr0 = cfg.lr > 0.f ? cfg.lr : store.config().optimizer.lr;
   const float lrBefore = store.learning_rate();
   const bool sparse = m.sparse_gradient(d);
+  // Sparse gradients go as row-sparse pushes where that is exact (plain sgd
+  // or adagrad without weight decay): the store steps only the touched rows.
+  const bool rowPushes = sparse && store.rows_exact();
 
   // One fixed, seeded permutation split into T shares; each thread reshuffles
   // its share every epoch from (seed, epoch, thread).
@@ -225,13 +228,23 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
         const uint64_t v = store.snapshot(replica.data());
         local.loss += m.grad(p.data(), d, mine.data() + at, n, g.data(), ws.data(), touched.data());
         local.samples += n;
+        if (rowPushes)
+          for (size_t k = 0; k < K; ++k) {
+            const model::Touched& tk = touched[k];
+            grads[k].rows = tk.dense ? nullptr : tk.rows.data();
+            grads[k].nrows = tk.dense ? 0 : tk.rows.size();
+            grads[k].width = tk.width;
+          }
         PushResult pr;
         Status s = store.push(grads.data(), K, static_cast<int64_t>(v), &pr);
         if (sparse)
           for (size_t k = 0; k < K; ++k) {
             if (touched[k].dense) continue;
             const size_t w = touched[k].width;
-            for (uint32_t row : touched[k].rows) std::memset(g[k] + size_t{row} * w, 0, w * sizeof(float));
+            if (w == 1)
+              for (uint32_t row : touched[k].rows) g[k][row] = 0.f;
+            else
+              for (uint32_t row : touched[k].rows) std::memset(g[k] + size_t{row} * w, 0, w * sizeof(float));
           }
         if (!s.ok()) {
           fail(s);
