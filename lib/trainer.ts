@@ -11,6 +11,7 @@ import {
   oneOf,
   requireObject,
   bool,
+  resolveStoreOptions,
   type Mode,
   type StoreOptions,
   type OptimizerOptions,
@@ -237,6 +238,8 @@ export class Trainer {
       const auto: Record<string, unknown> = { mode, optimizer, staleness, nonFinite, syncEvery, seed: initSeed ?? (a as AutoTrainerOptions).seed };
       for (const k of Object.keys(auto)) if (auto[k] === undefined) delete auto[k];
       this.#auto = auto as Omit<StoreOptions, 'tensors'>;
+      // the store's options are checked now (its tensors come from the data later)
+      resolveStoreOptions({ ...this.#auto, tensors: { probe: { shape: [1] } } });
       this.options = Object.freeze({ ...(a as TrainerOptions) });
     }
   }
@@ -253,7 +256,12 @@ export class Trainer {
 
   #storeFor(data: Dataset): ParameterStore {
     if (this.#store) return this.#store;
-    const specs = native().modelTensors(modelNative(this.#resolved.model), data.handle);
+    let specs: ReturnType<ReturnType<typeof native>['modelTensors']>;
+    try {
+      specs = native().modelTensors(modelNative(this.#resolved.model), data.handle);
+    } catch (e) {
+      throw fromNative(e);
+    }
     const tensors: Record<string, { shape: number[]; init: 'zeros' | 'glorot' | 'normal'; std: number }> = {};
     for (const t of specs) tensors[t.name] = { shape: t.shape, init: t.init, std: t.std };
     this.#store = new ParameterStore({ ...this.#auto, tensors });

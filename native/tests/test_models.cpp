@@ -218,11 +218,11 @@ void test_shapes_and_errors() {
   CHECK_MSG(st.message.find("binary") != std::string::npos, st.message);
   s.kind = Kind::Mf;
   st = Model::create(s, Model::dims_of(multi), &m);
-  CHECK_EQ(st.code, Code::Config);
+  CHECK_EQ(st.code, Code::InvalidArgument);
   s.kind = Kind::Softmax;
   data::Dataset reg = tiny_dense(10, 4, 0, 1);
   st = Model::create(s, Model::dims_of(reg), &m);
-  CHECK_EQ(st.code, Code::Config);
+  CHECK_EQ(st.code, Code::InvalidArgument);
 }
 
 // Trains softmax on well-separated blobs; returns the test accuracy.

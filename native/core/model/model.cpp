@@ -483,13 +483,13 @@ Status Model::create(const ModelSpec& spec, const Dims& dims, std::unique_ptr<Mo
   const char* name = kind_name(spec.kind);
   if (spec.kind == Kind::Mf) {
     if (dims.users == 0 || dims.items == 0)
-      return config_error(std::string("model 'mf' needs ratings data (users and items), got none"), "model");
+      return Status::Error(Code::InvalidArgument, "model 'mf' needs ratings data (users and items), got none", "data");
     if (spec.rank == 0 || spec.rank > 4096) return config_error("rank must be in 1..4096, got " + std::to_string(spec.rank), "rank");
     out->reset(new Mf(spec, dims));
     return Status::Ok();
   }
   if (dims.features == 0)
-    return config_error(std::string("model '") + name + "' needs dense or sparse feature rows, got none", "model");
+    return Status::Error(Code::InvalidArgument, std::string("model '") + name + "' needs dense or sparse feature rows, got none", "data");
   if (dims.features > UINT32_MAX) return config_error("too many features", "features");
   switch (spec.kind) {
     case Kind::Linear:
@@ -500,9 +500,10 @@ Status Model::create(const ModelSpec& spec, const Dims& dims, std::unique_ptr<Mo
     case Kind::Softmax:
     case Kind::Mlp:
       if (dims.classes < 2)
-        return config_error(std::string("model '") + name + "' needs class labels (2 or more classes), got " +
-                                std::to_string(dims.classes),
-                            "model");
+        return Status::Error(Code::InvalidArgument,
+                             std::string("model '") + name + "' needs class labels (2 or more classes), got " +
+                                 std::to_string(dims.classes),
+                             "data");
       if (spec.kind == Kind::Mlp) {
         if (spec.hidden.empty()) return config_error("hidden must list at least one layer width", "hidden");
         for (size_t i = 0; i < spec.hidden.size(); ++i)
