@@ -144,6 +144,46 @@ void Store::fill_initial(float* params) const {
   }
 }
 
+Status Store::make_pieces(const Grad* grads, size_t n, bool forPush, std::vector<Piece>* pieces, bool* sparse) const {
+  *sparse = false;
+  for (size_t i = 0; i < n; ++i) {
+    const Grad& g = grads[i];
+    if (!g.rows) continue;
+    *sparse = true;
+    const TensorInfo& t = tensors_[g.tensor];
+    auto bad = [&](const std::string& why) {
+      Status s = Status::Error(Code::InvalidArgument, std::string(forPush ? "row-sparse gradient" : "row read") + " of '" + t.name + "': " + why, "rows");
+      s.tensor = g.tensor;
+      return s;
+    };
+    if (forPush && !rows_exact())
+      return bad("needs an optimizer whose step on a zero gradient changes nothing (plain sgd or adagrad, no weight decay)");
+    if (g.width == 0 || t.size % g.width) return bad("width " + std::to_string(g.width) + " does not divide the tensor");
+    const size_t rowCount = t.size / g.width;
+    for (size_t r = 0; r < g.nrows; ++r)
+      if (g.rows[r] >= rowCount || (r > 0 && g.rows[r] <= g.rows[r - 1]))
+        return bad("rows must be ascending, unique and < " + std::to_string(rowCount) + " (row " + std::to_string(g.rows[r]) +
+                   " at " + std::to_string(r) + ")");
+  }
+  pieces->clear();
+  for (size_t i = 0; i < n; ++i) {
+    const Grad& g = grads[i];
+    const size_t base = tensors_[g.tensor].offset;
+    if (!g.rows) {
+      pieces->push_back({static_cast<uint32_t>(i), base, tensors_[g.tensor].size, g.data});
+      continue;
+    }
+    for (size_t r = 0; r < g.nrows;) {
+      size_t e = r + 1;  // runs of consecutive rows become one piece
+      while (e < g.nrows && g.rows[e] == g.rows[e - 1] + 1) ++e;
+      const size_t at = size_t{g.rows[r]} * g.width;
+      pieces->push_back({static_cast<uint32_t>(i), base + at, (e - r) * g.width, g.data ? g.data + at : nullptr});
+      r = e;
+    }
+  }
+  return Status::Ok();
+}
+
 Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out) {
   *out = PushResult{};
   // Shapes and duplicates: a push names each tensor at most once.
@@ -171,44 +211,10 @@ Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out
       return s;
     }
   }
-  // Row-sparse gradients: only where exact, with valid rows.
   bool sparse = false;
-  for (size_t i = 0; i < n; ++i) {
-    const Grad& g = grads[i];
-    if (!g.rows) continue;
-    sparse = true;
-    const TensorInfo& t = tensors_[g.tensor];
-    auto bad = [&](const std::string& why) {
-      Status s = Status::Error(Code::InvalidArgument, "row-sparse gradient for '" + t.name + "': " + why, "rows");
-      s.tensor = g.tensor;
-      return s;
-    };
-    if (!rows_exact())
-      return bad("needs an optimizer whose step on a zero gradient changes nothing (plain sgd or adagrad, no weight decay)");
-    if (g.width == 0 || t.size % g.width) return bad("width " + std::to_string(g.width) + " does not divide the tensor");
-    const size_t rowCount = t.size / g.width;
-    for (size_t r = 0; r < g.nrows; ++r)
-      if (g.rows[r] >= rowCount || (r > 0 && g.rows[r] <= g.rows[r - 1]))
-        return bad("rows must be ascending, unique and < " + std::to_string(rowCount) + " (row " + std::to_string(g.rows[r]) +
-                   " at " + std::to_string(r) + ")");
-  }
   thread_local std::vector<Piece> pieces;
-  pieces.clear();
-  for (size_t i = 0; i < n; ++i) {
-    const Grad& g = grads[i];
-    const size_t base = tensors_[g.tensor].offset;
-    if (!g.rows) {
-      pieces.push_back({static_cast<uint32_t>(i), base, g.size, g.data});
-      continue;
-    }
-    for (size_t r = 0; r < g.nrows;) {
-      size_t e = r + 1;  // runs of consecutive rows become one piece
-      while (e < g.nrows && g.rows[e] == g.rows[e - 1] + 1) ++e;
-      const size_t at = size_t{g.rows[r]} * g.width;
-      pieces.push_back({static_cast<uint32_t>(i), base + at, (e - r) * g.width, g.data + at});
-      r = e;
-    }
-  }
+  Status ps = make_pieces(grads, n, true, &pieces, &sparse);
+  if (!ps.ok()) return ps;
   // Non-finite values are found before anything is touched; the same pass
   // measures max |g| for the fixed-point modes' range checks.
   float maxAbsSmall[8];
@@ -287,7 +293,23 @@ bool Store::rows_exact() const {
 
 uint64_t Store::snapshot(float* out) {
   snapshots_.add(1);
-  return read(out);
+  thread_local std::vector<Piece> pieces;
+  pieces.clear();
+  for (size_t t = 0; t < tensors_.size(); ++t) pieces.push_back({static_cast<uint32_t>(t), tensors_[t].offset, tensors_[t].size, nullptr});
+  return read(out, pieces.data(), pieces.size(), false);
+}
+
+Status Store::snapshot_rows(const Grad* req, size_t n, float* out, uint64_t* version) {
+  for (size_t i = 0; i < n; ++i)
+    if (req[i].tensor >= tensors_.size())
+      return Status::Error(Code::InvalidArgument, "unknown tensor index " + std::to_string(req[i].tensor), "rows");
+  thread_local std::vector<Piece> pieces;
+  bool sparse = false;
+  Status s = make_pieces(req, n, false, &pieces, &sparse);
+  if (!s.ok()) return s;
+  snapshots_.add(1);
+  *version = read(out, pieces.data(), pieces.size(), sparse);
+  return Status::Ok();
 }
 
 Stats Store::stats() const {
@@ -336,6 +358,18 @@ inline void step_range(FloatState& st, const kernels::StepArgs& a, size_t off, c
     K().axpby(st.params.data() + off, st.params.data() + off, g, -a.lr, 1.f, len);
   else
     K().step(a, st.params.data() + off, st.s1_at(off), st.s2_at(off), g, len);
+}
+
+// Copies pieces of src into out at the same offsets: short ones (rows)
+// inline, long ones with the snapshot copy for the store's size.
+inline void copy_pieces(float* out, const float* src, const Piece* p, size_t np, void (*copy)(float*, const float*, size_t)) {
+  for (size_t i = 0; i < np; ++i) {
+    const size_t o = p[i].offset, n = p[i].len;
+    if (n < 16)
+      for (size_t k = 0; k < n; ++k) out[o + k] = src[o + k];
+    else
+      copy(out + o, src + o, n);
+  }
 }
 
 // Row-sparse pushes: f(piece, lo, hi) for every part of every piece, stripe
@@ -398,7 +432,7 @@ class StripedStore final : public Store {
       stripes_.write(pieces[i].offset, pieces[i].len, [&](size_t lo, size_t hi) { step(pieces[i], lo, hi); });
     return Status::Ok();
   }
-  uint64_t read(float* out) override {
+  uint64_t read(float* out, const Piece* pieces, size_t np, bool sparse) override {
     uint64_t v = version();
     const auto copy = snapshot_copy(padded_);
     // Under ThreadSanitizer atomic reads take the stripe locks too: the
@@ -407,10 +441,20 @@ class StripedStore final : public Store {
     // restore), while what TSan can check, that writers exclude each other,
     // stays checked.
     if (LockedReads || kTsan) {
-      for (const TensorInfo& t : tensors_)
-        stripes_.read(t.offset, t.size, [&](size_t lo, size_t hi) { copy(out + lo, st_.params.data() + lo, hi - lo); });
+      auto part = [&](const Piece&, size_t lo, size_t hi) {
+        if (hi - lo < 16)
+          for (size_t k = lo; k < hi; ++k) out[k] = st_.params.data()[k];
+        else
+          copy(out + lo, st_.params.data() + lo, hi - lo);
+      };
+      if (sparse)
+        walk_stripes(stripes_.floats(), pieces, np, [&](size_t st) { stripes_.lock_of(st).lock(); },
+                     [&](size_t st) { stripes_.lock_of(st).unlock(); }, part);
+      else
+        for (size_t i = 0; i < np; ++i)
+          stripes_.read(pieces[i].offset, pieces[i].len, [&](size_t lo, size_t hi) { part(pieces[i], lo, hi); });
     } else {
-      lock_free_copy(out, copy);
+      lock_free_copy(out, pieces, np, copy);
     }
     return v;
   }
@@ -418,8 +462,8 @@ class StripedStore final : public Store {
   // stores on x86-64 and AArch64, so each element read is a value some push
   // wrote; in C++ terms this read races with the owner's plain stores, as a
   // hogwild read does (tsan.supp names this function).
-  GV_NO_TSAN void lock_free_copy(float* out, void (*copy)(float*, const float*, size_t)) {
-    for (const TensorInfo& t : tensors_) copy(out + t.offset, st_.params.data() + t.offset, t.size);
+  GV_NO_TSAN void lock_free_copy(float* out, const Piece* pieces, size_t np, void (*copy)(float*, const float*, size_t)) {
+    copy_pieces(out, st_.params.data(), pieces, np, copy);
   }
   uint64_t extra_bytes() const override { return stripes_.bytes(); }
 
@@ -468,13 +512,13 @@ class HogwildStore final : public Store {
     if (overlaps) conflicts_.add(overlaps);
     return Status::Ok();
   }
-  GV_NO_TSAN uint64_t read(float* out) override {
+  GV_NO_TSAN uint64_t read(float* out, const Piece* pieces, size_t np, bool) override {
     uint64_t v = version();
-    const auto copy = snapshot_copy(padded_);
-    for (const TensorInfo& t : tensors_) copy(out + t.offset, st_.params.data() + t.offset, t.size);
+    copy_pieces(out, st_.params.data(), pieces, np, snapshot_copy(padded_));
     return v;
   }
   uint64_t extra_bytes() const override { return stripes_.count() * sizeof(Writers); }
+  const float* racy_view() override { return st_.params.data(); }
 
  private:
   FloatState st_;
@@ -654,10 +698,9 @@ class VersionedStore final : public Store {
     return Status::Ok();
   }
 
-  uint64_t read(float* out) override {
+  uint64_t read(float* out, const Piece* pieces, size_t np, bool) override {
     Version* v = pin();
-    const auto copy = snapshot_copy(padded_);
-    for (const TensorInfo& t : tensors_) copy(out + t.offset, v->data.data() + t.offset, t.size);
+    copy_pieces(out, v->data.data(), pieces, np, snapshot_copy(padded_));
     uint64_t ver = v->version;
     unpin(v);
     return ver;
@@ -740,9 +783,15 @@ class DeterministicStore final : public Store {
     }
     return Status::Ok();
   }
-  uint64_t read(float* out) override {
+  uint64_t read(float* out, const Piece* pieces, size_t np, bool sparse) override {
     uint64_t v = version();
-    for (const TensorInfo& t : tensors_) acc_.load(out, t.offset, t.size);
+    if (sparse) {
+      Stripes& st = acc_.stripes();
+      walk_stripes(st.floats(), pieces, np, [&](size_t k) { st.lock_of(k).lock(); }, [&](size_t k) { st.lock_of(k).unlock(); },
+                   [&](const Piece&, size_t lo, size_t hi) { K().fixed_load(out + lo, acc_.data() + lo, hi - lo); });
+    } else {
+      for (size_t i = 0; i < np; ++i) acc_.load(out, pieces[i].offset, pieces[i].len);
+    }
     return v;
   }
   void add_stats(Stats& s) const override { s.rounds = syncs_.get(); }
@@ -871,11 +920,10 @@ class AveragingStore final : public Store {
     roundClosed_.notify_all();
   }
 
-  uint64_t read(float* out) override {
+  uint64_t read(float* out, const Piece* pieces, size_t np, bool) override {
     std::shared_lock<std::shared_mutex> lk(roundLock_);
     uint64_t v = version();
-    const auto copy = snapshot_copy(padded_);
-    for (const TensorInfo& t : tensors_) copy(out + t.offset, st_.params.data() + t.offset, t.size);
+    copy_pieces(out, st_.params.data(), pieces, np, snapshot_copy(padded_));
     return v;
   }
   void add_stats(Stats& s) const override {

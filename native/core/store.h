@@ -151,6 +151,10 @@ class Store {
   // On any error nothing was applied. Safe to call from any number of threads.
   Status push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out);
 
+  // hogwild only: the parameters themselves (padded layout), for a native
+  // trainer that reads them in place as Hogwild does; null in every other mode.
+  virtual const float* racy_view() { return nullptr; }
+
   // Whether a row-sparse push is exactly the dense push with zeros outside
   // its rows: the optimizer's step on a zero gradient changes nothing (plain
   // sgd or adagrad, no weight decay).
@@ -159,6 +163,12 @@ class Store {
   // Copies every tensor into out (padded_floats() floats, tensors at their
   // offsets; padding is not written) and returns the version it was read at.
   uint64_t snapshot(float* out);
+
+  // The same for some rows only: for each request (tensor, rows, nrows,
+  // width; data unused) the listed rows, or the whole tensor when rows is
+  // null, with the same guarantee as snapshot() in this mode. A trainer on
+  // sparse data reads the rows its batch needs this way.
+  Status snapshot_rows(const Grad* req, size_t n, float* out, uint64_t* version);
 
   // averaging: applies the open round now; deterministic: refreshes the weight
   // decay anchor; the other modes: nothing to do.
@@ -181,8 +191,11 @@ class Store {
   // ascending order.
   virtual Status apply(const Grad* grads, size_t n, const Piece* pieces, size_t np, bool sparse,
                        const kernels::StepArgs& args, const float* maxAbs) = 0;
-  // Copies the parameters into the padded layout; returns the version read at.
-  virtual uint64_t read(float* out) = 0;
+  // Copies the pieces (their offset and len; g unused) into out at the same
+  // offsets; returns the version read at. sparse: many short pieces (rows).
+  virtual uint64_t read(float* out, const Piece* pieces, size_t np, bool sparse) = 0;
+  // Pieces of a push (forPush: rows only where rows_exact()) or of a row read.
+  Status make_pieces(const Grad* grads, size_t n, bool forPush, std::vector<Piece>* pieces, bool* sparse) const;
   // Allocates memory and writes the initial values (specs_ holds the tensor specs).
   virtual void initialize() = 0;
   virtual void add_stats(Stats&) const {}

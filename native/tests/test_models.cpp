@@ -98,6 +98,8 @@ Params random_params(const Model& m, uint64_t seed, float scale) {
   return P;
 }
 
+bool g_rowSparse = false;  // dense rows trained as sparse (batches of one)
+
 // Runs grad() and returns the loss sum; g receives the gradient (zeroed first).
 double run_grad(const Model& m, const Params& P, const data::Dataset& d, const std::vector<uint32_t>& rows,
                 std::vector<std::vector<float>>* g, std::vector<Touched>* touched) {
@@ -108,7 +110,7 @@ double run_grad(const Model& m, const Params& P, const data::Dataset& d, const s
   std::vector<float> ws(m.workspace_floats(d, rows.size()) + 16);
   touched->assign(P.t.size(), Touched{});
   auto p = P.p();
-  return m.grad(p.data(), d, rows.data(), rows.size(), gp.data(), ws.data(), touched->data());
+  return m.grad(p.data(), d, rows.data(), rows.size(), gp.data(), ws.data(), touched->data(), g_rowSparse);
 }
 
 void check_fd(const char* label, const ModelSpec& spec, const Dims& dims, const data::Dataset& d, float scale) {
@@ -173,6 +175,16 @@ void test_gradients() {
   }
   s.kind = Kind::Softmax;
   check_fd("softmax dense", s, Model::dims_of(multi), multi, 0.3f);
+  // dense rows with zeros, trained as their nonzeros
+  data::Dataset holes = multi;
+  for (size_t i = 0; i < holes.X.size(); i += 3) holes.X[i] = 0.f;
+  g_rowSparse = true;
+  check_fd("softmax dense as sparse rows", s, Model::dims_of(holes), holes, 0.3f);
+  s.kind = Kind::Mlp;
+  s.hidden = {5};
+  check_fd("mlp dense as sparse rows", s, Model::dims_of(holes), holes, 0.5f);
+  g_rowSparse = false;
+  s.kind = Kind::Softmax;
   check_fd("softmax sparse", s, Model::dims_of(smulti), smulti, 0.3f);
   s.kind = Kind::Mlp;
   s.hidden = {9, 6};

@@ -84,6 +84,9 @@ void start_touched(Touched* t, size_t count, const std::vector<bool>& sparse, co
   }
 }
 
+
+void feature_rows(const Dataset& d, const uint32_t* rows, size_t n, Touched& t, size_t width, int slot);
+
 // ---- linear, logistic, svm: w [F], b [1]
 
 class LinearFamily final : public Model {
@@ -92,9 +95,13 @@ class LinearFamily final : public Model {
     tensors_.push_back({"w", {static_cast<int64_t>(d.features)}, InitKind::Zeros});
     tensors_.push_back({"b", {1}, InitKind::Zeros});
   }
-  bool sparse_gradient(const Dataset& d) const override { return d.kind == DK::Sparse; }
+  bool sparse_gradient(const Dataset& d, size_t) const override { return d.kind == DK::Sparse; }
   size_t workspace_floats(const Dataset& d, size_t batch) const override {
     return 2 * batch + (d.kind == DK::Dense ? batch * d.features : 0);
+  }
+  void rows_needed(const Dataset& d, const uint32_t* rows, size_t n, bool rowSparse, Touched* need) const override {
+    Model::rows_needed(d, rows, n, rowSparse, need);
+    if (d.kind == DK::Sparse) feature_rows(d, rows, n, need[0], 1, 0);
   }
 
   // dz[i] = d loss_i / d z_i; returns the loss sum.
@@ -140,7 +147,7 @@ class LinearFamily final : public Model {
   }
 
   double grad(const float* const* p, const Dataset& d, const uint32_t* rows, size_t n, float* const* g, float* ws,
-              Touched* touched) const override {
+              Touched* touched, bool) const override {
     Batch b{rows, 0, n};
     float* z = ws;
     float* y = ws + n;
@@ -190,42 +197,103 @@ void gather_labels(const Dataset& d, const Batch& b, uint32_t* out) {
   for (size_t i = 0; i < b.n; ++i) out[i] = static_cast<uint32_t>(d.classIds[b.row(i)]);
 }
 
-// Z[n, width] = bias rows + X W for the first layer (dense X block or sparse rows).
-void first_layer(const Dataset& d, const Batch& b, const float* Xdense, const float* W, const float* bias, size_t width,
-                 float* Z) {
+// A batch's rows as sparse rows: CSR slices of sparse data, or the nonzeros
+// of dense rows (a dense batch of one trains as sparse: a Fashion-MNIST
+// image is about half zeros, whose rows of W it neither reads nor updates).
+struct SparseView {
+  std::vector<const uint32_t*> idx;
+  std::vector<const float*> val;
+  std::vector<size_t> nnz;
+  std::vector<uint32_t> cidx;  // dense rows' nonzeros
+  std::vector<float> cval;
+};
+thread_local SparseView tlsView;
+
+const SparseView& sparse_view(const Dataset& d, const Batch& b) {
+  SparseView& v = tlsView;
+  v.idx.resize(b.n);
+  v.val.resize(b.n);
+  v.nnz.resize(b.n);
+  if (d.kind == DK::Sparse) {
+    for (size_t i = 0; i < b.n; ++i) {
+      const uint64_t r = b.row(i), lo = d.indptr[r];
+      v.idx[i] = d.indices.data() + lo;
+      v.val[i] = d.values.data() + lo;
+      v.nnz[i] = d.indptr[r + 1] - lo;
+    }
+    return v;
+  }
+  const size_t F = d.features;
+  v.cidx.resize(b.n * F);
+  v.cval.resize(b.n * F);
+  for (size_t i = 0; i < b.n; ++i) {
+    const float* x = d.X.data() + b.row(i) * F;
+    uint32_t* ci = v.cidx.data() + i * F;
+    float* cv = v.cval.data() + i * F;
+    size_t k = 0;
+    for (size_t j = 0; j < F; ++j)
+      if (x[j] != 0.f) {
+        ci[k] = static_cast<uint32_t>(j);
+        cv[k++] = x[j];
+      }
+    v.idx[i] = ci;
+    v.val[i] = cv;
+    v.nnz[i] = k;
+  }
+  return v;
+}
+
+// Z[n, width] = bias rows + X W for the first layer: a dense X block, or sparse rows (sv).
+void first_layer(const Dataset& d, const Batch& b, const float* Xdense, const SparseView* sv, const float* W,
+                 const float* bias, size_t width, float* Z) {
   for (size_t i = 0; i < b.n; ++i) std::memcpy(Z + i * width, bias, width * sizeof(float));
-  if (d.kind == DK::Dense) {
+  if (!sv) {
     K().gemm(false, false, b.n, width, d.features, 1.f, Xdense, d.features, W, width, Z, width);
     return;
   }
   for (size_t i = 0; i < b.n; ++i) {
-    uint64_t r = b.row(i);
     float* z = Z + i * width;
-    for (uint64_t k = d.indptr[r]; k < d.indptr[r + 1]; ++k)
-      K().axpby(z, z, W + size_t{d.indices[k]} * width, d.values[k], 1.f, width);
+    for (size_t k = 0; k < sv->nnz[i]; ++k) K().axpby(z, z, W + size_t{sv->idx[i][k]} * width, sv->val[i][k], 1.f, width);
   }
 }
 
-// gW = X^T D (+ sparse rows), gb = column sums of D; D [n, width] already holds the 1/n.
-void first_layer_grad(const Dataset& d, const Batch& b, const float* Xdense, const float* D, size_t width, float* gW,
-                      float* gb, Touched* tW, int rowsetSlot) {
+// gW = X^T D, gb = column sums of D; D [n, width] already holds the 1/n.
+// Sparse rows (sv) add into gW (zero on entry) and list the rows in tW.
+void first_layer_grad(const Dataset& d, const Batch& b, const float* Xdense, const SparseView* sv, const float* D,
+                      size_t width, float* gW, float* gb, Touched* tW, int rowsetSlot) {
   for (size_t j = 0; j < width; ++j) gb[j] = 0.f;
   for (size_t i = 0; i < b.n; ++i) K().axpby(gb, gb, D + i * width, 1.f, 1.f, width);
-  if (d.kind == DK::Dense) {
+  if (!sv) {
     std::memset(gW, 0, d.features * width * sizeof(float));
     K().gemm(true, false, d.features, width, b.n, 1.f, Xdense, d.features, D, width, gW, width);
     return;
   }
   RowSet& rs = rowset(rowsetSlot, d.features);
-  for (size_t i = 0; i < b.n; ++i) {
-    uint64_t r = b.row(i);
-    for (uint64_t k = d.indptr[r]; k < d.indptr[r + 1]; ++k) {
-      float* row = gW + size_t{d.indices[k]} * width;
-      K().axpby(row, row, D + i * width, d.values[k], 1.f, width);
-      rs.add(*tW, d.indices[k]);
+  for (size_t i = 0; i < b.n; ++i)
+    for (size_t k = 0; k < sv->nnz[i]; ++k) {
+      const uint32_t j = sv->idx[i][k];
+      float* row = gW + size_t{j} * width;
+      K().axpby(row, row, D + i * width, sv->val[i][k], 1.f, width);
+      rs.add(*tW, j);
     }
-  }
   rs.finish(*tW);
+}
+
+// The sparse view a first layer uses for this batch, or null (dense block).
+const SparseView* view_for(const Dataset& d, const Batch& b, bool rowSparse) {
+  return d.kind == DK::Sparse || (rowSparse && d.kind == DK::Dense) ? &sparse_view(d, b) : nullptr;
+}
+
+// The features of a batch's rows (sparse, or the nonzeros of dense rows), as
+// the rows of a first-layer tensor.
+void feature_rows(const Dataset& d, const uint32_t* rows, size_t n, Touched& t, size_t width, int slot) {
+  t.dense = false;
+  t.width = width;
+  RowSet& rs = rowset(slot, d.features);
+  const SparseView& v = sparse_view(d, Batch{rows, 0, n});
+  for (size_t i = 0; i < n; ++i)
+    for (size_t k = 0; k < v.nnz[i]; ++k) rs.add(t, v.idx[i][k]);
+  rs.finish(t);
 }
 
 void count_correct(const float* Z, size_t n, size_t C, const uint32_t* labels, EvalSums* out) {
@@ -244,24 +312,30 @@ class Softmax final : public Model {
     tensors_.push_back({"W", {int64_t(d.features), int64_t(d.classes)}, InitKind::Zeros});
     tensors_.push_back({"b", {int64_t(d.classes)}, InitKind::Zeros});
   }
-  bool sparse_gradient(const Dataset& d) const override { return d.kind == DK::Sparse; }
+  // Dense data in batches of one trains as sparse rows (their nonzeros).
+  bool sparse_gradient(const Dataset& d, size_t batch) const override { return d.kind == DK::Sparse || batch == 1; }
   size_t workspace_floats(const Dataset& d, size_t batch) const override {
     return batch * (dims_.classes + 1) + (d.kind == DK::Dense ? batch * d.features : 0);
   }
+  void rows_needed(const Dataset& d, const uint32_t* rows, size_t n, bool rowSparse, Touched* need) const override {
+    Model::rows_needed(d, rows, n, rowSparse, need);
+    if (d.kind == DK::Sparse || rowSparse) feature_rows(d, rows, n, need[0], dims_.classes, 0);
+  }
   double grad(const float* const* p, const Dataset& d, const uint32_t* rows, size_t n, float* const* g, float* ws,
-              Touched* touched) const override {
+              Touched* touched, bool rowSparse) const override {
     const size_t C = dims_.classes;
     Batch b{rows, 0, n};
     float* Z = ws;
     uint32_t* labels = reinterpret_cast<uint32_t*>(ws + n * C);
-    const float* X = d.kind == DK::Dense ? dense_rows(d, b, ws + n * (C + 1)) : nullptr;
-    first_layer(d, b, X, p[0], p[1], C, Z);
+    const SparseView* sv = view_for(d, b, rowSparse);
+    const float* X = sv ? nullptr : dense_rows(d, b, ws + n * (C + 1));
+    first_layer(d, b, X, sv, p[0], p[1], C, Z);
     gather_labels(d, b, labels);
     const double sum = K().softmax_xent_batch(Z, n, C, labels, Z);
     const float inv = 1.f / static_cast<float>(n);
     for (size_t i = 0; i < n * C; ++i) Z[i] *= inv;
-    if (touched) start_touched(touched, 2, {d.kind == DK::Sparse, false}, {C, 1});
-    first_layer_grad(d, b, X, Z, C, g[0], g[1], touched ? &touched[0] : nullptr, 0);
+    if (touched) start_touched(touched, 2, {sv != nullptr, false}, {C, 1});
+    first_layer_grad(d, b, X, sv, Z, C, g[0], g[1], touched ? &touched[0] : nullptr, 0);
     return sum;
   }
   void eval(const float* const* p, const Dataset& d, uint64_t begin, uint64_t end, float* ws,
@@ -270,8 +344,9 @@ class Softmax final : public Model {
     Batch b{nullptr, begin, size_t(end - begin)};
     float* Z = ws;
     uint32_t* labels = reinterpret_cast<uint32_t*>(ws + b.n * C);
-    const float* X = d.kind == DK::Dense ? dense_rows(d, b, nullptr) : nullptr;
-    first_layer(d, b, X, p[0], p[1], C, Z);
+    const SparseView* sv = view_for(d, b, false);
+    const float* X = sv ? nullptr : dense_rows(d, b, nullptr);
+    first_layer(d, b, X, sv, p[0], p[1], C, Z);
     gather_labels(d, b, labels);
     count_correct(Z, b.n, C, labels, out);
     out->loss += K().softmax_xent_batch(Z, b.n, C, labels, nullptr);
@@ -292,7 +367,11 @@ class Mlp final : public Model {
     maxw_ = *std::max_element(widths_.begin() + 1, widths_.end());
   }
   size_t layers() const { return widths_.size() - 1; }
-  bool sparse_gradient(const Dataset& d) const override { return d.kind == DK::Sparse; }
+  bool sparse_gradient(const Dataset& d, size_t batch) const override { return d.kind == DK::Sparse || batch == 1; }
+  void rows_needed(const Dataset& d, const uint32_t* rows, size_t n, bool rowSparse, Touched* need) const override {
+    Model::rows_needed(d, rows, n, rowSparse, need);
+    if (d.kind == DK::Sparse || rowSparse) feature_rows(d, rows, n, need[0], widths_[1], 0);
+  }
   size_t workspace_floats(const Dataset& d, size_t batch) const override {
     size_t acts = 0;
     for (size_t l = 1; l < widths_.size(); ++l) acts += widths_[l];
@@ -301,7 +380,7 @@ class Mlp final : public Model {
 
   // Forward: A[l] [n, widths_[l]] for l = 1..L (hidden ones after ReLU, the
   // last the logits). Returns the logits.
-  float* forward(const float* const* p, const Dataset& d, const Batch& b, const float* X, float* ws,
+  float* forward(const float* const* p, const Dataset& d, const Batch& b, const float* X, const SparseView* sv, float* ws,
                  std::vector<float*>& A) const {
     A.assign(widths_.size(), nullptr);
     float* at = ws;
@@ -311,7 +390,7 @@ class Mlp final : public Model {
       const float* W = p[2 * (l - 1)];
       const float* bias = p[2 * (l - 1) + 1];
       if (l == 1) {
-        first_layer(d, b, X, W, bias, widths_[1], A[1]);
+        first_layer(d, b, X, sv, W, bias, widths_[1], A[1]);
       } else {
         for (size_t i = 0; i < b.n; ++i) std::memcpy(A[l] + i * widths_[l], bias, widths_[l] * sizeof(float));
         K().gemm(false, false, b.n, widths_[l], widths_[l - 1], 1.f, A[l - 1], widths_[l - 1], W, widths_[l], A[l],
@@ -328,15 +407,16 @@ class Mlp final : public Model {
   }
 
   double grad(const float* const* p, const Dataset& d, const uint32_t* rows, size_t n, float* const* g, float* ws,
-              Touched* touched) const override {
+              Touched* touched, bool rowSparse) const override {
     Batch b{rows, 0, n};
     const size_t L = layers(), C = dims_.classes;
     float* D0 = ws + acts_floats(n);
     float* D1 = D0 + n * maxw_;
     uint32_t* labels = reinterpret_cast<uint32_t*>(D1 + n * maxw_);
-    const float* X = d.kind == DK::Dense ? dense_rows(d, b, D1 + n * maxw_ + n) : nullptr;
+    const SparseView* sv = view_for(d, b, rowSparse);
+    const float* X = sv ? nullptr : dense_rows(d, b, D1 + n * maxw_ + n);
     std::vector<float*> A;
-    float* Z = forward(p, d, b, X, ws, A);
+    float* Z = forward(p, d, b, X, sv, ws, A);
     gather_labels(d, b, labels);
     const double sum = K().softmax_xent_batch(Z, n, C, labels, D0);
     const float inv = 1.f / static_cast<float>(n);
@@ -344,7 +424,7 @@ class Mlp final : public Model {
     if (touched) {
       std::vector<bool> sparse(2 * L, false);
       std::vector<size_t> width(2 * L, 1);
-      sparse[0] = d.kind == DK::Sparse;
+      sparse[0] = sv != nullptr;
       width[0] = widths_[1];
       start_touched(touched, 2 * L, sparse, width);
     }
@@ -355,7 +435,7 @@ class Mlp final : public Model {
       float* gW = g[2 * (l - 1)];
       float* gb = g[2 * (l - 1) + 1];
       if (l == 1) {
-        first_layer_grad(d, b, X, D, out, gW, gb, touched ? &touched[0] : nullptr, 0);
+        first_layer_grad(d, b, X, sv, D, out, gW, gb, touched ? &touched[0] : nullptr, 0);
         break;
       }
       for (size_t j = 0; j < out; ++j) gb[j] = 0.f;
@@ -376,9 +456,10 @@ class Mlp final : public Model {
     Batch b{nullptr, begin, size_t(end - begin)};
     const size_t C = dims_.classes;
     uint32_t* labels = reinterpret_cast<uint32_t*>(ws + acts_floats(b.n));
-    const float* X = d.kind == DK::Dense ? dense_rows(d, b, nullptr) : nullptr;
+    const SparseView* sv = view_for(d, b, false);
+    const float* X = sv ? nullptr : dense_rows(d, b, nullptr);
     std::vector<float*> A;
-    float* Z = forward(p, d, b, X, ws, A);
+    float* Z = forward(p, d, b, X, sv, ws, A);
     gather_labels(d, b, labels);
     count_correct(Z, b.n, C, labels, out);
     out->loss += K().softmax_xent_batch(Z, b.n, C, labels, nullptr);
@@ -403,8 +484,25 @@ class Mf final : public Model {
       tensors_.push_back({"bi", {int64_t(d.items)}, InitKind::Zeros});
     }
   }
-  bool sparse_gradient(const Dataset&) const override { return true; }
+  bool sparse_gradient(const Dataset&, size_t) const override { return true; }
   size_t workspace_floats(const Dataset&, size_t) const override { return 0; }
+  void rows_needed(const Dataset& d, const uint32_t* rows, size_t n, bool, Touched* need) const override {
+    const size_t R = spec_.rank;
+    const int T = spec_.biases ? 4 : 2;
+    start_touched(need, T, std::vector<bool>(T, true), {R, R, 1, 1});
+    RowSet& ru = rowset(0, d.users);
+    RowSet& ri = rowset(1, d.items);
+    for (size_t k = 0; k < n; ++k) {
+      ru.add(need[0], d.user[rows[k]]);
+      ri.add(need[1], d.item[rows[k]]);
+    }
+    ru.finish(need[0]);
+    ri.finish(need[1]);
+    if (spec_.biases) {
+      need[2].rows = need[0].rows;
+      need[3].rows = need[1].rows;
+    }
+  }
 
   float predict(const float* const* p, uint32_t u, uint32_t i) const {
     const size_t R = spec_.rank;
@@ -414,7 +512,7 @@ class Mf final : public Model {
   }
 
   double grad(const float* const* p, const Dataset& d, const uint32_t* rows, size_t n, float* const* g, float*,
-              Touched* touched) const override {
+              Touched* touched, bool) const override {
     const size_t R = spec_.rank;
     const int T = spec_.biases ? 4 : 2;
     start_touched(touched, T, std::vector<bool>(T, true), {R, R, 1, 1});
@@ -469,6 +567,13 @@ class Mf final : public Model {
 Status config_error(const std::string& msg, const std::string& field) { return Status::Error(Code::Config, msg, field); }
 
 }  // namespace
+
+void Model::rows_needed(const Dataset&, const uint32_t*, size_t, bool, Touched* need) const {
+  for (size_t t = 0; t < tensors_.size(); ++t) {
+    need[t].dense = true;
+    need[t].rows.clear();
+  }
+}
 
 Dims Model::dims_of(const Dataset& d) {
   Dims m;

@@ -56,18 +56,26 @@ class Model {
   // Names, shapes and initialisation, in the order of the pointer arrays.
   const std::vector<TensorSpec>& tensors() const { return tensors_; }
   bool regression() const { return spec_.kind == Kind::Linear || spec_.kind == Kind::Mf; }
-  // Whether grad() writes a sparse gradient for this data (see grad()).
-  virtual bool sparse_gradient(const data::Dataset& d) const = 0;
+  // Whether grad() writes a row-sparse gradient for this data and batch
+  // size (see grad()): always for sparse data and mf, and for dense data in
+  // batches of one where the model trains on a row's nonzeros.
+  virtual bool sparse_gradient(const data::Dataset& d, size_t batch) const = 0;
+  // The rows of each tensor that grad() will read for this batch (a
+  // trainer copies only those from the store): sparse data reads the rows of
+  // its features, mf the rows of its users and items. Default: everything.
+  // rowSparse: sparse_gradient(d, batch size), as for grad().
+  virtual void rows_needed(const data::Dataset& d, const uint32_t* rows, size_t n, bool rowSparse, Touched* need) const;
   // Floats of per-thread workspace for batches of up to `batch` rows.
   virtual size_t workspace_floats(const data::Dataset& d, size_t batch) const = 0;
 
   // Mean gradient of the loss over rows[0..n) at parameters p, written into
   // g (one pointer per tensor); returns the sum of the n losses.
-  // Dense gradients overwrite g. Sparse ones (sparse_gradient(d)) need g zero
-  // on entry, write only the rows listed in touched[t] and leave the caller to
-  // zero those rows again after use. ws: workspace_floats(d, n) floats.
+  // rowSparse = sparse_gradient(d, batch size) of the run. Dense gradients
+  // overwrite g. Sparse ones need g zero on entry, write only the rows listed
+  // in touched[t] and leave the caller to zero those rows again after use.
+  // ws: workspace_floats(d, n) floats.
   virtual double grad(const float* const* p, const data::Dataset& d, const uint32_t* rows, size_t n, float* const* g,
-                      float* ws, Touched* touched) const = 0;
+                      float* ws, Touched* touched, bool rowSparse) const = 0;
 
   // Adds the loss (and correct count or squared error) of rows [begin, end).
   virtual void eval(const float* const* p, const data::Dataset& d, uint64_t begin, uint64_t end, float* ws,

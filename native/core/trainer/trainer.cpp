@@ -63,6 +63,11 @@ Status bind_model(const model::Model& m, const Store& s, std::vector<uint32_t>* 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+#if defined(GV_TSAN)
+constexpr bool kTsanBuild = true;
+#else
+constexpr bool kTsanBuild = false;
+#endif
 
 struct alignas(64) ThreadClock {
   std::atomic<uint64_t> batches{0};
@@ -97,10 +102,13 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
   const uint32_t T = cfg.threads;
   const float lr0 = cfg.lr > 0.f ? cfg.lr : store.config().optimizer.lr;
   const float lrBefore = store.learning_rate();
-  const bool sparse = m.sparse_gradient(d);
+  const bool sparse = m.sparse_gradient(d, cfg.batchSize);
   // Sparse gradients go as row-sparse pushes where that is exact (plain sgd
   // or adagrad without weight decay): the store steps only the touched rows.
   const bool rowPushes = sparse && store.rows_exact();
+  // hogwild: threads read the parameters in place, racily, as Hogwild does
+  // (not under ThreadSanitizer, which would report the model's reads).
+  const float* racy = kTsanBuild ? nullptr : store.racy_view();
 
   // One fixed, seeded permutation split into T shares; each thread reshuffles
   // its share every epoch from (seed, epoch, thread).
@@ -197,11 +205,13 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
     std::vector<Grad> grads(K);
     for (size_t k = 0; k < K; ++k) {
       const TensorInfo& ti = store.tensor(tix[k]);
-      p[k] = replica.data() + ti.offset;
+      p[k] = (racy ? racy : replica.data()) + ti.offset;
       g[k] = grad.data() + ti.offset;
       grads[k] = Grad{tix[k], g[k], ti.size};
     }
-    std::vector<model::Touched> touched(K);
+    std::vector<model::Touched> touched(K), need(K);
+    std::vector<Grad> reads(K);
+    for (size_t k = 0; k < K; ++k) reads[k] = Grad{tix[k], nullptr, 0};
     for (;;) {
       const uint32_t e = epoch;  // written only in the completion, which happens-before this read
       SplitMix64 r(cfg.seed * 0x9E3779B97F4A7C15ull + (uint64_t(e) << 32) + t + 1);
@@ -225,8 +235,26 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
         const size_t n = std::min(B, mine.size() - at);
         if (cfg.schedule != Schedule::Constant || t == 0)
           store.set_learning_rate(scheduled_lr(cfg, lr0, e, batchesDone.load(std::memory_order_relaxed)));
-        const uint64_t v = store.snapshot(replica.data());
-        local.loss += m.grad(p.data(), d, mine.data() + at, n, g.data(), ws.data(), touched.data());
+        // Read what this batch needs: its rows of sparse tensors, or everything.
+        uint64_t v = 0;
+        if (racy) {
+          v = store.version();
+        } else if (sparse) {
+          m.rows_needed(d, mine.data() + at, n, sparse, need.data());
+          for (size_t k = 0; k < K; ++k) {
+            reads[k].rows = need[k].dense ? nullptr : need[k].rows.data();
+            reads[k].nrows = need[k].dense ? 0 : need[k].rows.size();
+            reads[k].width = need[k].width;
+          }
+          Status rs = store.snapshot_rows(reads.data(), K, replica.data(), &v);
+          if (!rs.ok()) {
+            fail(rs);
+            break;
+          }
+        } else {
+          v = store.snapshot(replica.data());
+        }
+        local.loss += m.grad(p.data(), d, mine.data() + at, n, g.data(), ws.data(), touched.data(), sparse);
         local.samples += n;
         if (rowPushes)
           for (size_t k = 0; k < K; ++k) {
