@@ -4,7 +4,8 @@
 'use strict';
 const { Worker } = require('node:worker_threads');
 const path = require('node:path');
-const { ParameterStore, MODES, isa } = require('..');
+const fs = require('node:fs');
+const { ParameterStore, MODES, isa, Trainer, loadIdx, synthetic, evaluate } = require('..');
 
 const WORKERS = 4;
 const PUSHES = 5000;
@@ -68,11 +69,47 @@ async function train() {
   store.close();
 }
 
+// The native Trainer: a built-in model on native threads, every update through the store.
+async function native() {
+  const dir = '/usr/share/datasets/fashion-mnist';
+  let train, test, model, what;
+  if (fs.existsSync(`${dir}/train-images-idx3-ubyte.gz`)) {
+    train = await loadIdx(`${dir}/train-images-idx3-ubyte.gz`, `${dir}/train-labels-idx1-ubyte.gz`);
+    test = await loadIdx(`${dir}/t10k-images-idx3-ubyte.gz`, `${dir}/t10k-labels-idx1-ubyte.gz`);
+    model = 'softmax';
+    what = 'Fashion-MNIST (softmax regression)';
+  } else {
+    [train, test] = synthetic('sparse-logistic', { rows: 100000, seed: 1 }).split(0.9);
+    model = 'logistic';
+    what = 'the built-in RCV1-like sparse set (logistic regression)';
+  }
+  const threads = Math.min(2, require('node:os').availableParallelism());
+  console.log(`\nThe native trainer: ${what}, ${train.rows} rows, ${threads} threads, mode atomic, batch 32:`);
+  const trainer = new Trainer({
+    model,
+    threads,
+    epochs: 3,
+    batchSize: 32,
+    schedule: { kind: 'step', every: 1, gamma: 0.5 },
+    optimizer: { kind: 'sgd', lr: model === 'softmax' ? 0.2 : 16 },
+  });
+  for await (const p of trainer.run(train)) {
+    const ev = evaluate(trainer.store.snapshot(), model, test);
+    console.log(
+      `  epoch ${p.epoch}: loss ${p.loss.toFixed(4)}, test accuracy ${ev.accuracy.toFixed(4)}, ` +
+        `${Math.round(p.samplesPerSec).toLocaleString('en-US')} samples/s, mean staleness ${p.staleness.mean.toFixed(2)}`,
+    );
+  }
+  const s = trainer.store.stats();
+  console.log(`  ${s.pushes} pushes applied, ${s.rejected} refused, none lost (mode atomic)`);
+}
+
 (async () => {
   const cpu = isa();
   console.log(`gradvault quickstart (kernels: ${cpu.active}; supported: ${cpu.supported.join(', ')})\n`);
   await race();
   await train();
+  await native();
 })().catch((e) => {
   console.error(e);
   process.exit(1);
