@@ -146,11 +146,15 @@ void Store::fill_initial(float* params) const {
 
 Status Store::make_pieces(const Grad* grads, size_t n, bool forPush, std::vector<Piece>* pieces, bool* sparse) const {
   *sparse = false;
+  pieces->clear();
   for (size_t i = 0; i < n; ++i) {
     const Grad& g = grads[i];
-    if (!g.rows) continue;
-    *sparse = true;
     const TensorInfo& t = tensors_[g.tensor];
+    if (!g.rows) {
+      pieces->push_back({static_cast<uint32_t>(i), t.offset, t.size, g.data});
+      continue;
+    }
+    *sparse = true;
     auto bad = [&](const std::string& why) {
       Status s = Status::Error(Code::InvalidArgument, std::string(forPush ? "row-sparse gradient" : "row read") + " of '" + t.name + "': " + why, "rows");
       s.tensor = g.tensor;
@@ -160,24 +164,16 @@ Status Store::make_pieces(const Grad* grads, size_t n, bool forPush, std::vector
       return bad("needs an optimizer whose step on a zero gradient changes nothing (plain sgd or adagrad, no weight decay)");
     if (g.width == 0 || t.size % g.width) return bad("width " + std::to_string(g.width) + " does not divide the tensor");
     const size_t rowCount = t.size / g.width;
-    for (size_t r = 0; r < g.nrows; ++r)
+    // One pass: check each row (ascending, unique, in range) and merge runs
+    // of consecutive rows into one piece.
+    for (size_t r = 0; r < g.nrows;) {
       if (g.rows[r] >= rowCount || (r > 0 && g.rows[r] <= g.rows[r - 1]))
         return bad("rows must be ascending, unique and < " + std::to_string(rowCount) + " (row " + std::to_string(g.rows[r]) +
                    " at " + std::to_string(r) + ")");
-  }
-  pieces->clear();
-  for (size_t i = 0; i < n; ++i) {
-    const Grad& g = grads[i];
-    const size_t base = tensors_[g.tensor].offset;
-    if (!g.rows) {
-      pieces->push_back({static_cast<uint32_t>(i), base, tensors_[g.tensor].size, g.data});
-      continue;
-    }
-    for (size_t r = 0; r < g.nrows;) {
-      size_t e = r + 1;  // runs of consecutive rows become one piece
+      size_t e = r + 1;
       while (e < g.nrows && g.rows[e] == g.rows[e - 1] + 1) ++e;
       const size_t at = size_t{g.rows[r]} * g.width;
-      pieces->push_back({static_cast<uint32_t>(i), base + at, (e - r) * g.width, g.data ? g.data + at : nullptr});
+      pieces->push_back({static_cast<uint32_t>(i), t.offset + at, (e - r) * g.width, g.data ? g.data + at : nullptr});
       r = e;
     }
   }

@@ -51,9 +51,10 @@ double softmax_xent_batch(const float* z, size_t rows, size_t k, const uint32_t*
 }
 
 // The model kernels of one instruction set, in Table order (after fixed_load).
-#define GV_MODEL_KERNELS(ns, sparse_dot_fn)                                                              \
-  ns::dot, ns::gemv, ns::gemv_t, ns::gemm, sparse_dot_fn, ns::sparse_axpy, ns::softmax_xent,            \
-      softmax_xent_batch<ns::softmax_xent>, ns::log_softmax, ns::sigmoid, ns::logloss, ns::relu, ns::relu_backward
+#define GV_MODEL_KERNELS(ns, sparse_dot_fn, rows_ns)                                                     \
+  ns::dot, ns::gemv, ns::gemv_t, ns::gemm, sparse_dot_fn, ns::sparse_axpy, rows_ns::rows_gather,         \
+      rows_ns::rows_scatter, ns::softmax_xent, softmax_xent_batch<ns::softmax_xent>, ns::log_softmax,    \
+      ns::sigmoid, ns::logloss, ns::relu, ns::relu_backward
 
 // The scalar reference: the vectoriser is switched off so it stays a reference.
 __attribute__((optimize("no-tree-vectorize"))) void step_scalar(const StepArgs& a, float* p, float* s1, float* s2,
@@ -64,7 +65,7 @@ __attribute__((optimize("no-tree-vectorize"))) void step_scalar(const StepArgs& 
 const Table kScalar{Isa::Scalar,       "scalar",         scalar::axpby, scalar::copy,   scalar::copy_stream,
                     scalar::first_nonfinite, scalar::checksum, step_scalar,   scalar::scan,
                     scalar::fixed_add,       scalar::fixed_load,
-                    GV_MODEL_KERNELS(scalar, scalar::sparse_dot)};
+                    GV_MODEL_KERNELS(scalar, scalar::sparse_dot, scalar)};
 
 #if defined(__x86_64__)
 __attribute__((target("avx2"))) void step_avx2(const StepArgs& a, float* p, float* s1, float* s2, const float* g,
@@ -77,15 +78,15 @@ __attribute__((target("avx512f"))) void step_avx512(const StepArgs& a, float* p,
 }
 const Table kAvx2{Isa::Avx2,       "avx2",         avx2::axpby, avx2::copy,   avx2::copy_stream,      avx2::first_nonfinite,
                   avx2::checksum, step_avx2,      avx2::scan,  avx2::fixed_add, avx2::fixed_load,
-                  GV_MODEL_KERNELS(avx2, avx2::sparse_dot_unrolled)};
+                  GV_MODEL_KERNELS(avx2, avx2::sparse_dot_unrolled, avx2)};
 // The fixed family and scan have no AVX-512 versions yet: every AVX-512 CPU
 // has AVX2, and these are bound by memory, not by vector width.
-// sparse_dot: plain loads beat gathers (sparse/README.md); every AVX-512
-// CPU has AVX2 and FMA, so it runs the AVX2 loop.
+// sparse_dot and the row kernels: plain loads beat gathers (sparse/README.md);
+// every AVX-512 CPU has AVX2 and FMA, so they run the AVX2 loops.
 const Table kAvx512{Isa::Avx512,      "avx512",    avx512::axpby,   avx512::copy,   avx512::copy_stream,
                     avx512::first_nonfinite, avx512::checksum, step_avx512, avx2::scan,
                     avx2::fixed_add,  avx2::fixed_load,
-                    GV_MODEL_KERNELS(avx512, avx2::sparse_dot_unrolled)};
+                    GV_MODEL_KERNELS(avx512, avx2::sparse_dot_unrolled, avx2)};
 #endif
 
 #if defined(__aarch64__)
@@ -94,7 +95,7 @@ void step_neon(const StepArgs& a, float* p, float* s1, float* s2, const float* g
 }
 const Table kNeon{Isa::Neon,       "neon",         neon::axpby, neon::copy,   neon::copy_stream,      neon::first_nonfinite,
                   neon::checksum, step_neon,      neon::scan,  neon::fixed_add, neon::fixed_load,
-                  GV_MODEL_KERNELS(neon, neon::sparse_dot)};
+                  GV_MODEL_KERNELS(neon, neon::sparse_dot, neon)};
 #endif
 
 const Table* choose() {

@@ -53,6 +53,11 @@ struct Table {
   float (*sparse_dot)(const float* values, const uint32_t* indices, size_t nnz, const float* dense);
   // dense[indices[i]] += a * values[i], in order (repeated indices add up).
   void (*sparse_axpy)(float* dense, const uint32_t* indices, const float* values, size_t nnz, float a);
+  // A sparse row times W [*, width] (row-major): z[j] += sum_k values[k] *
+  // W[indices[k], j]; and its gradient G[indices[k], j] += values[k] * d[j].
+  // Both give the scalar bits on every ISA (a multiply then an add per term).
+  void (*rows_gather)(float* z, const float* W, size_t width, const uint32_t* indices, const float* values, size_t nnz);
+  void (*rows_scatter)(float* G, size_t width, const uint32_t* indices, const float* values, size_t nnz, const float* d);
   // softmax/: one row of k finite logits, label < k. Returns the cross-entropy
   // -log softmax(z)[label]; writes grad = softmax(z) - onehot(label) when grad
   // is not null (grad may be z).

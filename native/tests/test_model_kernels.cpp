@@ -235,6 +235,49 @@ void test_sparse(const Table& ref, const Table& t) {
     }
 }
 
+// rows_gather / rows_scatter: the scalar bits for every width around the
+// register blocks (8, 32) and sparse rows with repeated indices.
+void test_rows(const Table& ref, const Table& t) {
+  std::mt19937_64 rng(15);
+  const size_t rowsOfW = 301;
+  for (size_t width : {size_t(1), size_t(7), size_t(8), size_t(9), size_t(10), size_t(16), size_t(31), size_t(32),
+                       size_t(33), size_t(40), size_t(64), size_t(65), size_t(128)})
+    for (size_t nnz : {size_t(0), size_t(1), size_t(5), size_t(64), size_t(300)})
+      for (size_t mis : {0, 1}) {
+        gvtest::Context ctx("rows " + describe(t, width, mis) + " nnz " + std::to_string(nnz));
+        Buffer W(rowsOfW * width, mis), values(nnz, (mis + 1) % 2), z0(width, mis), d(width, 0);
+        fill(W, rng);
+        fill(values, rng);
+        fill(z0, rng);
+        fill(d, rng);
+        std::vector<uint32_t> idx(nnz + 1);
+        std::uniform_int_distribution<uint32_t> u(0, rowsOfW - 1);
+        for (size_t k = 0; k < nnz; ++k) idx[k] = k % 7 == 6 ? idx[k - 1] : u(rng);  // repeats included
+        if (nnz > 1) idx[nnz - 1] = rowsOfW - 1;  // the last row of W
+        Buffer zr(width, 0), zt(width, 3);
+        copy_into(zr, z0);
+        copy_into(zt, z0);
+        ref.rows_gather(zr.data(), W.data(), width, idx.data(), values.data(), nnz);
+        t.rows_gather(zt.data(), W.data(), width, idx.data(), values.data(), nnz);
+        size_t at = first_difference(zr.data(), zt.data(), width);
+        CHECK_MSG(at == width, "rows_gather differs from scalar at " << at);
+        CHECK(zt.guards_intact());
+        Buffer Gr(rowsOfW * width, 0), Gt(rowsOfW * width, 1);
+        copy_into(Gr, W);
+        copy_into(Gt, W);
+        ref.rows_scatter(Gr.data(), width, idx.data(), values.data(), nnz, d.data());
+        t.rows_scatter(Gt.data(), width, idx.data(), values.data(), nnz, d.data());
+        at = first_difference(Gr.data(), Gt.data(), rowsOfW * width);
+        CHECK_MSG(at == rowsOfW * width, "rows_scatter differs from scalar at " << at);
+        CHECK(Gt.guards_intact());
+        if (nnz >= 7 && width > 0) {  // the reference itself: z[0] is the sequential sum
+          float want = z0[0];
+          for (size_t k = 0; k < nnz; ++k) want = want + values[k] * W[size_t{idx[k]} * width];
+          CHECK(same_bits(zr[0], want));
+        }
+      }
+}
+
 // ---------------------------------------------------------------- softmax
 
 // Double-precision softmax cross-entropy of one row.
@@ -562,6 +605,7 @@ int main() {
     test_gemv(*ref, *t);
     test_gemm(*ref, *t);
     test_sparse(*ref, *t);
+    test_rows(*ref, *t);
     test_softmax(*ref, *t);
     test_logistic(*ref, *t);
     test_relu(*ref, *t);

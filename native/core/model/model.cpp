@@ -201,6 +201,9 @@ void gather_labels(const Dataset& d, const Batch& b, uint32_t* out) {
 // of dense rows (a dense batch of one trains as sparse: a Fashion-MNIST
 // image is about half zeros, whose rows of W it neither reads nor updates).
 struct SparseView {
+  // the batch this view holds (grad() and rows_needed() ask for the same one)
+  const Dataset* data = nullptr;
+  std::vector<uint64_t> key;
   std::vector<const uint32_t*> idx;
   std::vector<const float*> val;
   std::vector<size_t> nnz;
@@ -211,6 +214,12 @@ thread_local SparseView tlsView;
 
 const SparseView& sparse_view(const Dataset& d, const Batch& b) {
   SparseView& v = tlsView;
+  bool same = v.data == &d && v.key.size() == b.n;
+  for (size_t i = 0; same && i < b.n; ++i) same = v.key[i] == b.row(i);
+  if (same) return v;
+  v.data = &d;
+  v.key.resize(b.n);
+  for (size_t i = 0; i < b.n; ++i) v.key[i] = b.row(i);
   v.idx.resize(b.n);
   v.val.resize(b.n);
   v.nnz.resize(b.n);
@@ -231,11 +240,11 @@ const SparseView& sparse_view(const Dataset& d, const Batch& b) {
     uint32_t* ci = v.cidx.data() + i * F;
     float* cv = v.cval.data() + i * F;
     size_t k = 0;
-    for (size_t j = 0; j < F; ++j)
-      if (x[j] != 0.f) {
-        ci[k] = static_cast<uint32_t>(j);
-        cv[k++] = x[j];
-      }
+    for (size_t j = 0; j < F; ++j) {  // branch-free: half the pixels are zero, at random
+      ci[k] = static_cast<uint32_t>(j);
+      cv[k] = x[j];
+      k += x[j] != 0.f;
+    }
     v.idx[i] = ci;
     v.val[i] = cv;
     v.nnz[i] = k;
@@ -251,11 +260,10 @@ void first_layer(const Dataset& d, const Batch& b, const float* Xdense, const Sp
     K().gemm(false, false, b.n, width, d.features, 1.f, Xdense, d.features, W, width, Z, width);
     return;
   }
-  for (size_t i = 0; i < b.n; ++i) {
-    float* z = Z + i * width;
-    for (size_t k = 0; k < sv->nnz[i]; ++k) K().axpby(z, z, W + size_t{sv->idx[i][k]} * width, sv->val[i][k], 1.f, width);
-  }
+  for (size_t i = 0; i < b.n; ++i) K().rows_gather(Z + i * width, W, width, sv->idx[i], sv->val[i], sv->nnz[i]);
 }
+
+void rows_of(const Dataset& d, const SparseView& v, Touched& t, int slot);
 
 // gW = X^T D, gb = column sums of D; D [n, width] already holds the 1/n.
 // Sparse rows (sv) add into gW (zero on entry) and list the rows in tW.
@@ -268,15 +276,21 @@ void first_layer_grad(const Dataset& d, const Batch& b, const float* Xdense, con
     K().gemm(true, false, d.features, width, b.n, 1.f, Xdense, d.features, D, width, gW, width);
     return;
   }
-  RowSet& rs = rowset(rowsetSlot, d.features);
-  for (size_t i = 0; i < b.n; ++i)
-    for (size_t k = 0; k < sv->nnz[i]; ++k) {
-      const uint32_t j = sv->idx[i][k];
-      float* row = gW + size_t{j} * width;
-      K().axpby(row, row, D + i * width, sv->val[i][k], 1.f, width);
-      rs.add(*tW, j);
-    }
-  rs.finish(*tW);
+  for (size_t i = 0; i < b.n; ++i) K().rows_scatter(gW, width, sv->idx[i], sv->val[i], sv->nnz[i], D + i * width);
+  if (tW) rows_of(d, *sv, *tW, rowsetSlot);
+}
+
+// The distinct features of a view's rows, ascending: one row's indices as
+// they are (ascending and unique already), more rows through a bitset.
+void rows_of(const Dataset& d, const SparseView& v, Touched& t, int slot) {
+  if (v.nnz.size() == 1) {
+    t.rows.assign(v.idx[0], v.idx[0] + v.nnz[0]);
+    return;
+  }
+  RowSet& rs = rowset(slot, d.features);
+  for (size_t i = 0; i < v.nnz.size(); ++i)
+    for (size_t k = 0; k < v.nnz[i]; ++k) rs.add(t, v.idx[i][k]);
+  rs.finish(t);
 }
 
 // The sparse view a first layer uses for this batch, or null (dense block).
@@ -289,11 +303,7 @@ const SparseView* view_for(const Dataset& d, const Batch& b, bool rowSparse) {
 void feature_rows(const Dataset& d, const uint32_t* rows, size_t n, Touched& t, size_t width, int slot) {
   t.dense = false;
   t.width = width;
-  RowSet& rs = rowset(slot, d.features);
-  const SparseView& v = sparse_view(d, Batch{rows, 0, n});
-  for (size_t i = 0; i < n; ++i)
-    for (size_t k = 0; k < v.nnz[i]; ++k) rs.add(t, v.idx[i][k]);
-  rs.finish(t);
+  rows_of(d, sparse_view(d, Batch{rows, 0, n}), t, slot);
 }
 
 void count_correct(const float* Z, size_t n, size_t C, const uint32_t* labels, EvalSums* out) {

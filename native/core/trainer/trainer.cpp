@@ -272,7 +272,7 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
             if (w == 1)
               for (uint32_t row : touched[k].rows) g[k][row] = 0.f;
             else
-              for (uint32_t row : touched[k].rows) std::memset(g[k] + size_t{row} * w, 0, w * sizeof(float));
+              for (uint32_t row : touched[k].rows) std::fill_n(g[k] + size_t{row} * w, w, 0.f);
           }
         if (!s.ok()) {
           fail(s);

@@ -57,5 +57,63 @@ GV_AVX2_FMA inline void sparse_axpy(float* dense, const uint32_t* indices, const
   scalar::sparse_axpy(dense, indices, values, nnz, a);
 }
 
+// rows_gather / rows_scatter: columns in blocks of 32 held in four
+// registers (a masked last block), the terms in the scalar order with a
+// multiply and an add (no FMA), so every ISA gives the scalar bits.
+GV_AVX2_FMA inline void rows_gather(float* z, const float* W, size_t width, const uint32_t* indices, const float* values,
+                                    size_t nnz) {
+  for (size_t j0 = 0; j0 < width; j0 += 32) {
+    const size_t cols = width - j0 < 32 ? width - j0 : 32;
+    if (cols == 32) {
+      __m256 z0 = _mm256_loadu_ps(z + j0), z1 = _mm256_loadu_ps(z + j0 + 8), z2 = _mm256_loadu_ps(z + j0 + 16),
+             z3 = _mm256_loadu_ps(z + j0 + 24);
+      for (size_t k = 0; k < nnz; ++k) {
+        const __m256 a = _mm256_set1_ps(values[k]);
+        const float* w = W + size_t{indices[k]} * width + j0;
+        z0 = _mm256_add_ps(z0, _mm256_mul_ps(a, _mm256_loadu_ps(w)));
+        z1 = _mm256_add_ps(z1, _mm256_mul_ps(a, _mm256_loadu_ps(w + 8)));
+        z2 = _mm256_add_ps(z2, _mm256_mul_ps(a, _mm256_loadu_ps(w + 16)));
+        z3 = _mm256_add_ps(z3, _mm256_mul_ps(a, _mm256_loadu_ps(w + 24)));
+      }
+      _mm256_storeu_ps(z + j0, z0);
+      _mm256_storeu_ps(z + j0 + 8, z1);
+      _mm256_storeu_ps(z + j0 + 16, z2);
+      _mm256_storeu_ps(z + j0 + 24, z3);
+      continue;
+    }
+    // up to 31 columns: four masked registers
+    __m256i m[4];
+    __m256 acc[4];
+    for (int r = 0; r < 4; ++r) {
+      const size_t lo = size_t(r) * 8;
+      m[r] = tail_mask8(cols > lo ? (cols - lo < 8 ? cols - lo : 8) : 0);
+      acc[r] = _mm256_maskload_ps(z + j0 + lo, m[r]);
+    }
+    const int regs = static_cast<int>((cols + 7) / 8);
+    for (size_t k = 0; k < nnz; ++k) {
+      const __m256 a = _mm256_set1_ps(values[k]);
+      const float* w = W + size_t{indices[k]} * width + j0;
+      for (int r = 0; r < regs; ++r) acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(a, _mm256_maskload_ps(w + r * 8, m[r])));
+    }
+    for (int r = 0; r < regs; ++r) _mm256_maskstore_ps(z + j0 + r * 8, m[r], acc[r]);
+  }
+}
+
+// The tail is scalar: a masked store is microcoded and slow on some CPUs
+// (AMD Zen), and a row of ten classes would pay it once per nonzero.
+GV_AVX2_FMA inline void rows_scatter(float* G, size_t width, const uint32_t* indices, const float* values, size_t nnz,
+                                     const float* d) {
+  const size_t w8 = width & ~size_t(7);
+  for (size_t k = 0; k < nnz; ++k) {
+    const float av = values[k];
+    const __m256 a = _mm256_set1_ps(av);
+    float* g = G + size_t{indices[k]} * width;
+    size_t j = 0;
+    for (; j < w8; j += 8)
+      _mm256_storeu_ps(g + j, _mm256_add_ps(_mm256_loadu_ps(g + j), _mm256_mul_ps(a, _mm256_loadu_ps(d + j))));
+    for (; j < width; ++j) g[j] = g[j] + av * d[j];
+  }
+}
+
 }  // namespace gv::kernels::avx2
 #endif

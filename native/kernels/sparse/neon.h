@@ -24,5 +24,14 @@ inline void sparse_axpy(float* dense, const uint32_t* indices, const float* valu
   scalar::sparse_axpy(dense, indices, values, nnz, a);
 }
 
+// The row kernels: the scalar loops, which the compiler vectorises for NEON
+// (a multiply then an add per term, as scalar: the same bits).
+inline void rows_gather(float* z, const float* W, size_t width, const uint32_t* indices, const float* values, size_t nnz) {
+  scalar::rows_gather(z, W, width, indices, values, nnz);
+}
+inline void rows_scatter(float* G, size_t width, const uint32_t* indices, const float* values, size_t nnz, const float* d) {
+  scalar::rows_scatter(G, width, indices, values, nnz, d);
+}
+
 }  // namespace gv::kernels::neon
 #endif
