@@ -13,7 +13,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 function args(argv) {
-  const o = { core: '', js: '', out: '', analysis: '', seconds: 0, command: 'npm run bench', source: '', run: '', before: '' };
+  const o = { core: '', js: '', train: '', out: '', analysis: '', seconds: 0, command: 'npm run bench', source: '', run: '', before: '' };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
     if (!(k in o)) throw new Error(`report.js: unknown option ${argv[i]}`);
@@ -440,6 +440,13 @@ if (js) {
   }
 }
 
+// ---------------------------------------------------------------- training
+if (o.train && fs.existsSync(o.train)) {
+  const train = JSON.parse(fs.readFileSync(o.train, 'utf8'));
+  const chartFile = path.join(path.dirname(path.resolve(o.out)), 'train-chart.svg');
+  for (const line of require('./train_report').render(train, chartFile)) w(line);
+}
+
 // ---------------------------------------------------------------- reproduce
 w('## Reproduce');
 w();
@@ -448,6 +455,8 @@ w('npm run bench                      # builds what is missing, runs both suites
 w('bash scripts/bench.sh --smoke      # the quick CI version (writes bench/out/smoke/, not this file)');
 w('build-bench/gv_bench_core --help   # the core suite alone: --sizes, --threads 1,2,4,...,64, --modes, --reps, --json');
 w('node bench/js_bench.js --help      # the JS suite alone');
+w('node bench/train_bench.js --help   # the training suite alone (W1-W3 beside the peers in bench/peers/)');
+w('build-bench/cmake/gv_bench_train --data fashion --model softmax --threads 1,2,4,8,16   # the trainer without Node');
 w('GRADVAULT_ISA=scalar npm run bench # the same with the scalar kernels');
 w('```');
 w();

@@ -26,6 +26,10 @@ const opt = (name, dflt) => {
   return i >= 0 ? args[i + 1] : dflt;
 };
 const SMOKE = args.includes('--smoke');
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 14).join('\n') + '\n');
+  process.exit(0);
+}
 const list = (s) => s.split(',').filter(Boolean);
 
 // Workloads: data, model, batch, learning rate (bench/peers/README.md: the rates found with the C++ loop), epochs.
@@ -33,7 +37,7 @@ const WORKLOADS = {
   W1b1: { peer: 'W1', data: 'fashion', model: 'softmax', batch: 1, lr: 0.005, epochs: 5 },
   W1b32: { peer: 'W1', data: 'fashion', model: 'softmax', batch: 32, lr: 0.1, epochs: 5 },
   W2: { peer: 'W2', data: 'fashion', model: 'mlp', hidden: [128], batch: 32, lr: 0.1, epochs: 5 },
-  W3: { peer: 'W3', data: 'w3', model: 'logistic', batch: 32, lr: 16, epochs: 5 },
+  W3: { peer: 'W3', data: 'w3', model: 'logistic', batch: 32, lr: 8, epochs: 5 },
 };
 const ALL_PEERS = ['hand_sgd', 'plain_js', 'sab_hogwild_js', 'torch_hogwild', 'sklearn_sgd'];
 
@@ -128,6 +132,8 @@ function peerCommand(peer, w, t) {
 function runPeer(peer, w, t) {
   if (peer === 'plain_js' && t !== 1) return null; // single-threaded by nature
   if (peer === 'sklearn_sgd' && (t !== 1 || w.peer === 'W2')) return null;
+  if (w.peer === 'W3' && !fs.existsSync(path.join(ROOT, 'bench/data/w3-train.svm')))
+    return { peer, threads: t, skipped: 'no bench/data/w3-*.svm (node bench/peers/make-w3.js)' };
   const [cmd, argv] = peerCommand(peer, w, t);
   if (!fs.existsSync(cmd)) return { peer, threads: t, skipped: `${path.relative(ROOT, cmd)} not built` };
   const r = spawnSync(cmd, argv, { cwd: ROOT, encoding: 'utf8', timeout: PEER_TIMEOUT_S * 1000, maxBuffer: 1 << 24 });

@@ -9,6 +9,7 @@
 #                                         (after editing bench/ANALYSIS.md; nothing is run)
 #
 # Extra arguments for the suites: BENCH_CORE_ARGS="--threads 1,2,4,8,16" BENCH_JS_ARGS="--modes atomic"
+# BENCH_TRAIN_ARGS="--workloads W1b32 --peers hand_sgd"
 # The core bench binary is built with the CMake target gv_bench_core when
 # CMake is available (same flags as the addon), else with g++ directly.
 # The report puts the first run's numbers (bench/results/before/) beside the new ones.
@@ -39,8 +40,8 @@ if [ "$REPORT_ONLY" = 1 ]; then
   [ "$SMOKE" = 1 ] && OUT=bench/out/smoke
   RESULTS=bench/RESULTS.md
   [ "$SMOKE" = 1 ] && RESULTS=$OUT/RESULTS.md
-  exec node bench/report.js --core "$OUT/core.json" --js "$OUT/js.json" --run "$OUT/run.json" --out "$RESULTS" \
-    --analysis bench/ANALYSIS.md --before "$BEFORE"
+  exec node bench/report.js --core "$OUT/core.json" --js "$OUT/js.json" --train "$OUT/train.json" --run "$OUT/run.json" \
+    --out "$RESULTS" --analysis bench/ANALYSIS.md --before "$BEFORE"
 fi
 
 # ---- 1. the addon
@@ -104,6 +105,20 @@ mkdir -p build-bench
 log "building the core bench (gv_bench_core)"
 build_core_cmake || build_core_gxx
 
+# ---- 3b. the training suite's peers: the hand-written C++ loop (the
+# ceiling, -march=native on purpose) and, for a full run, the W3 data files
+# the peers read (bench/data/, git-ignored).
+mkdir -p bench/data/bin
+HAND=bench/data/bin/hand_sgd
+if [ ! -x "$HAND" ] || [ bench/peers/hand_sgd.cpp -nt "$HAND" ]; then
+  log "compiling the hand-written C++ peer (g++ -O3 -march=native)"
+  g++ -O3 -march=native -std=c++20 -pthread bench/peers/hand_sgd.cpp -lz -o "$HAND"
+fi
+if [ "$SMOKE" = 0 ]; then
+  log "W3 data for the peers (node bench/peers/make-w3.js; skipped when present)"
+  node bench/peers/make-w3.js
+fi
+
 # ---- 4. run
 if [ "$SMOKE" = 1 ]; then
   OUT=bench/out/smoke
@@ -126,11 +141,15 @@ log "JS suite: node bench/js_bench.js ${MODE_ARGS[*]} ${BENCH_JS_ARGS:-}"
 # shellcheck disable=SC2086
 node bench/js_bench.js "${MODE_ARGS[@]}" ${BENCH_JS_ARGS:-} --json "$OUT/js.json" | tee bench/out/js.txt
 
+log "training suite: node bench/train_bench.js ${MODE_ARGS[*]} ${BENCH_TRAIN_ARGS:-}"
+# shellcheck disable=SC2086
+node bench/train_bench.js "${MODE_ARGS[@]}" ${BENCH_TRAIN_ARGS:-} --out "$OUT/train.json" 2>&1 | tee bench/out/train.txt
+
 T1=$(date +%s)
 # How the run was made, for the report (and for --report-only later).
 node -e 'const [f, seconds, command, source] = process.argv.slice(1);
   require("fs").writeFileSync(f, JSON.stringify({ seconds: Number(seconds), command, source }, null, 1) + "\n");' \
   "$OUT/run.json" "$((T1 - T0))" "$CMD" "$SOURCE"
-node bench/report.js --core "$OUT/core.json" --js "$OUT/js.json" --run "$OUT/run.json" --out "$RESULTS" \
-  --analysis bench/ANALYSIS.md --before "$BEFORE"
+node bench/report.js --core "$OUT/core.json" --js "$OUT/js.json" --train "$OUT/train.json" --run "$OUT/run.json" \
+  --out "$RESULTS" --analysis bench/ANALYSIS.md --before "$BEFORE"
 log "done in $((T1 - T0)) s: $RESULTS"
