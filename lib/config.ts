@@ -3,6 +3,7 @@
  * function that validates, normalises and freezes them. Every invalid field
  * raises {@link ConfigError} with its path.
  */
+import { types } from 'node:util';
 import { ConfigError } from './errors';
 
 /** Update strategy; see the README's modes table. */
@@ -127,7 +128,7 @@ export const DEFAULTS = Object.freeze({
   adamLr: 0.001,
 });
 
-const OPTIMIZER_KEYS: Record<OptimizerKind, readonly string[]> = {
+export const OPTIMIZER_KEYS: Record<OptimizerKind, readonly string[]> = {
   sgd: ['kind', 'lr', 'momentum', 'nesterov', 'weightDecay', 'decoupled'],
   adagrad: ['kind', 'lr', 'eps', 'weightDecay', 'decoupled'],
   rmsprop: ['kind', 'lr', 'alpha', 'eps', 'weightDecay', 'decoupled'],
@@ -261,7 +262,7 @@ function resolveTensors(raw: unknown): { resolved: ResolvedTensor[]; init: { ini
     let entry: { init: string; std: number; values?: Float32Array };
     const i = spec.init ?? 'zeros';
     if (i === 'zeros' || i === 'glorot' || i === 'normal') entry = { init: i, std };
-    else if (i instanceof Float32Array || Array.isArray(i)) {
+    else if (types.isFloat32Array(i) || Array.isArray(i)) {  // a Float32Array of any realm (vm contexts, jest)
       if (i.length !== size) throw new ConfigError(`${path}.init`, `${path}.init has ${i.length} values, expected ${size} (shape [${shape.join(', ')}])`);
       const values = Float32Array.from(i as ArrayLike<number>);
       for (let k = 0; k < values.length; k++)

@@ -3,7 +3,8 @@
  * parameter store that never loses an update.
  */
 export { ParameterStore } from './store';
-export type { Gradients, PushOptions, PushResult, StoreStats, StalenessBucket, StoreHandle } from './store';
+export type { Gradients, PushOptions, PushResult, StoreStats, StalenessBucket, StoreHandle, LoadOptions } from './store';
+export type { SaveResult } from './checkpoint';
 export { Snapshot } from './snapshot';
 export { DEFAULTS, MODES } from './config';
 export type {

@@ -52,6 +52,13 @@ export interface NativeStoreInstance {
   tensors(): NativeTensor[];
   info(): { mode: string; id: number; paddedFloats: number; learningRate: number };
   setLearningRate(lr: number): void;
+  save(file: string, meta: Record<string, string>): Promise<import('./checkpoint').SaveResult>;
+  restore(o: {
+    version: number;
+    step: number;
+    state: { slot: number; name: string; data: Float32Array }[];
+    fixed: { name: string; data: BigInt64Array }[];
+  }): void;
 }
 
 /** @internal */
@@ -94,6 +101,7 @@ export interface NativeAddon {
     options: { labelIndex: number; labelName: string; header: number; delimiter: string },
   ): Promise<NativeDatasetInstance>;
   synthetic(kind: string, options: object): NativeDatasetInstance;
+  readCheckpoint(file: string): Promise<{ metadata: Record<string, string>; tensors: import('./checkpoint').RawTensor[] }>;
   modelTensors(model: object, data: NativeDatasetInstance): { name: string; shape: number[]; init: 'zeros' | 'glorot' | 'normal'; std: number }[];
   evaluate(
     names: string[],

@@ -2,6 +2,11 @@ import { resolveStoreOptions, describe, type ResolvedStoreOptions, type Resolved
 import { ClosedError, InPlaceModificationError, InvalidArgumentError, ShapeError, fromNative } from './errors';
 import { native, type NativeResult, type NativeStoreInstance } from './native';
 import { Snapshot } from './snapshot';
+import * as path from 'node:path';
+import { interpret, slotNames, type SaveResult } from './checkpoint';
+
+/** Options of {@link ParameterStore.load}: the store options but `tensors` (they come from the file). */
+export type LoadOptions = Omit<StoreOptions, 'tensors'>;
 
 /** Gradients by tensor name; each a Float32Array of the tensor's size. */
 export type Gradients = Readonly<Record<string, Float32Array>>;
@@ -328,6 +333,80 @@ export class ParameterStore {
       },
       bytes: s.bytes,
     };
+  }
+
+  /**
+   * Writes a checkpoint (safetensors): parameters, optimizer state and
+   * metadata, crash-safely (temporary file in the same folder, fsync, rename,
+   * fsync of the folder). Every tensor comes from one point in time: pushes
+   * wait for the copy (`pauseSeconds`; none in versioned mode without
+   * optimizer state), not for the write. Safe while a Trainer runs.
+   */
+  async save(file: string): Promise<SaveResult> {
+    if (typeof file !== 'string' || file.length === 0) throw new InvalidArgumentError('file', `file must be a non-empty string, got ${describe(file)}`);
+    const n = this.#live();
+    const o = this.options;
+    const meta = {
+      optimizer: JSON.stringify(o.optimizer),
+      options: JSON.stringify({ staleness: o.staleness, nonFinite: o.nonFinite, syncEvery: o.syncEvery, verify: o.verify }),
+    };
+    try {
+      return await n.save(path.resolve(file), meta);
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /**
+   * Opens a checkpoint as a new store. The header is validated before any
+   * tensor is read (DataFormatError with the byte offset otherwise). Mode and
+   * optimizer come from `options`, else from the file; the optimizer state is
+   * restored when the optimizer is the file's kind, deterministic values
+   * exactly when both are deterministic. Files written by other tools load
+   * too: each F32 (or F64) tensor becomes a parameter.
+   */
+  static async load(file: string, options: LoadOptions = {}): Promise<ParameterStore> {
+    if (typeof file !== 'string' || file.length === 0) throw new InvalidArgumentError('file', `file must be a non-empty string, got ${describe(file)}`);
+    if (typeof options !== 'object' || options === null || 'tensors' in options)
+      throw new InvalidArgumentError('options', 'load options are the store options without tensors');
+    const abs = path.resolve(file);
+    let raw;
+    try {
+      raw = await native().readCheckpoint(abs);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    const ck = interpret(abs, raw);
+    const tensors: Record<string, { shape: number[]; init: Float32Array }> = {};
+    for (const p of ck.params) tensors[p.name] = { shape: p.shape, init: p.data };
+    const store = new ParameterStore({
+      ...options,
+      mode: options.mode ?? ck.mode,
+      optimizer: options.optimizer ?? ck.optimizer,
+      tensors,
+    } as StoreOptions);
+    const opt = store.options.optimizer;
+    const saved = ck.optimizer;
+    const sameKind = saved !== undefined && saved.kind === opt.kind;
+    const state: { slot: number; name: string; data: Float32Array }[] = [];
+    if (sameKind)
+      slotNames(opt).forEach((slot, k) => {
+        for (const p of ck.params) {
+          const d = ck.state.get(`optimizer.${slot}.${p.name}`);
+          if (d) state.push({ slot: k + 1, name: p.name, data: d });
+        }
+      });
+    const fixed =
+      store.mode === 'deterministic' && ck.mode === 'deterministic'
+        ? ck.params.flatMap((p) => (ck.fixed.has(`fixed.${p.name}`) ? [{ name: p.name, data: ck.fixed.get(`fixed.${p.name}`)! }] : []))
+        : [];
+    try {
+      store.#live().restore({ version: ck.version, step: ck.step, state, fixed });
+    } catch (e) {
+      store.close();
+      throw fromNative(e);
+    }
+    return store;
   }
 
   /** A handle for {@link ParameterStore.attach} in another worker_thread (structured-cloneable). */

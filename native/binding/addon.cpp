@@ -20,6 +20,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "../core/checkpoint/checkpoint.h"
 #include "../core/data/dataset.h"
 #include "../core/model/model.h"
 #include "../core/store.h"
@@ -404,6 +405,8 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
                            InstanceMethod<&NativeStore::Tensors>("tensors"),
                            InstanceMethod<&NativeStore::Info>("info"),
                            InstanceMethod<&NativeStore::SetLearningRate>("setLearningRate"),
+                           InstanceMethod<&NativeStore::Save>("save"),
+                           InstanceMethod<&NativeStore::Restore>("restore"),
                        });
   }
 
@@ -424,6 +427,9 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   }
 
  public:
+  Napi::Value Save(const Napi::CallbackInfo& info);
+  Napi::Value Restore(const Napi::CallbackInfo& info);
+
   // The store for a native trainer (shared: closing the JS object leaves a
   // running trainer its reference).
   std::shared_ptr<Store> shared(Napi::Env env) {
@@ -815,6 +821,194 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ---- checkpoints
+
+// Writes a checkpoint on the libuv pool (the export holds pushes back only
+// for the copy; the file is written after they resume).
+class SaveWorker : public Napi::AsyncWorker {
+ public:
+  SaveWorker(Napi::Env env, std::shared_ptr<Store> s, std::string file, std::vector<std::pair<std::string, std::string>> meta)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), store_(std::move(s)), file_(std::move(file)),
+        meta_(std::move(meta)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { status_ = gv::ckpt::save(*store_, file_, meta_, &info_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!status_.ok()) {
+      deferred_.Reject(status_error(env, status_, store_.get()).Value());
+      return;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("file", file_);
+    o.Set("bytes", Napi::Number::New(env, static_cast<double>(info_.bytes)));
+    o.Set("version", Napi::Number::New(env, static_cast<double>(info_.version)));
+    o.Set("pauseSeconds", Napi::Number::New(env, info_.pauseSeconds));
+    o.Set("seconds", Napi::Number::New(env, info_.seconds));
+    deferred_.Resolve(o);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Store> store_;
+  std::string file_;
+  std::vector<std::pair<std::string, std::string>> meta_;
+  gv::ckpt::SaveInfo info_;
+  Status status_;
+};
+
+// save(file, { key: value }) -> Promise<{ file, bytes, version, pauseSeconds, seconds }>
+Napi::Value NativeStore::Save(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Store& s = live(env);
+  (void)s;
+  if (info.Length() < 1 || !info[0].IsString()) throw_arg(env, "file must be a string");
+  std::vector<std::pair<std::string, std::string>> meta;
+  if (info.Length() >= 2 && info[1].IsObject()) {
+    Napi::Object m = info[1].As<Napi::Object>();
+    Napi::Array keys = m.GetPropertyNames();
+    for (uint32_t i = 0; i < keys.Length(); ++i) {
+      std::string k = keys.Get(i).ToString().Utf8Value();
+      meta.emplace_back(k, m.Get(k).ToString().Utf8Value());
+    }
+  }
+  auto* w = new SaveWorker(env, store_, info[0].As<Napi::String>().Utf8Value(), std::move(meta));
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+// restore({ version, step, state: [{ slot, name, data }], fixed: [{ name, data }] }):
+// a freshly created store takes a checkpoint's optimizer state and counters.
+Napi::Value NativeStore::Restore(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Store& s = live(env);
+  if (info.Length() < 1 || !info[0].IsObject()) throw_arg(env, "restore expects an object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  gv::StateImage img;
+  img.params.resize(s.padded_floats());
+  s.snapshot(img.params.data());  // the parameters came with the store's creation
+  img.version = static_cast<uint64_t>(num(o, "version", 0));
+  img.step = static_cast<uint64_t>(num(o, "step", 0));
+  auto tensorOf = [&](const std::string& name) -> const gv::TensorInfo& {
+    int64_t t = s.find(name);
+    if (t < 0) throw make_error(env, Code::InvalidArgument, "no tensor '" + name + "'");
+    return s.tensor(static_cast<size_t>(t));
+  };
+  Napi::Value sv = o.Get("state");
+  if (sv.IsArray()) {
+    Napi::Array a = sv.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Object e = a.Get(i).As<Napi::Object>();
+      const int slot = static_cast<int>(num(e, "slot", 1));
+      const gv::TensorInfo& t = tensorOf(str(e, "name", ""));
+      Napi::Value dv = e.Get("data");
+      if (!dv.IsTypedArray() || dv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+          dv.As<Napi::Float32Array>().ElementLength() != t.size)
+        throw make_error(env, Code::Shape, "optimizer state for '" + t.name + "' must be a Float32Array of " + std::to_string(t.size));
+      std::vector<float>& dst = slot == 2 ? img.s2 : img.s1;
+      if (dst.empty()) dst.assign(s.padded_floats(), 0.f);
+      std::memcpy(dst.data() + t.offset, dv.As<Napi::Float32Array>().Data(), t.size * sizeof(float));
+    }
+  }
+  Napi::Value fv = o.Get("fixed");
+  if (fv.IsArray()) {
+    Napi::Array a = fv.As<Napi::Array>();
+    if (a.Length() > 0) img.fixed.assign(s.padded_floats(), 0);
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Object e = a.Get(i).As<Napi::Object>();
+      const gv::TensorInfo& t = tensorOf(str(e, "name", ""));
+      Napi::Value dv = e.Get("data");
+      if (!dv.IsTypedArray() || dv.As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array ||
+          dv.As<Napi::TypedArrayOf<int64_t>>().ElementLength() != t.size)
+        throw make_error(env, Code::Shape, "fixed-point values for '" + t.name + "' must be a BigInt64Array of " + std::to_string(t.size));
+      std::memcpy(img.fixed.data() + t.offset, dv.As<Napi::TypedArrayOf<int64_t>>().Data(), t.size * sizeof(int64_t));
+    }
+    if (img.fixed.size() && a.Length() != s.tensor_count()) img.fixed.clear();  // partial: use the float values
+  }
+  Status st = s.import_state(img);
+  if (!st.ok()) throw status_error(env, st, &s);
+  return env.Undefined();
+}
+
+// readCheckpoint(file) -> Promise<{ metadata, tensors: [{ name, dtype, shape, data }] }>:
+// the header validated before any tensor is read (safetensors.h).
+class ReadCheckpointWorker : public Napi::AsyncWorker {
+ public:
+  ReadCheckpointWorker(Napi::Env env, std::string file)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), file_(std::move(file)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { status_ = gv::st::read(file_, uint64_t{1} << 40, &header_, &data_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!status_.ok()) {
+      deferred_.Reject(status_error(env, status_, nullptr).Value());
+      return;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Object meta = Napi::Object::New(env);
+    for (const auto& kv : header_.metadata) meta.Set(kv.first, kv.second);
+    o.Set("metadata", meta);
+    Napi::Array ts = Napi::Array::New(env);
+    uint32_t k = 0;
+    for (const gv::st::Tensor& t : header_.tensors) {
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("name", t.name);
+      e.Set("dtype", t.dtype);
+      Napi::Array shape = Napi::Array::New(env);
+      size_t numel = 1;
+      for (uint32_t d = 0; d < t.shape.size(); ++d) {
+        shape.Set(d, Napi::Number::New(env, static_cast<double>(t.shape[d])));
+        numel *= static_cast<size_t>(t.shape[d]);
+      }
+      e.Set("shape", shape);
+      const uint8_t* src = data_.data() + t.begin;
+      if (t.dtype == "F32") {
+        Napi::Float32Array a = Napi::Float32Array::New(env, numel);
+        std::memcpy(a.Data(), src, numel * 4);
+        e.Set("data", a);
+      } else if (t.dtype == "F64") {
+        Napi::Float32Array a = Napi::Float32Array::New(env, numel);
+        for (size_t i = 0; i < numel; ++i) {
+          double v;
+          std::memcpy(&v, src + 8 * i, 8);
+          a[i] = static_cast<float>(v);
+        }
+        e.Set("data", a);
+      } else if (t.dtype == "I64") {
+        Napi::TypedArrayOf<int64_t> a = Napi::TypedArrayOf<int64_t>::New(env, numel, napi_bigint64_array);
+        std::memcpy(a.Data(), src, numel * 8);
+        e.Set("data", a);
+      } else {
+        e.Set("data", env.Null());
+      }
+      ts.Set(k++, e);
+    }
+    o.Set("tensors", ts);
+    deferred_.Resolve(o);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string file_;
+  gv::st::Header header_;
+  std::vector<uint8_t> data_;
+  Status status_;
+};
+
+Napi::Value ReadCheckpoint(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) throw_arg(info.Env(), "file must be a string");
+  auto* w = new ReadCheckpointWorker(info.Env(), info[0].As<Napi::String>().Utf8Value());
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
 // ---- models, the trainer and evaluate()
 
 bool is_instance(Napi::Env env, const Napi::Value& v, bool store);
@@ -1100,6 +1294,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::ModelTensors>("modelTensors"),
                              InstanceMethod<&Addon::Evaluate>("evaluate"),
                              InstanceMethod<&Addon::Train>("train"),
+                             InstanceMethod<&Addon::ReadCheckpoint>("readCheckpoint"),
                          });
     // Training runs of this environment: its teardown cancels and joins them.
     env.AddCleanupHook([this] {
@@ -1119,6 +1314,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value ModelTensors(const Napi::CallbackInfo& info) { return ::ModelTensors(info); }
   Napi::Value Evaluate(const Napi::CallbackInfo& info) { return ::Evaluate(info); }
   Napi::Value Train(const Napi::CallbackInfo& info) { return ::Train(info); }
+  Napi::Value ReadCheckpoint(const Napi::CallbackInfo& info) { return ::ReadCheckpoint(info); }
 
  public:
   Napi::FunctionReference storeCtor_;

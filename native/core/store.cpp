@@ -1,6 +1,8 @@
 #include "store.h"
 
+#include <chrono>
 #include <cmath>
+#include <thread>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -180,8 +182,73 @@ Status Store::make_pieces(const Grad* grads, size_t n, bool forPush, std::vector
   return Status::Ok();
 }
 
+namespace {
+size_t gate_slot() {
+  static std::atomic<size_t> next{0};
+  static thread_local const size_t slot = next.fetch_add(1, std::memory_order_relaxed) % Store::kGateCount;
+  return slot;
+}
+}  // namespace
+
+void Store::pause() {
+  pauseMu_.lock();
+  paused_.store(true, std::memory_order_seq_cst);
+  for (size_t k = 0; k < kGates; ++k)
+    for (unsigned spins = 0; gates_[k].inFlight.load(std::memory_order_seq_cst) != 0; ++spins)
+      if (spins > 64) std::this_thread::yield();
+}
+
+void Store::resume() {
+  paused_.store(false, std::memory_order_release);
+  pauseMu_.unlock();
+}
+
+Status Store::export_state(StateImage* out) {
+  *out = StateImage{};
+  Status s = sync();  // averaging: the open round; deterministic: refreshes the decay anchor
+  if (!s.ok()) return s;
+  if (cfg_.mode == Mode::Versioned && state_slots() == 0) {
+    export_locked(out);  // a pinned version is a point in time already
+    return Status::Ok();
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  pause();
+  export_locked(out);
+  resume();
+  out->pauseSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return Status::Ok();
+}
+
+Status Store::import_state(const StateImage& in) {
+  if (in.params.size() != padded_) return Status::Error(Code::InvalidArgument, "state image of another layout", "state");
+  const int slots = state_slots();
+  if ((slots >= 1 && !in.s1.empty() && in.s1.size() != padded_) || (slots >= 2 && !in.s2.empty() && in.s2.size() != padded_))
+    return Status::Error(Code::InvalidArgument, "optimizer state of another layout", "state");
+  pause();
+  Status s = import_locked(in);
+  if (s.ok()) {
+    version_.store(in.version, std::memory_order_release);
+    steps_.store(in.step, std::memory_order_relaxed);
+  }
+  resume();
+  return s;
+}
+
 Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out) {
   *out = PushResult{};
+  // The quiescence gate (checkpoints): announce this push, then check the
+  // gate (seq_cst both, as pause() does the reverse).
+  Gate& gate = gates_[gate_slot()];
+  for (;;) {
+    gate.inFlight.fetch_add(1, std::memory_order_seq_cst);
+    if (!paused_.load(std::memory_order_seq_cst)) break;
+    gate.inFlight.fetch_sub(1, std::memory_order_release);
+    while (paused_.load(std::memory_order_acquire)) std::this_thread::yield();
+  }
+  struct Leave {
+    Gate& g;
+    ~Leave() { g.inFlight.fetch_sub(1, std::memory_order_release); }
+  } leave{gate};
   // Shapes and duplicates: a push names each tensor at most once.
   uint64_t seen = 0;
   std::vector<bool> seenMany;
@@ -342,6 +409,24 @@ struct FloatState {
   float* s2_at(size_t off) { return s2.empty() ? nullptr : s2.data() + off; }
 };
 
+void export_float(const FloatState& st, size_t padded, StateImage* out) {
+  out->params.assign(st.params.data(), st.params.data() + padded);
+  if (!st.s1.empty()) out->s1.assign(st.s1.data(), st.s1.data() + padded);
+  if (!st.s2.empty()) out->s2.assign(st.s2.data(), st.s2.data() + padded);
+}
+
+void import_float(FloatState& st, size_t padded, const StateImage& in) {
+  std::memcpy(st.params.data(), in.params.data(), padded * sizeof(float));
+  if (!st.s1.empty()) {
+    if (in.s1.empty()) std::memset(st.s1.data(), 0, padded * sizeof(float));
+    else std::memcpy(st.s1.data(), in.s1.data(), padded * sizeof(float));
+  }
+  if (!st.s2.empty()) {
+    if (in.s2.empty()) std::memset(st.s2.data(), 0, padded * sizeof(float));
+    else std::memcpy(st.s2.data(), in.s2.data(), padded * sizeof(float));
+  }
+}
+
 bool plain_sgd(const kernels::StepArgs& a) {
   return a.kind == kernels::OptKind::Sgd && a.momentum == 0.f && a.weightDecay == 0.f;
 }
@@ -462,6 +547,15 @@ class StripedStore final : public Store {
     copy_pieces(out, st_.params.data(), pieces, np, copy);
   }
   uint64_t extra_bytes() const override { return stripes_.bytes(); }
+  void export_locked(StateImage* out) override {
+    out->version = version();
+    out->step = steps_.load(std::memory_order_relaxed);
+    export_float(st_, padded_, out);
+  }
+  Status import_locked(const StateImage& in) override {
+    import_float(st_, padded_, in);
+    return Status::Ok();
+  }
 
  private:
   FloatState st_;
@@ -515,6 +609,15 @@ class HogwildStore final : public Store {
   }
   uint64_t extra_bytes() const override { return stripes_.count() * sizeof(Writers); }
   const float* racy_view() override { return st_.params.data(); }
+  void export_locked(StateImage* out) override {
+    out->version = version();
+    out->step = steps_.load(std::memory_order_relaxed);
+    export_float(st_, padded_, out);
+  }
+  Status import_locked(const StateImage& in) override {
+    import_float(st_, padded_, in);
+    return Status::Ok();
+  }
 
  private:
   FloatState st_;
@@ -688,8 +791,12 @@ class VersionedStore final : public Store {
       else K().step(a, dst, s1_.empty() ? nullptr : s1_.data() + p.offset, s2_.empty() ? nullptr : s2_.data() + p.offset, p.g, p.len);
     }
     next->version = cur->version + 1;
-    current_.store(next, std::memory_order_seq_cst);
+    // The counter first, then the pointer: a reader that pins this version
+    // (seq_cst load of current_) then sees version() >= its number, so a
+    // snapshot's version is never ahead of the store's (a push based on it
+    // would be refused as "ahead"; the trainer hit that with 2 threads).
     version_.store(next->version, std::memory_order_release);
+    current_.store(next, std::memory_order_seq_cst);
     t_published_version = next->version;
     return Status::Ok();
   }
@@ -705,6 +812,33 @@ class VersionedStore final : public Store {
   uint64_t extra_bytes() const override {
     std::lock_guard<std::mutex> lk(writer_);
     return (pool_.size() - 1) * padded_ * sizeof(float);
+  }
+  void export_locked(StateImage* out) override {
+    Version* v = pin();
+    out->params.assign(v->data.data(), v->data.data() + padded_);
+    out->version = v->version;
+    unpin(v);
+    if (state_slots() > 0) {  // paused: the state matches the current version
+      std::lock_guard<std::mutex> lk(writer_);
+      if (!s1_.empty()) out->s1.assign(s1_.data(), s1_.data() + padded_);
+      if (!s2_.empty()) out->s2.assign(s2_.data(), s2_.data() + padded_);
+    }
+    out->step = steps_.load(std::memory_order_relaxed);
+  }
+  Status import_locked(const StateImage& in) override {
+    std::lock_guard<std::mutex> lk(writer_);
+    Version* cur = current_.load(std::memory_order_relaxed);
+    std::memcpy(cur->data.data(), in.params.data(), padded_ * sizeof(float));
+    cur->version = in.version;
+    if (!s1_.empty()) {
+      if (in.s1.empty()) std::memset(s1_.data(), 0, padded_ * sizeof(float));
+      else std::memcpy(s1_.data(), in.s1.data(), padded_ * sizeof(float));
+    }
+    if (!s2_.empty()) {
+      if (in.s2.empty()) std::memset(s2_.data(), 0, padded_ * sizeof(float));
+      else std::memcpy(s2_.data(), in.s2.data(), padded_ * sizeof(float));
+    }
+    return Status::Ok();
   }
 
  private:
@@ -793,6 +927,33 @@ class DeterministicStore final : public Store {
   void add_stats(Stats& s) const override { s.rounds = syncs_.get(); }
   uint64_t extra_bytes() const override {
     return acc_.bytes() - padded_ * sizeof(float) + anchor_.size() * sizeof(float);
+  }
+  void export_locked(StateImage* out) override {
+    out->version = version();
+    out->step = steps_.load(std::memory_order_relaxed);
+    out->fixed.assign(acc_.data(), acc_.data() + padded_);
+    out->params.resize(padded_);
+    K().fixed_load(out->params.data(), acc_.data(), padded_);
+  }
+  Status import_locked(const StateImage& in) override {
+    if (in.fixed.size() == padded_) {
+      std::memcpy(acc_.data(), in.fixed.data(), padded_ * sizeof(int64_t));
+    } else {
+      for (size_t i = 0; i < padded_; ++i) {
+        const double v = static_cast<double>(in.params[i]);
+        if (!(std::fabs(v) < kFixedMax / kFixedOne)) {
+          Status s = Status::Error(Code::Overflow, "a value (" + std::to_string(v) + ") is out of the range of mode 'deterministic'");
+          s.index = static_cast<int64_t>(i);
+          return s;
+        }
+      }
+      for (size_t i = 0; i < padded_; ++i) acc_.data()[i] = std::llrint(static_cast<double>(in.params[i]) * kFixedOne);
+    }
+    if (!anchor_.empty()) {
+      acc_.load(anchor_.data(), 0, padded_);
+      anchorMax_ = K().scan(anchor_.data(), padded_).maxAbs;
+    }
+    return Status::Ok();
   }
 
  private:
@@ -927,6 +1088,17 @@ class AveragingStore final : public Store {
     s.pending = accumulated_.load(std::memory_order_relaxed);
   }
   uint64_t extra_bytes() const override { return acc_.bytes() + padded_ * sizeof(float); }
+  void export_locked(StateImage* out) override {
+    std::shared_lock<std::shared_mutex> lk(roundLock_);
+    out->version = version();
+    out->step = steps_.load(std::memory_order_relaxed);
+    export_float(st_, padded_, out);
+  }
+  Status import_locked(const StateImage& in) override {
+    std::unique_lock<std::shared_mutex> lk(roundLock_);
+    import_float(st_, padded_, in);
+    return Status::Ok();
+  }
 
  private:
   FloatState st_;

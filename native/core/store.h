@@ -7,7 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../kernels/optim/step.h"
@@ -24,6 +26,9 @@ const char* mode_name(Mode m);
 bool parse_mode(const std::string& s, Mode* out);
 
 struct TensorSpec {
+  TensorSpec() = default;
+  TensorSpec(std::string n, std::vector<int64_t> s, InitKind i = InitKind::Zeros, float sd = 0.01f)
+      : name(std::move(n)), shape(std::move(s)), init(i), std(sd) {}
   std::string name;
   std::vector<int64_t> shape;
   InitKind init = InitKind::Zeros;
@@ -105,6 +110,16 @@ struct Stats {
   uint64_t bytes = 0;             // native memory held: parameters, optimizer state, versions, accumulators
 };
 
+// Parameters and optimizer state at one point in time, in the padded layout
+// (checkpoints). s1/s2 are empty when the optimizer keeps no such state;
+// fixed holds deterministic mode's exact Q32.32 values.
+struct StateImage {
+  std::vector<float> params, s1, s2;
+  std::vector<int64_t> fixed;
+  uint64_t version = 0, step = 0;
+  double pauseSeconds = 0;  // how long pushes were held back to take it (0 when none were)
+};
+
 struct alignas(64) PaddedCounter {
   std::atomic<uint64_t> v{0};
   void add(uint64_t n) { v.fetch_add(n, std::memory_order_relaxed); }
@@ -176,6 +191,15 @@ class Store {
 
   Stats stats() const;
 
+  // Checkpoints. export_state() copies every tensor and the optimizer state
+  // from one point in time: versioned mode pins a version (with optimizer
+  // state, it also holds the writer for the copy), the others hold new pushes
+  // at a gate and wait for those in flight (a brief quiescence, measured in
+  // pauseSeconds); averaging applies its open round first. import_state()
+  // replaces them (a store just created, before any push).
+  Status export_state(StateImage* out);
+  Status import_state(const StateImage& in);
+
   // Learning rate used by pushes from now on (a schedule sets it between pushes).
   void set_learning_rate(float lr) { lr_.store(lr, std::memory_order_relaxed); }
   float learning_rate() const { return lr_.load(std::memory_order_relaxed); }
@@ -199,6 +223,26 @@ class Store {
   // Allocates memory and writes the initial values (specs_ holds the tensor specs).
   virtual void initialize() = 0;
   virtual void add_stats(Stats&) const {}
+  // With pushes held at the gate (pause()): copy out / in. Versioned may be
+  // called without the pause (no optimizer state): it pins a version.
+  virtual void export_locked(StateImage* out) = 0;
+  virtual Status import_locked(const StateImage& in) = 0;
+  // The quiescence gate: every push passes it; pause() closes it and waits
+  // for the pushes in flight.
+  void pause();
+  void resume();
+  struct alignas(64) Gate {
+    std::atomic<uint32_t> inFlight{0};
+  };
+  static constexpr size_t kGates = 64;
+
+ public:
+  static constexpr size_t kGateCount = kGates;
+
+ protected:
+  std::unique_ptr<Gate[]> gates_{new Gate[kGates]};
+  std::atomic<bool> paused_{false};
+  std::mutex pauseMu_;
   virtual uint64_t extra_bytes() const { return 0; }
   virtual bool counts_version_itself() const { return false; }  // versioned publishes its own versions
 

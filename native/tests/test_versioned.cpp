@@ -129,8 +129,36 @@ void single_thread() {
 
 }  // namespace
 
+// Regression: a snapshot's version is never ahead of version(), so a push
+// based on it is never refused as "ahead of the store" (the publication
+// order once let a reader pin version v + 1 while version() still said v).
+void based_on_own_snapshot() {
+  StoreConfig c;
+  c.mode = Mode::Versioned;
+  c.optimizer.lr = 0.001f;
+  std::shared_ptr<Store> s;
+  CHECK_OK(Store::create(c, {TensorSpec{"w", {64}}}, &s));
+  std::atomic<int> refused{0};
+  const int iters = static_cast<int>(100000 * gvtest::stress_scale());
+  std::vector<std::thread> th;
+  for (int t = 0; t < 3; ++t)
+    th.emplace_back([&] {
+      std::vector<float> snap(s->padded_floats()), g(64, 1.f);
+      for (int i = 0; i < iters; ++i) {
+        const uint64_t v = s->snapshot(snap.data());
+        Grad gr{0, g.data(), 64};
+        PushResult r;
+        if (!s->push(&gr, 1, static_cast<int64_t>(v), &r).ok()) refused.fetch_add(1);
+      }
+    });
+  for (auto& t : th) t.join();
+  CHECK_EQ(refused.load(), 0);
+  CHECK_EQ(s->version(), uint64_t(3) * iters);
+}
+
 int main() {
   single_thread();
   concurrent();
+  based_on_own_snapshot();
   return gvtest::finish("test_versioned");
 }

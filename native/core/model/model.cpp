@@ -371,8 +371,8 @@ class Mlp final : public Model {
     for (uint32_t h : s.hidden) widths_.push_back(h);
     widths_.push_back(d.classes);
     for (size_t l = 1; l < widths_.size(); ++l) {
-      tensors_.push_back({"W" + std::to_string(l), {int64_t(widths_[l - 1]), int64_t(widths_[l])}, InitKind::Glorot});
-      tensors_.push_back({"b" + std::to_string(l), {int64_t(widths_[l])}, InitKind::Zeros});
+      tensors_.push_back({std::string("W") + std::to_string(l), {int64_t(widths_[l - 1]), int64_t(widths_[l])}, InitKind::Glorot});
+      tensors_.push_back({std::string("b") + std::to_string(l), {int64_t(widths_[l])}, InitKind::Zeros});
     }
     maxw_ = *std::max_element(widths_.begin() + 1, widths_.end());
   }
@@ -599,7 +599,7 @@ Status Model::create(const ModelSpec& spec, const Dims& dims, std::unique_ptr<Mo
   if (spec.kind == Kind::Mf) {
     if (dims.users == 0 || dims.items == 0)
       return Status::Error(Code::InvalidArgument, "model 'mf' needs ratings data (users and items), got none", "data");
-    if (spec.rank == 0 || spec.rank > 4096) return config_error("rank must be in 1..4096, got " + std::to_string(spec.rank), "rank");
+    if (spec.rank == 0 || spec.rank > 4096) return config_error(std::string("rank must be in 1..4096, got ") + std::to_string(spec.rank), "rank");
     out->reset(new Mf(spec, dims));
     return Status::Ok();
   }
@@ -623,9 +623,9 @@ Status Model::create(const ModelSpec& spec, const Dims& dims, std::unique_ptr<Mo
         if (spec.hidden.empty()) return config_error("hidden must list at least one layer width", "hidden");
         for (size_t i = 0; i < spec.hidden.size(); ++i)
           if (spec.hidden[i] == 0 || spec.hidden[i] > 65536)
-            return config_error("hidden[" + std::to_string(i) + "] must be in 1..65536, got " +
+            return config_error(std::string("hidden[") + std::to_string(i) + "] must be in 1..65536, got " +
                                     std::to_string(spec.hidden[i]),
-                                "hidden[" + std::to_string(i) + "]");
+                                std::string("hidden[") + std::to_string(i) + "]");
         out->reset(new Mlp(spec, dims));
       } else {
         out->reset(new Softmax(spec, dims));
@@ -642,23 +642,23 @@ Status Model::check_data(const Dataset& d) const {
   if (spec_.kind == Kind::Mf) {
     if (d.kind != DK::Ratings) return bad(std::string("needs ratings data, got ") + data::kind_name(d.kind));
     if (d.users > dims_.users || d.items > dims_.items)
-      return bad("the data has " + std::to_string(d.users) + " users and " + std::to_string(d.items) +
-                 " items, the model " + std::to_string(dims_.users) + " and " + std::to_string(dims_.items));
+      return bad(std::string("the data has ") + std::to_string(d.users) + std::string(" users and ") + std::to_string(d.items) +
+                 std::string(" items, the model ") + std::to_string(dims_.users) + std::string(" and ") + std::to_string(dims_.items));
     return Status::Ok();
   }
   if (d.kind == DK::Ratings) return bad("needs dense or sparse feature rows, got ratings");
   if (d.features != dims_.features)
-    return bad("the data has " + std::to_string(d.features) + " features, the model " + std::to_string(dims_.features));
+    return bad(std::string("the data has ") + std::to_string(d.features) + std::string(" features, the model ") + std::to_string(dims_.features));
   switch (spec_.kind) {
     case Kind::Logistic:
     case Kind::Svm:
-      if (d.classes != 2) return bad("needs binary labels (±1), got " + std::to_string(d.classes) + " classes");
+      if (d.classes != 2) return bad(std::string("needs binary labels (±1), got ") + std::to_string(d.classes) + " classes");
       break;
     case Kind::Softmax:
     case Kind::Mlp:
       if (d.classes < 2) return bad("needs class labels, got none");
       if (d.classes > dims_.classes)
-        return bad("the data has " + std::to_string(d.classes) + " classes, the model " + std::to_string(dims_.classes));
+        return bad(std::string("the data has ") + std::to_string(d.classes) + std::string(" classes, the model ") + std::to_string(dims_.classes));
       break;
     default: break;
   }
@@ -678,7 +678,7 @@ Status Model::from_shapes(const ModelSpec& spec0, const std::vector<std::string>
     *at = find(n);
     if (*at < 0) return Status::Error(Code::Shape, std::string("model '") + kind_name(spec.kind) + "' needs a tensor '" + n + "'", n);
     if (shapes[*at].size() != rank)
-      return Status::Error(Code::Shape, "tensor '" + n + "' must have " + std::to_string(rank) + " dimensions", n);
+      return Status::Error(Code::Shape, "tensor '" + n + std::string("' must have ") + std::to_string(rank) + " dimensions", n);
     return Status::Ok();
   };
   Dims d;
@@ -699,11 +699,11 @@ Status Model::from_shapes(const ModelSpec& spec0, const std::vector<std::string>
     case Kind::Mlp: {
       spec.hidden.clear();
       size_t L = 0;
-      while (find("W" + std::to_string(L + 1)) >= 0) ++L;
+      while (find(std::string("W") + std::to_string(L + 1)) >= 0) ++L;
       if (L < 2) return Status::Error(Code::Shape, "model 'mlp' needs tensors W1, b1, ..., Wn, bn with n >= 2", "W2");
       for (size_t l = 1; l <= L; ++l) {
         int w, b;
-        if (!(s = need("W" + std::to_string(l), 2, &w)).ok() || !(s = need("b" + std::to_string(l), 1, &b)).ok()) return s;
+        if (!(s = need(std::string("W") + std::to_string(l), 2, &w)).ok() || !(s = need(std::string("b") + std::to_string(l), 1, &b)).ok()) return s;
         if (l == 1) d.features = shapes[w][0];
         if (l < L) spec.hidden.push_back(static_cast<uint32_t>(shapes[w][1]));
         else d.classes = shapes[w][1];

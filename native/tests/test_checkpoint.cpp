@@ -1,0 +1,207 @@
+// Checkpoints (issue 4): the safetensors parser accepts what the writer
+// writes and refuses every malformed header with a byte offset; a write
+// replaces the file whole and sweeps dead writers' temporaries; and
+// export_state() is one point in time while writers push, in every mode.
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "check.h"
+#include "core/checkpoint/checkpoint.h"
+#include "core/checkpoint/safetensors.h"
+
+using namespace gv;
+
+namespace {
+
+std::string g_dir;
+
+std::vector<uint8_t> with_header(const std::string& json, size_t dataBytes) {
+  std::vector<uint8_t> b(8);
+  for (int k = 0; k < 8; ++k) b[k] = static_cast<uint8_t>(uint64_t(json.size()) >> (8 * k));
+  b.insert(b.end(), json.begin(), json.end());
+  b.resize(b.size() + dataBytes, 0);
+  return b;
+}
+
+Status parse_all(const std::vector<uint8_t>& b, st::Header* h) {
+  uint64_t need = 0;
+  return st::parse(b.data(), b.size(), b.size(), h, &need);
+}
+
+void test_parser() {
+  st::Header h;
+  CHECK_OK(parse_all(with_header(R"({"__metadata__":{"k":"v\u00e9\n"},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]},)"
+                                 R"("a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}})",
+                                 16),
+                     &h));
+  CHECK_EQ(h.tensors.size(), size_t{2});
+  CHECK_EQ(h.tensors[0].name, std::string("a"));  // sorted by offset
+  CHECK(h.meta("k") && *h.meta("k") == "v\xc3\xa9\n");
+  // scalar tensors (shape []) and empty ones
+  CHECK_OK(parse_all(with_header(R"({"s":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}})", 4), &h));
+
+  struct Bad {
+    std::string json;
+    size_t data;
+    const char* what;
+  };
+  const Bad bad[] = {
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})", 8, "expected ',' or '}'"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}x)", 8, "trailing"},
+      {R"([1,2])", 0, "not a JSON object"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 16, "twice"},
+      {R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8, "need 12"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 12, "cover 8"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12, "gap"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12, "overlaps"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8, "ends before"},
+      {R"({"a":{"dtype":"X","shape":[2],"data_offsets":[0,8]}})", 8, "unknown dtype"},
+      {R"({"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", 8, "bad shape"},
+      {R"({"a":{"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,8]}})", 8, "too large"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", 8, "unknown field"},
+      {R"({"a":{"dtype":"F32","shape":[2]}})", 8, "needs dtype"},
+      {R"({"__metadata__":{"k":1},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8, "must be a string"},
+      {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":"\ud800"})", 8, "surrogate"},
+      {"{\"a\x01\":1}", 0, "control character"},
+      {R"({"a":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]})", 0, "too deep"},
+  };
+  for (const Bad& b : bad) {
+    gvtest::Context ctx(b.json);
+    Status s = parse_all(with_header(b.json, b.data), &h);
+    CHECK_EQ(s.code, Code::DataFormat);
+    CHECK_MSG(s.message.find(b.what) != std::string::npos, s.message);
+    CHECK(s.offset >= 0);
+  }
+  // the length itself
+  std::vector<uint8_t> b = with_header(R"({})", 0);
+  b[7] = 0x7f;
+  Status s = parse_all(b, &h);
+  CHECK_EQ(s.code, Code::DataFormat);
+  CHECK_EQ(s.offset, int64_t{0});
+  s = parse_all(std::vector<uint8_t>(5, 0), &h);
+  CHECK_EQ(s.code, Code::DataFormat);
+}
+
+void test_write_read() {
+  const std::string f = g_dir + "/w.safetensors";
+  float a[3] = {1.5f, -2.f, 3.25f};
+  int64_t q[2] = {-7, int64_t{1} << 40};
+  CHECK_OK(st::write(f, {{"a", "F32", {3}, a, sizeof a}, {"q", "I64", {1, 2}, q, sizeof q}}, {{"format", "x\"y"}}));
+  st::Header h;
+  std::vector<uint8_t> data;
+  CHECK_OK(st::read(f, 1 << 20, &h, &data));
+  CHECK_EQ(h.dataStart % 8, uint64_t{0});
+  CHECK(h.meta("format") && *h.meta("format") == "x\"y");
+  const st::Tensor* ta = h.find("a");
+  CHECK(ta && std::memcmp(data.data() + ta->begin, a, sizeof a) == 0);
+  const st::Tensor* tq = h.find("q");
+  CHECK(tq && tq->shape == (std::vector<int64_t>{1, 2}) && std::memcmp(data.data() + tq->begin, q, sizeof q) == 0);
+  // a dead writer's temporary is swept by the next write; a live one's is kept
+  const std::string dead = g_dir + "/.w.safetensors.tmp-999999999-5", live = g_dir + "/.w.safetensors.tmp-1-5";
+  for (const std::string& p : {dead, live}) {
+    FILE* t = std::fopen(p.c_str(), "w");
+    std::fputs("junk", t);
+    std::fclose(t);
+  }
+  CHECK_OK(st::write(f, {{"a", "F32", {3}, a, sizeof a}}, {}));
+  CHECK(!std::filesystem::exists(dead));
+  CHECK(std::filesystem::exists(live));  // pid 1 is alive
+  std::filesystem::remove(live);
+  Status s = st::read(g_dir + "/missing", 1 << 20, &h, &data);
+  CHECK_EQ(s.code, Code::NotFound);
+  s = st::write(g_dir + "/no/such/dir/f", {{"a", "F32", {3}, a, sizeof a}}, {});
+  CHECK_EQ(s.code, Code::Io);
+}
+
+// Writers add 1 to every element of both tensors per push; an export must
+// see every element equal (all from the same version), and equal to it.
+void test_point_in_time() {
+  for (Mode mode : {Mode::Atomic, Mode::Locked, Mode::Versioned, Mode::Deterministic, Mode::Averaging, Mode::Hogwild}) {
+    gvtest::Context ctx(mode_name(mode));
+    StoreConfig c;
+    c.mode = mode;
+    c.optimizer.lr = 1.f;
+    c.shardFloats = 1024;  // many stripes: a torn export would show
+    std::shared_ptr<Store> s;
+    CHECK_OK(Store::create(c, {TensorSpec{"x", {20000}}, TensorSpec{"y", {3000}}}, &s));
+    std::atomic<bool> stop{false};
+    std::vector<float> g1(20000, -1.f), g2(3000, -1.f);
+    const int T = mode == Mode::Hogwild ? 1 : 3;  // hogwild: one writer, no lost update to tell apart
+    std::vector<std::thread> writers;
+    for (int t = 0; t < T; ++t)
+      writers.emplace_back([&] {
+        while (!stop.load()) {
+          Grad g[2] = {{0, g1.data(), g1.size()}, {1, g2.data(), g2.size()}};
+          PushResult r;
+          Status st = s->push(g, 2, -1, &r);
+          if (!st.ok()) break;
+        }
+      });
+    double maxPause = 0;
+    for (int k = 0; k < 30; ++k) {
+      StateImage img;
+      CHECK_OK(s->export_state(&img));
+      maxPause = std::max(maxPause, img.pauseSeconds);
+      const float first = img.params[s->tensor(0).offset];
+      size_t bad = 0;
+      for (size_t t = 0; t < 2; ++t)
+        for (size_t i = 0; i < s->tensor(t).size; ++i) bad += img.params[s->tensor(t).offset + i] != first;
+      CHECK_EQ(bad, size_t{0});
+      if (mode != Mode::Averaging) CHECK_EQ(static_cast<uint64_t>(first), img.version);
+    }
+    stop.store(true);
+    for (auto& w : writers) w.join();
+    std::printf("  %-13s longest pause %.1f us\n", mode_name(mode), maxPause * 1e6);
+    // import: a new store of the same layout takes the state and the version
+    StateImage img;
+    CHECK_OK(s->export_state(&img));
+    std::shared_ptr<Store> b;
+    CHECK_OK(Store::create(c, {TensorSpec{"x", {20000}}, TensorSpec{"y", {3000}}}, &b));
+    CHECK_OK(b->import_state(img));
+    CHECK_EQ(b->version(), img.version);
+    std::vector<float> out(b->padded_floats());
+    b->snapshot(out.data());
+    CHECK(std::memcmp(out.data(), img.params.data(), 20000 * sizeof(float)) == 0);
+  }
+}
+
+void test_save_file() {
+  StoreConfig c;
+  c.optimizer.kind = kernels::OptKind::Adam;
+  c.optimizer.lr = 0.01f;
+  std::shared_ptr<Store> s;
+  CHECK_OK(Store::create(c, {TensorSpec{"W", {4, 3}, InitKind::Glorot}, TensorSpec{"b", {3}}}, &s));
+  std::vector<float> g(12, 0.5f), gb(3, -0.25f);
+  Grad gr[2] = {{0, g.data(), 12}, {1, gb.data(), 3}};
+  PushResult r;
+  CHECK_OK(s->push(gr, 2, -1, &r));
+  ckpt::SaveInfo info;
+  const std::string f = g_dir + "/s.safetensors";
+  CHECK_OK(ckpt::save(*s, f, {{"note", "x"}}, &info));
+  CHECK_EQ(info.version, uint64_t{1});
+  st::Header h;
+  std::vector<uint8_t> data;
+  CHECK_OK(st::read(f, 1 << 20, &h, &data));
+  for (const char* n : {"W", "b", "optimizer.exp_avg.W", "optimizer.exp_avg_sq.b"}) CHECK_MSG(h.find(n), n);
+  CHECK(h.meta("mode") && *h.meta("mode") == "atomic");
+  CHECK(h.meta("step") && *h.meta("step") == "1");
+  CHECK(h.meta("tensors") && *h.meta("tensors") == "[\"W\",\"b\"]");
+  CHECK(h.meta("note") && *h.meta("note") == "x");
+}
+
+}  // namespace
+
+int main() {
+  char tmpl[] = "/tmp/gv-ckpt-XXXXXX";
+  g_dir = mkdtemp(tmpl);
+  test_parser();
+  test_write_read();
+  test_point_in_time();
+  test_save_file();
+  std::filesystem::remove_all(g_dir);
+  return gvtest::finish("test_checkpoint");
+}
