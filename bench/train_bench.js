@@ -38,10 +38,14 @@ const WORKLOADS = {
   W1b32: { peer: 'W1', data: 'fashion', model: 'softmax', batch: 32, lr: 0.1, epochs: 5 },
   W2: { peer: 'W2', data: 'fashion', model: 'mlp', hidden: [128], batch: 32, lr: 0.1, epochs: 5 },
   W3: { peer: 'W3', data: 'w3', model: 'logistic', batch: 32, lr: 8, epochs: 5 },
+  W3b1: { peer: 'W3', data: 'w3', model: 'logistic', batch: 1, lr: 1, epochs: 5 },
+  // Accuracy runs: gradvault alone, with a step schedule (halve the rate every `every` epochs).
+  W1acc: { peer: 'W1', data: 'fashion', model: 'softmax', batch: 32, lr: 0.2, epochs: 5, schedule: { kind: 'step', every: 1, gamma: 0.5 }, only: ['atomic', 2] },
+  W2acc: { peer: 'W2', data: 'fashion', model: 'mlp', hidden: [128], batch: 32, lr: 0.2, epochs: 15, schedule: { kind: 'step', every: 5, gamma: 0.5 }, only: ['atomic', 2] },
 };
 const ALL_PEERS = ['hand_sgd', 'plain_js', 'sab_hogwild_js', 'torch_hogwild', 'sklearn_sgd'];
 
-const workloads = list(opt('workloads', 'W1b1,W1b32,W2,W3'));
+const workloads = list(opt('workloads', SMOKE ? 'W1b1,W1b32,W2,W3' : 'W1b1,W1b32,W2,W3,W3b1,W1acc,W2acc'));
 const modes = list(opt('modes', SMOKE ? 'atomic,hogwild' : gv.MODES.join(',')));
 const threads = list(opt('threads', '1,2')).map(Number);
 const peers = list(opt('peers', SMOKE ? 'hand_sgd,plain_js' : ALL_PEERS.join(',')));
@@ -49,7 +53,7 @@ const epochsOverride = SMOKE ? 1 : Number(opt('epochs', 0)) || 0;
 const SMOKE_ROWS = 6000;
 const out = opt('out', path.join(ROOT, SMOKE ? 'bench/out/smoke/train.json' : 'bench/results/train.json'));
 // Slow peers get a share of the rows (their samples/s is measured on it; accuracy then is not comparable).
-const PEER_ROWS = { torch_hogwild: { W1b1: 20000 }, plain_js: {}, sab_hogwild_js: {}, sklearn_sgd: {}, hand_sgd: {} };
+const PEER_ROWS = { torch_hogwild: { W1b1: 20000, W3b1: 20000 }, plain_js: {}, sab_hogwild_js: {}, sklearn_sgd: {}, hand_sgd: {} };
 const PEER_TIMEOUT_S = Number(opt('peer-timeout', SMOKE ? 60 : 900));
 
 function cpuModel() {
@@ -84,6 +88,7 @@ async function runGradvault(w, data, mode, t) {
     epochs: epochsOverride || w.epochs,
     batchSize: w.batch,
     seed: 42,
+    ...(w.schedule ? { schedule: w.schedule } : {}),
     mode,
     ...(mode === 'averaging' ? { syncEvery: t } : {}),
     optimizer: { kind: 'sgd', lr: w.lr },
@@ -132,6 +137,8 @@ function peerCommand(peer, w, t) {
 function runPeer(peer, w, t) {
   if (peer === 'plain_js' && t !== 1) return null; // single-threaded by nature
   if (peer === 'sklearn_sgd' && (t !== 1 || w.peer === 'W2')) return null;
+  // SGDClassifier updates per sample: it runs in the batch-1 workloads only
+  if (peer === 'sklearn_sgd' && w.batch !== 1) return null;
   if (w.peer === 'W3' && !fs.existsSync(path.join(ROOT, 'bench/data/w3-train.svm')))
     return { peer, threads: t, skipped: 'no bench/data/w3-*.svm (node bench/peers/make-w3.js)' };
   const [cmd, argv] = peerCommand(peer, w, t);
@@ -171,17 +178,17 @@ async function main() {
       log(
         `${r.peer.padEnd(15)} ${String(r.mode ?? '-').padEnd(14)} ${String(r.threads).padStart(7)} ${fmt(r.samplesPerSec).padStart(11)} ${fmt(r.wallSeconds ?? r.seconds, 2).padStart(8)} ${r.skipped ? r.skipped : fmt(r.testAccuracy, 4).padStart(10)}`,
       );
-    for (const t of threads)
-      for (const mode of modes) {
-        const r = { workload: key, ...(await runGradvault(w, data, mode, t)) };
+    for (const t of w.only ? [w.only[1]] : threads)
+      for (const mode of w.only ? [w.only[0]] : modes) {
+        const r = { ...(await runGradvault(w, data, mode, t)), workload: key };
         results.push(r);
         row(r);
       }
-    for (const peer of peers)
+    for (const peer of w.only ? [] : peers)
       for (const t of threads) {
         const r = runPeer(peer, w, t);
         if (!r) continue;
-        results.push({ workload: key, ...r });
+        results.push({ ...r, workload: key });
         row(r);
       }
   }

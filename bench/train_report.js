@@ -18,6 +18,9 @@ const LABEL = {
   W1b32: 'W1: softmax, Fashion-MNIST, batch 32',
   W2: 'W2: MLP 784-128-10, Fashion-MNIST, batch 32',
   W3: 'W3: sparse logistic, RCV1-like (200,000 rows), batch 32',
+  W3b1: 'W3: sparse logistic, RCV1-like (200,000 rows), batch 1 (as scikit-learn updates)',
+  W1acc: 'W1 accuracy run: softmax, batch 32, 5 epochs, lr 0.2 halved every epoch',
+  W2acc: 'W2 accuracy run: MLP 784-128-10, batch 32, 15 epochs, lr 0.2 halved every 5',
 };
 const SAFE = ['atomic', 'locked', 'versioned', 'deterministic', 'averaging'];
 
@@ -58,23 +61,36 @@ function render(data, chartFile) {
   }
   if (workloads.includes('W1b1')) {
     const hand = find('W1b1', 'hand_sgd', undefined, 1), js = find('W1b1', 'plain_js', undefined, 1);
+    if (hand && js) goals.push(['(context) W1 batch 1: hand-written C++ vs plain JavaScript', '–', ratio(hand.samplesPerSec, js.samplesPerSec), '']);
     for (const mode of ['atomic', 'hogwild']) {
       const g = find('W1b1', 'gradvault', mode, 1);
       if (g && hand) goals.push([`W1 batch 1, per thread, ${mode} vs hand-written C++`, '≥ 0.8×', ratio(g.samplesPerSec, hand.samplesPerSec), g.samplesPerSec / hand.samplesPerSec >= 0.8 ? 'met' : '**not met**']);
       if (g && js) goals.push([`W1 batch 1, per thread, ${mode} vs plain JavaScript`, '≥ 20×', ratio(g.samplesPerSec, js.samplesPerSec), g.samplesPerSec / js.samplesPerSec >= 20 ? 'met' : '**not met**']);
     }
   }
-  for (const [wl, model, want] of [['W1b32', 'softmax', 0.84], ['W1b1', 'softmax', 0.84], ['W2', 'mlp', 0.88]]) {
+  for (const [wl, what, want] of [
+    ['W1b32', 'softmax, 5 epochs, constant lr', 0.84],
+    ['W1b1', 'softmax, batch 1, 5 epochs, constant lr', 0.84],
+    ['W1acc', 'softmax, 5 epochs, step schedule', 0.84],
+    ['W2', 'MLP, 5 epochs, constant lr', 0.88],
+    ['W2acc', 'MLP, 15 epochs, step schedule', 0.88],
+  ]) {
     const g = R.filter((r) => r.workload === wl && r.peer === 'gradvault' && !r.skipped);
     if (!g.length) continue;
     const best = Math.max(...g.map((r) => r.testAccuracy));
-    goals.push([`${wl} ${model} test accuracy (5 epochs, constant lr, best mode)`, `≥ ${want}`, f(best, 4), best >= want ? 'met' : '**not met**']);
+    goals.push([`${wl} test accuracy (${what}; best mode)`, `≥ ${want}`, f(best, 4), best >= want ? 'met' : '**not met**']);
   }
   for (const peer of ['torch_hogwild', 'sklearn_sgd'])
     for (const wl of workloads) {
       const p = R.filter((r) => r.workload === wl && r.peer === peer && !r.skipped).sort((a, b) => b.samplesPerSec - a.samplesPerSec)[0];
       const g = R.filter((r) => r.workload === wl && r.peer === 'gradvault' && SAFE.includes(r.mode)).sort((a, b) => b.samplesPerSec - a.samplesPerSec)[0];
-      if (p && g) goals.push([`${wl}: fastest safe gradvault vs fastest ${peer}`, '> 1×', ratio(g.samplesPerSec, p.samplesPerSec), g.samplesPerSec > p.samplesPerSec ? 'met' : '**not met**']);
+      if (p && g)
+        goals.push([
+          `${wl}: fastest safe gradvault (${g.mode}, ${g.threads}T) vs fastest ${peer} (${p.threads}T), samples/s (test accuracy)`,
+          '> 1×',
+          `${ratio(g.samplesPerSec, p.samplesPerSec)} (${f(g.testAccuracy, 3)} vs ${f(p.testAccuracy, 3)})`,
+          g.samplesPerSec > p.samplesPerSec ? 'met' : '**not met**',
+        ]);
     }
   table(['goal', 'target', 'measured', 'verdict'], goals);
 

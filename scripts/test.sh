@@ -34,6 +34,12 @@ fi
 step "both builds (node-gyp, cmake-js) and a prebuild without build/"
 bash scripts/check-builds.sh
 
+step "the packed tarball in an empty folder: prebuild, require, import, npx gradvault, types, build from source"
+bash scripts/check-pack.sh
+
+step "API reference from the TSDoc comments (typedoc, warnings are errors)"
+npm run docs --silent
+
 if [ -f scripts/bench.sh ]; then
   step "benchmark smoke run"
   bash scripts/bench.sh --smoke

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
+#include <iterator>
 
 #include "../../kernels/dispatch.h"
 
@@ -76,16 +78,26 @@ RowSet& rowset(int k, size_t rows) {
   return s;
 }
 
-void start_touched(Touched* t, size_t count, const std::vector<bool>& sparse, const std::vector<size_t>& width) {
-  for (size_t i = 0; i < count; ++i) {
-    t[i].dense = !sparse[i];
-    t[i].width = width[i];
+// Marks each tensor's gradient dense or row-sparse (no allocation: this runs per batch).
+template <class Sparse, class Width>
+void start_touched(Touched* t, size_t count, const Sparse& sparse, const Width& width) {
+  auto s = std::begin(sparse);
+  auto w = std::begin(width);
+  for (size_t i = 0; i < count; ++i, ++s, ++w) {
+    t[i].dense = !*s;
+    t[i].width = *w;
     t[i].rows.clear();
   }
+}
+void start_touched(Touched* t, size_t count, std::initializer_list<bool> sparse, std::initializer_list<size_t> width) {
+  start_touched<std::initializer_list<bool>, std::initializer_list<size_t>>(t, count, sparse, width);
 }
 
 
 void feature_rows(const Dataset& d, const uint32_t* rows, size_t n, Touched& t, size_t width, int slot);
+struct SparseView;
+const SparseView& sparse_view(const Dataset& d, const Batch& b);
+void rows_of(const Dataset& d, const SparseView& v, Touched& t, int slot);
 
 // ---- linear, logistic, svm: w [F], b [1]
 
@@ -162,14 +174,12 @@ class LinearFamily final : public Model {
       if (touched) start_touched(touched, 2, {false, false}, {1, 1});
     } else {
       start_touched(touched, 2, {true, false}, {1, 1});
-      RowSet& rs = rowset(0, d.features);
       for (size_t i = 0; i < n; ++i) {
         uint64_t r = rows[i], lo = d.indptr[r], nnz = d.indptr[r + 1] - lo;
-        if (z[i] == 0.f) continue;
-        K().sparse_axpy(g[0], d.indices.data() + lo, d.values.data() + lo, nnz, z[i] * inv);
-        for (uint64_t k = lo; k < lo + nnz; ++k) rs.add(touched[0], d.indices[k]);
+        if (z[i] != 0.f) K().sparse_axpy(g[0], d.indices.data() + lo, d.values.data() + lo, nnz, z[i] * inv);
       }
-      rs.finish(touched[0]);
+      // the rows written (a row whose dz is 0 adds zeros: listing it is harmless)
+      rows_of(d, sparse_view(d, b), touched[0], 0);
     }
     return sum;
   }
@@ -499,7 +509,7 @@ class Mf final : public Model {
   void rows_needed(const Dataset& d, const uint32_t* rows, size_t n, bool, Touched* need) const override {
     const size_t R = spec_.rank;
     const int T = spec_.biases ? 4 : 2;
-    start_touched(need, T, std::vector<bool>(T, true), {R, R, 1, 1});
+    start_touched(need, T, {true, true, true, true}, {R, R, 1, 1});
     RowSet& ru = rowset(0, d.users);
     RowSet& ri = rowset(1, d.items);
     for (size_t k = 0; k < n; ++k) {
@@ -525,7 +535,7 @@ class Mf final : public Model {
               Touched* touched, bool) const override {
     const size_t R = spec_.rank;
     const int T = spec_.biases ? 4 : 2;
-    start_touched(touched, T, std::vector<bool>(T, true), {R, R, 1, 1});
+    start_touched(touched, T, {true, true, true, true}, {R, R, 1, 1});
     RowSet& ru = rowset(0, d.users);
     RowSet& ri = rowset(1, d.items);
     const float inv = 1.f / static_cast<float>(n), l2 = spec_.l2;

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The packed tarball installs and works in an empty folder (issue 4):
+#  1. with its prebuild and no compiler (PREBUILDS_ONLY=1): CommonJS require,
+#     ESM import, `npx gradvault demo`, `gradvault inspect` of a checkpoint,
+#     and the shipped TypeScript types compiled by tsc;
+#  2. without a prebuild that fits: `npm rebuild` compiles from source.
+# Needs the npm registry for the package's dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+# (re)build the prebuild when it is missing or older than the native sources
+pb="prebuilds/$(node -p 'process.platform + "-" + process.arch')"
+node_file=$(ls "$pb"/*.node 2>/dev/null | head -1 || true)
+if [ -z "$node_file" ] || [ -n "$(find native binding.gyp -newer "$node_file" -type f | head -1)" ]; then
+  echo "building the prebuild (npm run prebuildify)"
+  npm run prebuildify --silent >/tmp/gradvault-prebuildify.log 2>&1 || { tail -30 /tmp/gradvault-prebuildify.log; exit 1; }
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+tarball=$(npm pack --silent --pack-destination "$tmp" | tail -1)
+echo "packed $tarball ($(du -h "$tmp/$tarball" | cut -f1))"
+cd "$tmp"
+npm init -y >/dev/null
+# --ignore-scripts is not used: the install script (node-gyp-build) must find the prebuild
+PREBUILDS_ONLY=1 npm install --no-audit --no-fund --silent "./$tarball" >/dev/null
+[ ! -e node_modules/gradvault/build ] || { echo "a build/ folder appeared: the prebuild was not used" >&2; exit 1; }
+
+echo "CommonJS require, with the prebuild only:"
+PREBUILDS_ONLY=1 node -e '
+  const { ParameterStore, Trainer, synthetic, evaluate, isa } = require("gradvault");
+  const s = new ParameterStore({ tensors: { w: { shape: [2] } }, optimizer: { kind: "sgd", lr: 1 } });
+  s.push({ w: new Float32Array([1, 1]) });
+  if (s.snapshot().get("w").join() !== "-1,-1") throw new Error("wrong result");
+  console.log("  ok", JSON.stringify(isa()));
+'
+echo "ESM import:"
+cat > esm.mjs <<'JS'
+import { ParameterStore, Trainer, synthetic, evaluate, MODES } from 'gradvault';
+const [train, test] = synthetic('blobs', { rows: 2000, features: 5, classes: 3 }).split(0.8);
+const t = new Trainer({ model: 'softmax', threads: 2, epochs: 2, optimizer: { kind: 'sgd', lr: 0.05 } });
+await t.fit(train);
+const acc = evaluate(t.store, 'softmax', test).accuracy;
+if (!(acc > 0.9)) throw new Error(`accuracy ${acc}`);
+await t.store.save('m.safetensors');
+const back = await ParameterStore.load('m.safetensors');
+console.log(`  ok: ${MODES.length} modes, accuracy ${acc.toFixed(3)}, reloaded version ${back.version}`);
+JS
+PREBUILDS_ONLY=1 node esm.mjs
+echo "npx gradvault demo and inspect:"
+PREBUILDS_ONLY=1 npx --no-install gradvault demo --no-train --pushes 200 | tail -3
+PREBUILDS_ONLY=1 npx --no-install gradvault inspect m.safetensors | head -4
+if PREBUILDS_ONLY=1 npx --no-install gradvault train --epochs zero 2>err.txt; then echo "bad arguments must fail" >&2; exit 1; fi
+[ "$(wc -l < err.txt)" = 1 ] || { echo "a bad argument must print one line:" >&2; cat err.txt >&2; exit 1; }
+echo "  ok: bad arguments print one line: $(cat err.txt)"
+echo "shipped types (tsc):"
+mkdir -p types && sed 's#../../dist#gradvault#' "$ROOT/test/types/usage.ts" > types/usage.ts
+cat > types/tsconfig.json <<'JS'
+{ "compilerOptions": { "strict": true, "noEmit": true, "target": "ES2022", "module": "node16", "moduleResolution": "node16",
+  "types": ["node"], "typeRoots": ["ROOT/node_modules/@types"] }, "include": ["usage.ts"] }
+JS
+sed -i "s#ROOT#$ROOT#" types/tsconfig.json
+"$ROOT/node_modules/.bin/tsc" -p types/tsconfig.json
+echo "  ok"
+echo "no prebuild fits: npm rebuild compiles from source:"
+rm -rf node_modules/gradvault/prebuilds
+npm rebuild gradvault --silent >/dev/null 2>"$tmp/rebuild.log" || { tail -20 "$tmp/rebuild.log" >&2; exit 1; }
+[ -f node_modules/gradvault/build/Release/gradvault.node ] || { echo "no build from source" >&2; exit 1; }
+node -e 'const g = require("gradvault"); new g.ParameterStore({ tensors: { w: { shape: [1] } } }); console.log("  ok: built from source")'
