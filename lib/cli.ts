@@ -23,6 +23,9 @@ const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'p
 
 // ---------------------------------------------------------------- helpers
 
+/** A bad argument found while running a command (commander reports its own parse errors). */
+class UsageError extends Error {}
+
 const int = (name: string, min = 1) => (v: string) => {
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < min) throw new ArgError(`${name} must be an integer >= ${min}, got '${v}'`);
@@ -89,7 +92,7 @@ async function loadData(o: { data?: string; format?: string; labels?: string; la
   if (o.data!.startsWith('synthetic:')) {
     const kind = o.data!.slice('synthetic:'.length);
     if (!['sparse-logistic', 'blobs', 'ratings'].includes(kind))
-      throw new ArgError(`--data synthetic:${kind}: the synthetic sets are sparse-logistic, blobs and ratings`);
+      throw new UsageError(`--data synthetic:${kind}: the synthetic sets are sparse-logistic, blobs and ratings`);
     all = synthetic(kind as 'blobs', { rows: o.rows ? Math.ceil(o.rows / 0.9) : kind === 'sparse-logistic' ? 100000 : 50000, seed: o.seed });
     what = `synthetic ${kind}`;
   } else {
@@ -97,14 +100,14 @@ async function loadData(o: { data?: string; format?: string; labels?: string; la
     const format = o.format ?? (/\.csv$/i.test(file) ? 'csv' : /idx\d-ubyte(\.gz)?$/i.test(file) ? 'idx' : 'libsvm');
     if (format === 'idx') {
       const labels = o.labels ?? file.replace('images-idx3', 'labels-idx1');
-      if (labels === file) throw new ArgError('--labels FILE is needed with an IDX images file');
+      if (labels === file) throw new UsageError('--labels FILE is needed with an IDX images file');
       all = await loadIdx(file, labels);
     } else if (format === 'csv') {
       all = await loadCsv(file, { label: csvLabel(o.label) });
     } else if (format === 'libsvm') {
       all = await loadLibsvm(file);
     } else {
-      throw new ArgError(`--format must be idx, libsvm or csv, got '${format}'`);
+      throw new UsageError(`--format must be idx, libsvm or csv, got '${format}'`);
     }
   }
   if (o.test) {
@@ -117,7 +120,7 @@ async function loadData(o: { data?: string; format?: string; labels?: string; la
 }
 
 function csvLabel(label: string | undefined): string | number {
-  if (label === undefined) throw new ArgError('--label COLUMN is needed with a CSV file (a column index or header name)');
+  if (label === undefined) throw new UsageError('--label COLUMN is needed with a CSV file (a column index or header name)');
   return /^\d+$/.test(label) ? Number(label) : label;
 }
 
@@ -446,7 +449,7 @@ export async function main(argv: string[]): Promise<number> {
       // help and version exit 0; usage errors were printed by commander as one line
       return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
     }
-    if (e instanceof ArgError) {
+    if (e instanceof UsageError) {
       process.stderr.write(`gradvault: ${e.message}\n`);
       return 2;
     }

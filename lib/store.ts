@@ -1,4 +1,4 @@
-import { resolveStoreOptions, describe, type ResolvedStoreOptions, type ResolvedTensor, type StoreOptions, type Mode } from './config';
+import { OPTIMIZER_KEYS, resolveStoreOptions, describe, type ResolvedStoreOptions, type ResolvedTensor, type StoreOptions, type Mode } from './config';
 import { ClosedError, InPlaceModificationError, InvalidArgumentError, ShapeError, fromNative } from './errors';
 import { native, type NativeResult, type NativeStoreInstance } from './native';
 import { Snapshot } from './snapshot';
@@ -347,7 +347,7 @@ export class ParameterStore {
     const n = this.#live();
     const o = this.options;
     const meta = {
-      optimizer: JSON.stringify(o.optimizer),
+      optimizer: JSON.stringify(Object.fromEntries(Object.entries(o.optimizer).filter(([k]) => OPTIMIZER_KEYS[o.optimizer.kind].includes(k)))),
       options: JSON.stringify({ staleness: o.staleness, nonFinite: o.nonFinite, syncEvery: o.syncEvery, verify: o.verify }),
     };
     try {

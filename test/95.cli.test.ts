@@ -50,7 +50,7 @@ test('train on a LIBSVM file: JSON lines, save, inspect, resume, HTML report', (
   const ins = run('inspect', 'm.safetensors');
   expect(ins.code).toBe(0);
   expect(ins.out).toMatch(/mode: atomic/);
-  expect(ins.out).toMatch(/^w\s+F32\s+\[4\]/m);
+  expect(ins.out).toMatch(/^w\s+F32\s+\[3\]/m); // LIBSVM indices 1 and 3: 3 features
   const again = run('train', '--data', 'd.svm', '--resume', 'm.safetensors', '--epochs', '1', '--lr', '1');
   expect(again.code).toBe(0);
   expect(again.out).toMatch(/resumed from m\.safetensors/);
