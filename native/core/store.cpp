@@ -213,7 +213,9 @@ Status Store::export_state(StateImage* out) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   pause();
-  export_locked(out);
+  out->version = version();  // no push is in flight: the counters match the copy
+  out->step = steps_.load(std::memory_order_relaxed);
+  export_locked(out);  // versioned overwrites version with its pinned one
   resume();
   out->pauseSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return Status::Ok();
@@ -415,7 +417,7 @@ void export_float(const FloatState& st, size_t padded, StateImage* out) {
   if (!st.s2.empty()) out->s2.assign(st.s2.data(), st.s2.data() + padded);
 }
 
-void import_float(FloatState& st, size_t padded, const StateImage& in) {
+Status import_float(FloatState& st, size_t padded, const StateImage& in) {
   std::memcpy(st.params.data(), in.params.data(), padded * sizeof(float));
   if (!st.s1.empty()) {
     if (in.s1.empty()) std::memset(st.s1.data(), 0, padded * sizeof(float));
@@ -425,6 +427,7 @@ void import_float(FloatState& st, size_t padded, const StateImage& in) {
     if (in.s2.empty()) std::memset(st.s2.data(), 0, padded * sizeof(float));
     else std::memcpy(st.s2.data(), in.s2.data(), padded * sizeof(float));
   }
+  return Status::Ok();
 }
 
 bool plain_sgd(const kernels::StepArgs& a) {
@@ -547,15 +550,8 @@ class StripedStore final : public Store {
     copy_pieces(out, st_.params.data(), pieces, np, copy);
   }
   uint64_t extra_bytes() const override { return stripes_.bytes(); }
-  void export_locked(StateImage* out) override {
-    out->version = version();
-    out->step = steps_.load(std::memory_order_relaxed);
-    export_float(st_, padded_, out);
-  }
-  Status import_locked(const StateImage& in) override {
-    import_float(st_, padded_, in);
-    return Status::Ok();
-  }
+  void export_locked(StateImage* out) override { export_float(st_, padded_, out); }
+  Status import_locked(const StateImage& in) override { return import_float(st_, padded_, in); }
 
  private:
   FloatState st_;
@@ -609,15 +605,8 @@ class HogwildStore final : public Store {
   }
   uint64_t extra_bytes() const override { return stripes_.count() * sizeof(Writers); }
   const float* racy_view() override { return st_.params.data(); }
-  void export_locked(StateImage* out) override {
-    out->version = version();
-    out->step = steps_.load(std::memory_order_relaxed);
-    export_float(st_, padded_, out);
-  }
-  Status import_locked(const StateImage& in) override {
-    import_float(st_, padded_, in);
-    return Status::Ok();
-  }
+  void export_locked(StateImage* out) override { export_float(st_, padded_, out); }
+  Status import_locked(const StateImage& in) override { return import_float(st_, padded_, in); }
 
  private:
   FloatState st_;
@@ -929,8 +918,6 @@ class DeterministicStore final : public Store {
     return acc_.bytes() - padded_ * sizeof(float) + anchor_.size() * sizeof(float);
   }
   void export_locked(StateImage* out) override {
-    out->version = version();
-    out->step = steps_.load(std::memory_order_relaxed);
     out->fixed.assign(acc_.data(), acc_.data() + padded_);
     out->params.resize(padded_);
     K().fixed_load(out->params.data(), acc_.data(), padded_);
@@ -1090,14 +1077,11 @@ class AveragingStore final : public Store {
   uint64_t extra_bytes() const override { return acc_.bytes() + padded_ * sizeof(float); }
   void export_locked(StateImage* out) override {
     std::shared_lock<std::shared_mutex> lk(roundLock_);
-    out->version = version();
-    out->step = steps_.load(std::memory_order_relaxed);
     export_float(st_, padded_, out);
   }
   Status import_locked(const StateImage& in) override {
     std::unique_lock<std::shared_mutex> lk(roundLock_);
-    import_float(st_, padded_, in);
-    return Status::Ok();
+    return import_float(st_, padded_, in);
   }
 
  private:
