@@ -58,7 +58,7 @@ export interface TrainerOptions extends ModelOptions {
   readonly batchSize?: number;
   /** Shuffling seed (each thread shuffles its share of rows every epoch). @default 0 */
   readonly seed?: number;
-  /** Base learning rate of the schedule. @default the store's optimizer.lr */
+  /** Base learning rate of the schedule. @default the store's current `learningRate` */
   readonly lr?: number;
   /** @default 'constant' */
   readonly schedule?: Schedule;

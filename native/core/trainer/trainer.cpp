@@ -103,8 +103,8 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
   if (d.rows > UINT32_MAX) return Status::Error(Code::InvalidArgument, "at most 2^32 - 1 rows", "data");
 
   const uint32_t T = cfg.threads;
-  const float lr0 = cfg.lr > 0.f ? cfg.lr : store.config().optimizer.lr;
-  const float lrBefore = store.learning_rate();
+  const float lrBefore = store.learning_rate();  // the store's rate now (store.learningRate may have changed it)
+  const float lr0 = cfg.lr > 0.f ? cfg.lr : lrBefore;
   const bool sparse = m.sparse_gradient(d, cfg.batchSize);
   // Sparse gradients go as row-sparse pushes where that is exact (plain sgd
   // or adagrad without weight decay): the store steps only the touched rows.
