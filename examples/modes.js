@@ -4,10 +4,10 @@
 const { Trainer, synthetic, evaluate, MODES } = require('..');
 
 (async () => {
-  const [train, test] = synthetic('sparse-logistic', { rows: 60000, seed: 1 }).split(0.9);
+  const [train, test] = synthetic('sparse-logistic', { rows: 60000, features: 2000, nnz: 30, seed: 1 }).split(0.9);
   console.log('mode           samples/s  test accuracy  pushes   hogwild overlaps');
   for (const mode of MODES) {
-    const t = new Trainer({ model: 'logistic', mode, threads: 2, epochs: 2, batchSize: 32, ...(mode === 'averaging' ? { syncEvery: 2 } : {}), optimizer: { kind: 'sgd', lr: 8 } });
+    const t = new Trainer({ model: 'logistic', mode, threads: 2, epochs: 3, batchSize: 32, ...(mode === 'averaging' ? { syncEvery: 2 } : {}), optimizer: { kind: 'sgd', lr: 8 } });
     const r = await t.fit(train);
     const s = t.store.stats();
     console.log(

@@ -7,7 +7,7 @@ const fs = require('node:fs');
 const { ParameterStore, Trainer, synthetic, evaluate } = require('..');
 
 (async () => {
-  const [train, test] = synthetic('blobs', { rows: 20000, features: 20, classes: 4, seed: 3 }).split(0.9);
+  const [train, test] = synthetic('blobs', { rows: 20000, features: 20, classes: 4, seed: 3, spread: 12 }).split(0.9);
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gradvault-')), 'model.safetensors');
   const first = new Trainer({ model: 'softmax', threads: 2, epochs: 2, batchSize: 16, optimizer: { kind: 'adam', lr: 0.01 } });
   await first.fit(train);
