@@ -435,18 +435,19 @@ class Mlp final : public Model {
     uint32_t* labels = reinterpret_cast<uint32_t*>(D1 + n * maxw_);
     const SparseView* sv = view_for(d, b, rowSparse);
     const float* X = sv ? nullptr : dense_rows(d, b, D1 + n * maxw_ + n);
-    std::vector<float*> A;
+    thread_local std::vector<float*> A;  // reused: no allocation per batch
     float* Z = forward(p, d, b, X, sv, ws, A);
     gather_labels(d, b, labels);
     const double sum = K().softmax_xent_batch(Z, n, C, labels, D0);
     const float inv = 1.f / static_cast<float>(n);
     for (size_t i = 0; i < n * C; ++i) D0[i] *= inv;
     if (touched) {
-      std::vector<bool> sparse(2 * L, false);
-      std::vector<size_t> width(2 * L, 1);
-      sparse[0] = sv != nullptr;
-      width[0] = widths_[1];
-      start_touched(touched, 2 * L, sparse, width);
+      // only W1 can be row-sparse (its rows are the features); the rest are dense
+      for (size_t t = 0; t < 2 * L; ++t) {
+        touched[t].dense = !(t == 0 && sv != nullptr);
+        touched[t].width = t == 0 ? widths_[1] : 1;
+        touched[t].rows.clear();
+      }
     }
     float* D = D0;
     float* Dprev = D1;
