@@ -12,6 +12,7 @@
 #include "../kernels/dispatch.h"
 #include "../kernels/update/scalar.h"
 #include "stripes.h"
+#include "versions.h"
 #include "random.h"
 
 namespace gv {
@@ -129,7 +130,9 @@ void Store::fill_initial(float* params) const {
     SplitMix64 rng(cfg_.seed * 0x9E3779B97F4A7C15ull + t + 1);
     switch (s.init) {
       case InitKind::Zeros: break;
-      case InitKind::Values: std::memcpy(p, s.values.data(), n * sizeof(float)); break;
+      case InitKind::Values:
+        if (n) std::memcpy(p, s.values.data(), n * sizeof(float));  // an empty tensor's values may be null
+        break;
       case InitKind::Glorot: {
         // Uniform(-l, l), l = sqrt(6 / (fan_in + fan_out)); fan_out is the last
         // dimension, fan_in the product of the others (W is [inputs, outputs]).
@@ -227,7 +230,9 @@ Status Store::import_state(const StateImage& in) {
   if ((slots >= 1 && !in.s1.empty() && in.s1.size() != padded_) || (slots >= 2 && !in.s2.empty() && in.s2.size() != padded_))
     return Status::Error(Code::InvalidArgument, "optimizer state of another layout", "state");
   pause();
-  Status s = import_locked(in);
+  // A store of empty tensors has no memory to fill (and memcpy may not be
+  // given its null pointers); only the counters are taken.
+  Status s = padded_ == 0 ? Status::Ok() : import_locked(in);
   if (s.ok()) {
     version_.store(in.version, std::memory_order_release);
     steps_.store(in.step, std::memory_order_relaxed);
@@ -687,72 +692,37 @@ class FixedAccumulator {
   Stripes stripes_;
 };
 
-// ---- versioned: copy-on-write versions published with one atomic pointer.
-//
+// ---- versioned: copy-on-write versions published with one atomic pointer
+// (detail::VersionPool, versions.h: the protocol, and why it is safe).
 // Writers are serialised by writer_; each builds the next version in a
-// recycled buffer and publishes it with a seq_cst store to current_. Readers
-// pin a buffer (readers++), then check it is still current; otherwise unpin
-// and retry. A buffer is recycled only when it is not current and has no
-// pins. Buffers are freed only with the store, so a pin on a buffer that was
-// just retired is harmless: the re-check fails and the reader retries.
-// The seq_cst pair (reader: pin then load current_; writer: store current_
-// then load pins) is the Dekker pattern: either the reader sees the new
-// version, or the writer sees the pin.
+// recycled buffer and publishes it. Buffers are freed only with the store.
 class VersionedStore final : public Store {
  public:
   VersionedStore(const StoreConfig& c, std::vector<TensorInfo> t, size_t p) : Store(c, std::move(t), p) {}
   void initialize() override {
     if (state_slots() >= 1) s1_ = AlignedArray<float>(padded_);
     if (state_slots() >= 2) s2_ = AlignedArray<float>(padded_);
-    auto v = std::make_unique<Version>(padded_);
-    fill_initial(v->data.data());
-    current_.store(v.get(), std::memory_order_seq_cst);
-    pool_.push_back(std::move(v));
+    fill_initial(versions_.init(padded_)->data.data());
   }
 
   // Test hook: how many buffers exist (bounded by pinned readers + 2).
-  size_t pool_size() const { return pool_.size(); }
+  size_t pool_size() const { return versions_.size(); }
 
  protected:
-  struct Version {
-    explicit Version(size_t n) : data(n) {}
-    AlignedArray<float> data;
-    uint64_t version = 0;
-    alignas(64) std::atomic<int64_t> pins{0};
-  };
+  using Pool = detail::VersionPool<AlignedArray<float>>;
+  using Version = Pool::Slot;
 
   bool counts_version_itself() const override { return true; }
 
-  Version* pin() {
-    for (;;) {
-      Version* v = current_.load(std::memory_order_seq_cst);
-      v->pins.fetch_add(1, std::memory_order_seq_cst);
-      if (current_.load(std::memory_order_seq_cst) == v) return v;
-      v->pins.fetch_sub(1, std::memory_order_release);
-    }
-  }
-  static void unpin(Version* v) {
-    // Release pairs with the acquire in recycle(): our reads of v->data
-    // happen before the writer reuses the buffer.
-    v->pins.fetch_sub(1, std::memory_order_release);
-  }
-
-  Version* recycle(Version* cur) {
-    for (auto& v : pool_)
-      if (v.get() != cur && v->pins.load(std::memory_order_seq_cst) == 0) {
-        std::atomic_thread_fence(std::memory_order_acquire);
-        return v.get();
-      }
-    pool_.push_back(std::make_unique<Version>(padded_));
-    return pool_.back().get();
-  }
+  Version* pin() { return versions_.pin(); }
+  static void unpin(Version* v) { Pool::unpin(v); }
 
   Status apply(const Grad* grads, size_t n, const Piece* pieces, size_t np, bool sparse, const kernels::StepArgs& base,
                const float*) override {
     std::lock_guard<std::mutex> lk(writer_);
     const kernels::StepArgs& a = base;
-    Version* cur = current_.load(std::memory_order_relaxed);  // only writers change it, and we hold writer_
-    Version* next = recycle(cur);
+    Version* cur = versions_.current();
+    Version* next = versions_.recycle(cur, padded_);
     // Tensors without a gradient are copied; pushed ones are copied and
     // stepped in one pass where the optimizer allows it. Row-sparse pushes
     // copy everything, then step their rows.
@@ -779,13 +749,7 @@ class VersionedStore final : public Store {
       if (plain_sgd(a)) K().axpby(dst, dst, p.g, -a.lr, 1.f, p.len);
       else K().step(a, dst, s1_.empty() ? nullptr : s1_.data() + p.offset, s2_.empty() ? nullptr : s2_.data() + p.offset, p.g, p.len);
     }
-    next->version = cur->version + 1;
-    // The counter first, then the pointer: a reader that pins this version
-    // (seq_cst load of current_) then sees version() >= its number, so a
-    // snapshot's version is never ahead of the store's (a push based on it
-    // would be refused as "ahead"; the trainer hit that with 2 threads).
-    version_.store(next->version, std::memory_order_release);
-    current_.store(next, std::memory_order_seq_cst);
+    versions_.publish(next, cur->version + 1, version_);
     t_published_version = next->version;
     return Status::Ok();
   }
@@ -800,7 +764,7 @@ class VersionedStore final : public Store {
 
   uint64_t extra_bytes() const override {
     std::lock_guard<std::mutex> lk(writer_);
-    return (pool_.size() - 1) * padded_ * sizeof(float);
+    return (versions_.size() - 1) * padded_ * sizeof(float);
   }
   void export_locked(StateImage* out) override {
     Version* v = pin();
@@ -816,7 +780,7 @@ class VersionedStore final : public Store {
   }
   Status import_locked(const StateImage& in) override {
     std::lock_guard<std::mutex> lk(writer_);
-    Version* cur = current_.load(std::memory_order_relaxed);
+    Version* cur = versions_.current();
     std::memcpy(cur->data.data(), in.params.data(), padded_ * sizeof(float));
     cur->version = in.version;
     if (!s1_.empty()) {
@@ -832,8 +796,7 @@ class VersionedStore final : public Store {
 
  private:
   mutable std::mutex writer_;
-  std::vector<std::unique_ptr<Version>> pool_;  // guarded by writer_
-  std::atomic<Version*> current_{nullptr};
+  Pool versions_;  // its writer side guarded by writer_
   AlignedArray<float> s1_, s2_;  // optimizer state: touched only under writer_
 };
 

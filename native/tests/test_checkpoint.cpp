@@ -68,6 +68,8 @@ void test_parser() {
       {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":"\ud800"})", 8, "surrogate"},
       {"{\"a\x01\":1}", 0, "control character"},
       {R"({"a":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]})", 0, "too deep"},
+      // found by fuzz_roundtrip: which of two values a reader takes is undefined
+      {R"({"__metadata__":{"k":"a","k":"b"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8, "appears twice"},
   };
   for (const Bad& b : bad) {
     gvtest::Context ctx(b.json);
@@ -193,6 +195,43 @@ void test_save_file() {
   CHECK(h.meta("note") && *h.meta("note") == "x");
 }
 
+// Found by fuzz_roundtrip: a store whose tensors are all empty (shape [0])
+// saved no optimizer state (it has no state memory), so the file lacked the
+// optimizer.<slot>.<tensor> entries a reader expects; importing it passed
+// memcpy a null pointer (UBSan).
+void test_empty_tensors() {
+  for (Mode m : {Mode::Atomic, Mode::Versioned, Mode::Deterministic, Mode::Averaging}) {
+    gvtest::Context ctx(mode_name(m));
+    StoreConfig c;
+    c.mode = m;
+    c.optimizer.kind = m == Mode::Deterministic ? kernels::OptKind::Sgd : kernels::OptKind::Adagrad;
+    std::shared_ptr<Store> s;
+    CHECK_OK(Store::create(c, {TensorSpec{"e", {0, 3}}}, &s));
+    Grad g{0, nullptr, 0};
+    PushResult r;
+    CHECK_OK(s->push(&g, 1, -1, &r));
+    ckpt::SaveInfo info;
+    const std::string f = g_dir + "/empty.safetensors";
+    CHECK_OK(ckpt::save(*s, f, {}, &info));
+    st::Header h;
+    std::vector<uint8_t> data;
+    CHECK_OK(st::read(f, 1 << 20, &h, &data));
+    CHECK(h.find("e"));
+    if (m != Mode::Deterministic) CHECK(h.find("optimizer.sum.e"));
+    StateImage img;
+    CHECK_OK(s->export_state(&img));
+    std::shared_ptr<Store> b;
+    CHECK_OK(Store::create(c, {TensorSpec{"e", {0, 3}}}, &b));
+    CHECK_OK(b->import_state(img));
+    CHECK_EQ(b->version(), s->version());
+    // found by fuzz_checkpoint: a file's empty tensor becomes init values of
+    // length 0, whose null data went to memcpy
+    TensorSpec e("e", {0}, InitKind::Values);
+    std::shared_ptr<Store> v;
+    CHECK_OK(Store::create(c, {e, TensorSpec{"x", {2}}}, &v));
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -202,6 +241,7 @@ int main() {
   test_write_read();
   test_point_in_time();
   test_save_file();
+  test_empty_tensors();
   std::filesystem::remove_all(g_dir);
   return gvtest::finish("test_checkpoint");
 }

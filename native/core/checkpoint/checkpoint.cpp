@@ -29,8 +29,10 @@ Status save(Store& s, const std::string& file, const std::vector<std::pair<std::
   names += "]";
   const std::vector<std::string> slots = slot_names(s.config().optimizer);
   const std::vector<float>* state[2] = {&img.s1, &img.s2};
+  // Every slot of the optimizer is written, even for a store of empty
+  // tensors (no state memory at all): the reader expects the whole set.
   for (size_t k = 0; k < slots.size() && k < 2; ++k) {
-    if (state[k]->empty()) continue;
+    if (state[k]->empty() && s.padded_floats() > 0) continue;
     for (size_t t = 0; t < s.tensor_count(); ++t) {
       const TensorInfo& ti = s.tensor(t);
       out.push_back({"optimizer." + slots[k] + "." + ti.name, "F32", ti.shape, state[k]->data() + ti.offset, ti.size * sizeof(float)});

@@ -49,8 +49,10 @@ class Json {
  public:
   Json(const char* p, size_t n, uint64_t base) : p_(p), n_(n), base_(base) {}
 
-  struct Value;
-  using Object = std::vector<std::pair<std::string, Value>>;
+  // A member is a struct, not a std::pair: pair needs Value complete where
+  // Value's own vector of members is declared (clang refuses it).
+  struct Member;
+  using Object = std::vector<Member>;
   struct Value {
     enum Kind { Null, Bool, Int, Real, String, Array, Obj } kind = Null;
     int64_t i = 0;
@@ -59,6 +61,10 @@ class Json {
     std::vector<Value> a;
     Object o;
     uint64_t at = 0;  // file offset
+  };
+  struct Member {
+    std::string first;
+    Value second;
   };
 
   Status document(Value* v) {
@@ -127,7 +133,7 @@ class Json {
       ++i_;
       Value child;
       if (!(s = value(&child, depth + 1)).ok()) return s;
-      v->o.emplace_back(std::move(key), std::move(child));
+      v->o.push_back(Member{std::move(key), std::move(child)});
       ws();
       if (i_ < n_ && p_[i_] == ',') {
         ++i_;
@@ -305,8 +311,11 @@ Status parse(const uint8_t* bytes, size_t n, uint64_t fileSize, Header* out, uin
     if (!names.insert(name).second) return format_error("tensor '" + name + "' appears twice", v.at);
     if (name == "__metadata__") {
       if (v.kind != Json::Value::Obj) return format_error("__metadata__ must be an object of strings", v.at);
+      std::unordered_set<std::string> keys;
       for (auto& [k, mv] : v.o) {
         if (mv.kind != Json::Value::String) return format_error("__metadata__." + k + " must be a string", mv.at);
+        // Which of two values a reader takes is up to it: refused, as a tensor named twice.
+        if (!keys.insert(k).second) return format_error("__metadata__." + k + " appears twice", mv.at);
         out->metadata.emplace_back(k, mv.s);
       }
       continue;
@@ -452,7 +461,12 @@ std::string base_of(const std::string& file) {
   size_t k = file.find_last_of('/');
   return k == std::string::npos ? file : file.substr(k + 1);
 }
-std::string temp_prefix(const std::string& file) { return "." + base_of(file) + ".tmp-"; }
+std::string temp_prefix(const std::string& file) {
+  std::string p = ".";  // appended piecewise: g++ 12 -O3 warns falsely (-Wrestrict) on "." + std::string
+  p += base_of(file);
+  p += ".tmp-";
+  return p;
+}
 
 }  // namespace
 
@@ -465,8 +479,9 @@ size_t sweep_temporaries(const std::string& file) {
     std::string n = e->d_name;
     if (n.rfind(prefix, 0) != 0) continue;
     // .<name>.tmp-<pid>-<random>: remove it when that process is gone.
+    // kill(pid, 0) fails with EPERM for a live process of another user: alive.
     long pid = std::strtol(n.c_str() + prefix.size(), nullptr, 10);
-    if (pid > 0 && pid != static_cast<long>(::getpid()) && ::kill(static_cast<pid_t>(pid), 0) == 0) continue;
+    if (pid > 0 && pid != static_cast<long>(::getpid()) && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
     if (pid == static_cast<long>(::getpid())) continue;  // ours: a writer in this process may be at work
     if (::unlink((dir + "/" + n).c_str()) == 0) ++removed;
   }

@@ -1,0 +1,167 @@
+// Structured round trip: the input chooses a store (mode, optimizer, 1-4
+// tensors with any names and small shapes), pushes into it, and extra
+// metadata; the store is saved with ckpt::save to a real file, read back
+// with st::read, imported into a fresh store of the same configuration, and
+// everything must come back bit for bit: parameters, optimizer state,
+// deterministic's fixed-point values, version, step and metadata.
+#include <fuzzer/FuzzedDataProvider.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "core/checkpoint/checkpoint.h"
+#include "core/checkpoint/safetensors.h"
+#include "core/store.h"
+#include "fuzz.h"
+
+namespace {
+
+std::string dir() {
+  static std::string d = [] {
+    std::string p = "/dev/shm/gv-fuzz-roundtrip-" + std::to_string(getpid());
+    std::filesystem::create_directories(p);
+    std::atexit([] { std::filesystem::remove_all("/dev/shm/gv-fuzz-roundtrip-" + std::to_string(getpid())); });
+    return p;
+  }();
+  return d;
+}
+
+std::vector<uint8_t> bytes_of(const void* p, size_t n) {
+  const uint8_t* b = static_cast<const uint8_t*>(p);
+  return std::vector<uint8_t>(b, b + n);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  FuzzedDataProvider in(data, size);
+  gv::StoreConfig cfg;
+  cfg.mode = static_cast<gv::Mode>(in.ConsumeIntegralInRange<int>(0, 5));
+  cfg.optimizer.kind = static_cast<gv::kernels::OptKind>(in.ConsumeIntegralInRange<int>(0, 3));
+  cfg.optimizer.lr = in.ConsumeFloatingPointInRange<float>(1e-4f, 1.f);
+  if (in.ConsumeBool()) cfg.optimizer.momentum = 0.9f;
+  if (in.ConsumeBool()) cfg.optimizer.weightDecay = 0.01f;
+  cfg.syncEvery = in.ConsumeIntegralInRange<uint64_t>(1, 3);
+  cfg.seed = in.ConsumeIntegral<uint8_t>();
+  cfg.shardFloats = 16 * in.ConsumeIntegralInRange<size_t>(1, 4);
+  std::vector<gv::TensorSpec> specs;
+  const int nt = in.ConsumeIntegralInRange<int>(1, 4);
+  for (int t = 0; t < nt; ++t) {
+    gv::TensorSpec sp;
+    sp.name = in.ConsumeRandomLengthString(24);
+    const int nd = in.ConsumeIntegralInRange<int>(0, 3);
+    for (int d = 0; d < nd; ++d) sp.shape.push_back(in.ConsumeIntegralInRange<int64_t>(0, 40));
+    sp.init = in.ConsumeBool() ? gv::InitKind::Glorot : gv::InitKind::Normal;
+    specs.push_back(std::move(sp));
+  }
+  std::shared_ptr<gv::Store> a;
+  if (!gv::Store::create(cfg, specs, &a).ok()) return 0;  // e.g. an empty or repeated name
+  if (std::getenv("GV_FUZZ_VERBOSE"))
+    std::fprintf(stderr, "mode %s, optimizer %d, momentum %g, decay %g, %zu tensors\n", gv::mode_name(cfg.mode),
+                 int(cfg.optimizer.kind), double(cfg.optimizer.momentum), double(cfg.optimizer.weightDecay), a->tensor_count());
+
+  // Pushes: whole-tensor gradients of fuzzed floats (a non-finite or
+  // out-of-range one is refused, and must leave the store unchanged).
+  const int pushes = in.ConsumeIntegralInRange<int>(0, 6);
+  for (int p = 0; p < pushes && in.remaining_bytes() > 0; ++p) {
+    std::vector<std::vector<float>> g(a->tensor_count());
+    std::vector<gv::Grad> grads;
+    for (size_t t = 0; t < a->tensor_count(); ++t) {
+      if (!in.ConsumeBool()) continue;
+      g[t].resize(a->tensor(t).size);
+      const float scale = in.ConsumeFloatingPointInRange<float>(-2.f, 2.f);
+      for (float& x : g[t]) x = scale * (in.ConsumeIntegral<uint8_t>() - 128) / 64.f;
+      if (!g[t].empty() && in.ConsumeIntegralInRange<int>(0, 15) == 0) g[t][0] = NAN;
+      grads.push_back({static_cast<uint32_t>(t), g[t].data(), g[t].size()});
+    }
+    std::vector<float> before(a->padded_floats());
+    const uint64_t v0 = a->snapshot(before.data());
+    gv::PushResult r;
+    gv::Status s = a->push(grads.data(), grads.size(), -1, &r);
+    if (!s.ok()) {
+      std::vector<float> after(a->padded_floats());
+      FUZZ_CHECK(a->snapshot(after.data()) == v0, "a refused push changed the version: %s", s.message.c_str());
+      for (size_t t = 0; t < a->tensor_count(); ++t) {
+        const gv::TensorInfo& ti = a->tensor(t);
+        FUZZ_CHECK(std::memcmp(before.data() + ti.offset, after.data() + ti.offset, ti.size * 4) == 0,
+                   "a refused push changed '%s': %s", ti.name.c_str(), s.message.c_str());
+      }
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> meta;
+  const int nm = in.ConsumeIntegralInRange<int>(0, 2);
+  for (int m = 0; m < nm; ++m) {
+    std::string k = "x-" + in.ConsumeRandomLengthString(12);
+    if (m == 1 && k == meta[0].first) k += "2";  // keys are unique (the facade's metadata is an object)
+    meta.emplace_back(k, in.ConsumeRandomLengthString(40));
+  }
+
+  const std::string file = dir() + "/ckpt.safetensors";
+  gv::ckpt::SaveInfo info;
+  gv::Status s = gv::ckpt::save(*a, file, meta, &info);
+  FUZZ_CHECK(s.ok(), "save failed: %s", s.message.c_str());
+  gv::StateImage img;
+  FUZZ_CHECK(a->export_state(&img).ok(), "export");
+
+  gv::st::Header h;
+  std::vector<uint8_t> body;
+  s = gv::st::read(file, uint64_t(1) << 30, &h, &body);
+  FUZZ_CHECK(s.ok(), "the reader refuses what the writer wrote: %s", s.message.c_str());
+  FUZZ_CHECK(h.meta("format") && *h.meta("format") == gv::ckpt::kFormat, "format");
+  FUZZ_CHECK(h.meta("mode") && *h.meta("mode") == gv::mode_name(cfg.mode), "mode");
+  FUZZ_CHECK(h.meta("version") && *h.meta("version") == std::to_string(img.version), "version");
+  FUZZ_CHECK(h.meta("step") && *h.meta("step") == std::to_string(img.step), "step");
+  for (const auto& kv : meta) {
+    const std::string* v = h.meta(kv.first);
+    FUZZ_CHECK(v && *v == kv.second, "metadata '%s'", kv.first.c_str());
+  }
+
+  // The state image the facade would rebuild from the file.
+  gv::StateImage back;
+  back.params.assign(a->padded_floats(), 0.f);
+  back.version = img.version;
+  back.step = img.step;
+  const std::vector<std::string> slots = gv::ckpt::slot_names(cfg.optimizer);
+  for (size_t t = 0; t < a->tensor_count(); ++t) {
+    const gv::TensorInfo& ti = a->tensor(t);
+    auto take = [&](const std::string& name, const char* dtype, void* dst, size_t es) {
+      const gv::st::Tensor* ft = h.find(name);
+      FUZZ_CHECK(ft && ft->dtype == dtype && ft->shape == ti.shape && ft->end - ft->begin == ti.size * es, "tensor '%s'",
+                 name.c_str());
+      if (ti.size) std::memcpy(dst, body.data() + ft->begin, ti.size * es);
+    };
+    take(ti.name, "F32", back.params.data() + ti.offset, 4);
+    for (size_t k = 0; k < slots.size(); ++k) {
+      std::vector<float>& dst = k == 0 ? back.s1 : back.s2;
+      if (dst.empty()) dst.assign(a->padded_floats(), 0.f);
+      take("optimizer." + slots[k] + "." + ti.name, "F32", dst.data() + ti.offset, 4);
+    }
+    if (!img.fixed.empty()) {
+      if (back.fixed.empty()) back.fixed.assign(a->padded_floats(), 0);
+      take("fixed." + ti.name, "I64", back.fixed.data() + ti.offset, 8);
+    }
+  }
+  std::shared_ptr<gv::Store> b;
+  FUZZ_CHECK(gv::Store::create(cfg, specs, &b).ok(), "create b");
+  s = b->import_state(back);
+  FUZZ_CHECK(s.ok(), "import: %s", s.message.c_str());
+  gv::StateImage again;
+  FUZZ_CHECK(b->export_state(&again).ok(), "export b");
+  FUZZ_CHECK(again.version == img.version && again.step == img.step, "counters");
+  for (size_t t = 0; t < a->tensor_count(); ++t) {
+    const gv::TensorInfo& ti = a->tensor(t);
+    auto same = [&](const auto& x, const auto& y, const char* what) {
+      FUZZ_CHECK(x.size() == y.size(), "%s sizes", what);
+      if (x.empty()) return;
+      const size_t es = sizeof(x[0]);
+      FUZZ_CHECK(bytes_of(x.data() + ti.offset, ti.size * es) == bytes_of(y.data() + ti.offset, ti.size * es),
+                 "%s of '%s' differs after the round trip", what, ti.name.c_str());
+    };
+    same(img.params, again.params, "parameters");
+    same(img.s1, again.s1, "optimizer state 1");
+    same(img.s2, again.s2, "optimizer state 2");
+    same(img.fixed, again.fixed, "fixed-point values");
+  }
+  return 0;
+}
