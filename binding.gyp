@@ -4,7 +4,11 @@
       "target_name": "gradvault",
       "sources": ["<!@(node native/sources.js)", "native/binding/addon.cpp"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
-      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: when a worker_thread is
+      # terminated (or the process exits) during a call into the addon, Node
+      # refuses the JS exception; node-addon-api would then throw a C++ one
+      # out of a C callback, which aborts the whole process (test/97).
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "libraries": ["-lz"],
       "cflags_cc!": ["-std=gnu++17", "-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++20", "-O3", "-ffp-contract=off", "-fno-math-errno", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],

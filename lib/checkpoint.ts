@@ -60,6 +60,12 @@ export interface ParsedCheckpoint {
 /** Interprets a read file; every inconsistency is a DataFormatError naming the file. */
 export function interpret(file: string, raw: { metadata: Record<string, string>; tensors: RawTensor[] }): ParsedCheckpoint {
   const bad = (msg: string) => new DataFormatError(file, `${file}: ${msg}`, {});
+  // A NaN or infinity (a flipped exponent bit, say) would poison every later
+  // step: refused here, as the store refuses a non-finite gradient.
+  const finite = (name: string, d: Float32Array) => {
+    for (let i = 0; i < d.length; i++)
+      if (!Number.isFinite(d[i])) throw bad(`tensor '${name}' holds a non-finite value (${d[i]}) at index ${i}`);
+  };
   const meta = raw.metadata;
   const ours = meta.format === FORMAT;
   const byName = new Map(raw.tensors.map((t) => [t.name, t]));
@@ -79,6 +85,7 @@ export function interpret(file: string, raw: { metadata: Record<string, string>;
     const t = byName.get(n);
     if (!t) throw bad(`metadata names tensor '${n}', which the file does not hold`);
     if (!types.isFloat32Array(t.data)) throw bad(`tensor '${n}' has dtype ${t.dtype}: parameters must be F32 (or F64, converted)`);
+    finite(n, t.data);
     return { name: n, shape: t.shape, data: t.data as Float32Array };
   });
   const int = (key: string) => {
@@ -107,7 +114,10 @@ export function interpret(file: string, raw: { metadata: Record<string, string>;
   const state = new Map<string, Float32Array>();
   const fixed = new Map<string, BigInt64Array>();
   for (const t of raw.tensors) {
-    if (t.name.startsWith('optimizer.') && types.isFloat32Array(t.data)) state.set(t.name, t.data);
+    if (t.name.startsWith('optimizer.') && types.isFloat32Array(t.data)) {
+      finite(t.name, t.data);
+      state.set(t.name, t.data);
+    }
     if (t.name.startsWith('fixed.') && types.isBigInt64Array(t.data)) fixed.set(t.name, t.data);
   }
   return { params, mode, optimizer, version: int('version'), step: int('step'), state, fixed, ours };

@@ -126,7 +126,11 @@ export function native(): NativeAddon {
   if (addon) return addon;
   const root = path.join(__dirname, '..');
   try {
-    addon = nodeGypBuild(root) as NativeAddon;
+    // GRADVAULT_ADDON: a binary to load instead (the sanitizer build that
+    // scripts/jest-asan.sh runs the suite against).
+    const override = process.env.GRADVAULT_ADDON;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = (override ? require(path.resolve(override)) : nodeGypBuild(root)) as NativeAddon;
   } catch (e) {
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new NativeLoadError(

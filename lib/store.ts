@@ -1,5 +1,5 @@
 import { OPTIMIZER_KEYS, resolveStoreOptions, describe, type ResolvedStoreOptions, type ResolvedTensor, type StoreOptions, type Mode } from './config';
-import { ClosedError, InPlaceModificationError, InvalidArgumentError, ShapeError, fromNative } from './errors';
+import { ClosedError, ConfigError, DataFormatError, InPlaceModificationError, InvalidArgumentError, ShapeError, fromNative } from './errors';
 import { native, type NativeResult, type NativeStoreInstance } from './native';
 import { Snapshot } from './snapshot';
 import * as path from 'node:path';
@@ -379,12 +379,21 @@ export class ParameterStore {
     const ck = interpret(abs, raw);
     const tensors: Record<string, { shape: number[]; init: Float32Array }> = {};
     for (const p of ck.params) tensors[p.name] = { shape: p.shape, init: p.data };
-    const store = new ParameterStore({
-      ...options,
-      mode: options.mode ?? ck.mode,
-      optimizer: options.optimizer ?? ck.optimizer,
-      tensors,
-    } as StoreOptions);
+    let store: ParameterStore;
+    try {
+      store = new ParameterStore({
+        ...options,
+        mode: options.mode ?? ck.mode,
+        optimizer: options.optimizer ?? ck.optimizer,
+        tensors,
+      } as StoreOptions);
+    } catch (e) {
+      // What the file supplied (its tensors, and its optimizer unless the
+      // options replace it) is the file's fault, not the caller's.
+      if (e instanceof ConfigError && (e.path.startsWith('tensors') || (options.optimizer === undefined && e.path.startsWith('optimizer'))))
+        throw new DataFormatError(abs, `${abs}: ${e.message}`, {});
+      throw e;
+    }
     const opt = store.options.optimizer;
     const saved = ck.optimizer;
     const sameKind = saved !== undefined && saved.kind === opt.kind;

@@ -53,9 +53,9 @@ case "${1:-}" in
       for d in "$root/native/fuzz/corpus/$t" "$root/native/fuzz/regressions/$t"; do [ -d "$d" ] && dirs+=("$d"); done
       [ ${#dirs[@]} -gt 0 ] || { echo "fuzz.sh: no corpus for $t" >&2; exit 1; }
       n=$(find "${dirs[@]}" -type f | wc -l)
-      start=$(date +%s.%N)
+      start=$(date +%s%N)
       "$out/fuzz_$t" -runs=0 -rss_limit_mb=2048 "${dirs[@]}" > "$out/replay_$t.log" 2>&1 || { cat "$out/replay_$t.log"; exit 1; }
-      printf 'replay %-12s %6d inputs  %.1f s\n' "$t" "$n" "$(echo "$(date +%s.%N) - $start" | bc)"
+      printf 'replay %-12s %6d inputs  %5d ms\n' "$t" "$n" "$(( ($(date +%s%N) - start) / 1000000 ))"
     done
     ;;
   run)

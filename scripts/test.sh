@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's checks: typecheck, the jest suite against the addon, the C++
-# core tests (Release, ThreadSanitizer, ASan+UBSan) and the benchmark smoke run.
-# GV_TEST_QUICK=1 skips the sanitizer builds (for a fast local loop).
+# core tests (Release, ThreadSanitizer, ASan+UBSan), jest against an ASan
+# build of the addon, the fuzz corpus replay, a short soak and the benchmark
+# smoke run. GV_TEST_QUICK=1 skips the sanitizer, fuzz and soak steps (for a
+# fast local loop). The long runs are npm scripts: fuzz, soak, faults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +23,7 @@ step "jest: the optimizer and store specs again on the scalar kernels"
 GRADVAULT_ISA=scalar npx jest --ci test/20 test/30
 
 if [ -f CMakeLists.txt ]; then
-  step "C++ core tests (Release)"
+  step "C++ core tests (Release; includes the history checker and the schedule search)"
   bash scripts/ctest.sh release
   if [ "${GV_TEST_QUICK:-0}" != "1" ]; then
     step "C++ core tests under ThreadSanitizer"
@@ -29,6 +31,15 @@ if [ -f CMakeLists.txt ]; then
     step "C++ core tests under AddressSanitizer + UndefinedBehaviorSanitizer"
     bash scripts/ctest.sh address
   fi
+fi
+
+if [ "${GV_TEST_QUICK:-0}" != "1" ]; then
+  step "jest against an ASan+UBSan build of the addon"
+  bash scripts/jest-asan.sh
+  step "fuzz corpus and regression inputs replayed (libFuzzer, ASan+UBSan)"
+  bash scripts/fuzz.sh replay
+  step "soak, short: trainers, worker pushes, snapshots, checkpoints, injected faults (npm run soak: 10 minutes)"
+  node scripts/soak.js --seconds 30
 fi
 
 step "both builds (node-gyp, cmake-js) and a prebuild without build/"

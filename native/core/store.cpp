@@ -230,9 +230,7 @@ Status Store::import_state(const StateImage& in) {
   if ((slots >= 1 && !in.s1.empty() && in.s1.size() != padded_) || (slots >= 2 && !in.s2.empty() && in.s2.size() != padded_))
     return Status::Error(Code::InvalidArgument, "optimizer state of another layout", "state");
   pause();
-  // A store of empty tensors has no memory to fill (and memcpy may not be
-  // given its null pointers); only the counters are taken.
-  Status s = padded_ == 0 ? Status::Ok() : import_locked(in);
+  Status s = import_locked(in);
   if (s.ok()) {
     version_.store(in.version, std::memory_order_release);
     steps_.store(in.step, std::memory_order_relaxed);
@@ -423,7 +421,8 @@ void export_float(const FloatState& st, size_t padded, StateImage* out) {
 }
 
 Status import_float(FloatState& st, size_t padded, const StateImage& in) {
-  std::memcpy(st.params.data(), in.params.data(), padded * sizeof(float));
+  // a store of empty tensors has no memory (null: not for memcpy)
+  if (!in.params.empty()) std::memcpy(st.params.data(), in.params.data(), padded * sizeof(float));
   if (!st.s1.empty()) {
     if (in.s1.empty()) std::memset(st.s1.data(), 0, padded * sizeof(float));
     else std::memcpy(st.s1.data(), in.s1.data(), padded * sizeof(float));
@@ -781,7 +780,8 @@ class VersionedStore final : public Store {
   Status import_locked(const StateImage& in) override {
     std::lock_guard<std::mutex> lk(writer_);
     Version* cur = versions_.current();
-    std::memcpy(cur->data.data(), in.params.data(), padded_ * sizeof(float));
+    // a store of empty tensors has no memory (null: not for memcpy)
+    if (!in.params.empty()) std::memcpy(cur->data.data(), in.params.data(), padded_ * sizeof(float));
     cur->version = in.version;
     if (!s1_.empty()) {
       if (in.s1.empty()) std::memset(s1_.data(), 0, padded_ * sizeof(float));
@@ -887,7 +887,7 @@ class DeterministicStore final : public Store {
   }
   Status import_locked(const StateImage& in) override {
     if (in.fixed.size() == padded_) {
-      std::memcpy(acc_.data(), in.fixed.data(), padded_ * sizeof(int64_t));
+      if (!in.fixed.empty()) std::memcpy(acc_.data(), in.fixed.data(), padded_ * sizeof(int64_t));
     } else {
       for (size_t i = 0; i < padded_; ++i) {
         const double v = static_cast<double>(in.params[i]);
@@ -1102,6 +1102,13 @@ Status validate(const StoreConfig& c, const std::vector<TensorSpec>& tensors) {
     const TensorSpec& t = tensors[i];
     std::string f = "tensors." + t.name;
     if (t.name.empty()) return config_error("tensors", "has a tensor with an empty name");
+    // A checkpoint keeps optimizer state as optimizer.<slot>.<name> and exact
+    // values as fixed.<name> beside the parameters, and its header's
+    // metadata under __metadata__: a parameter may not take those names
+    // (found by fuzz_roundtrip: 'fixed.x' beside 'x' wrote a file that could
+    // not be read back).
+    if (t.name.rfind("optimizer.", 0) == 0 || t.name.rfind("fixed.", 0) == 0 || t.name == "__metadata__")
+      return config_error(f, "is a name checkpoints reserve (optimizer.*, fixed.* and __metadata__)");
     for (size_t j = 0; j < i; ++j)
       if (tensors[j].name == t.name) return config_error(f, "is defined twice");
     double size = 1;
