@@ -188,9 +188,16 @@ describe('disk full during save', () => {
 
 // ------------------------------------------- the sweep and other users' writers
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-const haveSetpriv = isRoot && spawnSync('setpriv', ['--version']).status === 0;
+// user nobody must also reach the package (a clone in a 0700 folder would not)
+const asNobody = (...cmd: string[]) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...cmd]).status === 0;
+const haveSetpriv =
+  isRoot &&
+  spawnSync('setpriv', ['--version']).status === 0 &&
+  asNobody(process.execPath, '-e', '0') &&
+  asNobody('test', '-r', path.join(ROOT, 'dist', 'index.js')) &&
+  asNobody('test', '-r', process.env.GRADVAULT_ADDON ?? path.join(ROOT, 'build', 'Release', 'gradvault.node'));
 (haveSetpriv ? test : test.skip)(
-  `the sweep keeps the temporary of a live writer it may not signal (another user), removes a dead one's${haveSetpriv ? '' : ' (skipped: needs root and setpriv)'}`,
+  `the sweep keeps the temporary of a live writer it may not signal (another user), removes a dead one's${haveSetpriv ? '' : ' (skipped: needs root, setpriv, and a package user nobody can read)'}`,
   async () => {
     const d = fs.mkdtempSync(path.join(os.tmpdir(), 'gv-sweep-users-')); // beside the others' 0700 folder: nobody must reach it
     fs.chmodSync(d, 0o777);
