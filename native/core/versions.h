@@ -66,7 +66,7 @@ class VersionPool {
   }
   static void unpin(Slot* v) {
     S::point();
-    // Release pairs with the acquire in recycle(): the reader's reads of the
+    // Release pairs with the load in recycle(): the reader's reads of the
     // buffer happen before a writer reuses it.
     v->pins.fetch_sub(1, std::memory_order_release);
   }
@@ -80,10 +80,9 @@ class VersionPool {
     for (auto& v : pool_) {
       if (v.get() == cur) continue;
       S::point();
-      if (!S::kRespectPins || v->pins.load(std::memory_order_seq_cst) == 0) {
-        std::atomic_thread_fence(std::memory_order_acquire);
-        return v.get();
-      }
+      // seq_cst, so also acquire: a reader's unpin (release) happens before
+      // the writer reuses the buffer.
+      if (!S::kRespectPins || v->pins.load(std::memory_order_seq_cst) == 0) return v.get();
     }
     pool_.push_back(std::make_unique<Slot>(std::forward<A>(a)...));
     return pool_.back().get();

@@ -180,9 +180,9 @@ void run_history(Mode mode, uint64_t seed, Totals& tot) {
 }  // namespace
 
 int main() {
-  // GV_HISTORIES: histories per mode (default 150, scaled by GV_STRESS_SCALE).
+  // GV_HISTORIES: histories per mode (default 600, scaled by GV_STRESS_SCALE).
   const char* env = std::getenv("GV_HISTORIES");
-  const uint64_t per = env ? std::strtoull(env, nullptr, 10) : gvtest::scaled(150, 20);
+  const uint64_t per = env ? std::strtoull(env, nullptr, 10) : gvtest::scaled(600, 40);
   // GV_HISTORY_MODES=hogwild shows the checker failing a racy store (lost
   // updates, torn shards); the default is the modes with guarantees.
   std::vector<Mode> modes = {Mode::Atomic, Mode::Locked, Mode::Versioned, Mode::Deterministic};
