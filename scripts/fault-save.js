@@ -36,6 +36,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
+const { mulberry32, parseOptions } = require('./common');
 
 const DIST = path.join(__dirname, '..', 'dist');
 
@@ -100,43 +101,26 @@ async function unsafeSave(store, file) {
 }
 
 // --------------------------------------------------------------- the parent
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function parseArgs(argv) {
-  const o = { kills: 200, json: null, seed: 1, dir: null, windowMs: 0, unsafe: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      if (i + 1 >= argv.length) usage(`${a} needs a value`);
-      return argv[++i];
-    };
-    const int = (s, min) => {
-      if (!/^\d+$/.test(s) || Number(s) < min) usage(`${a} must be an integer >= ${min}, got '${s}'`);
-      return Number(s);
-    };
-    if (a === '--kills') o.kills = int(val(), 1);
-    else if (a === '--json') o.json = val();
-    else if (a === '--seed') o.seed = int(val(), 0);
-    else if (a === '--dir') o.dir = val();
-    else if (a === '--window-ms') o.windowMs = int(val(), 1);
-    else if (a === '--unsafe-writer') o.unsafe = true;
-    else if (a === '-h' || a === '--help') {
-      const lines = fs.readFileSync(__filename, 'utf8').split('\n').slice(1);
-      const head = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
-      process.stdout.write(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
-      process.exit(0);
-    } else usage(`unknown argument '${a}'`);
+  const o = parseOptions(
+    argv,
+    {
+      kills: { type: 'int', min: 1, default: 200 },
+      json: { type: 'string', default: null },
+      seed: { type: 'int', min: 0, default: 1 },
+      dir: { type: 'string', default: null },
+      'window-ms': { type: 'int', min: 1, default: 0 },
+      'unsafe-writer': { type: 'boolean', default: false },
+    },
+    usage,
+  );
+  if (o.help) {
+    const lines = fs.readFileSync(__filename, 'utf8').split('\n').slice(1);
+    const head = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
+    process.stdout.write(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+    process.exit(0);
   }
-  return o;
+  return { kills: o.kills, json: o.json, seed: o.seed, dir: o.dir, windowMs: o['window-ms'], unsafe: o['unsafe-writer'] };
 }
 
 function usage(msg) {

@@ -57,6 +57,7 @@ const { Worker, isMainThread, parentPort, workerData } = require('node:worker_th
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { mulberry32: rng, parseOptions } = require('./common');
 const {
   ParameterStore,
   Trainer,
@@ -170,30 +171,20 @@ async function worker() {
 // ------------------------------------------------------------------ main
 
 function parseArgs(argv) {
-  const o = { seconds: 600, json: null, seed: 1, workers: 2, round: null, control: null };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      if (i + 1 >= argv.length) usage(`${a} needs a value`);
-      return argv[++i];
-    };
-    const num = (x, lo) => {
-      const n = Number(x);
-      if (!Number.isFinite(n) || n < lo) usage(`${a} must be a number >= ${lo}, got '${x}'`);
-      return n;
-    };
-    if (a === '--seconds') o.seconds = num(val(), 1);
-    else if (a === '--json') o.json = val();
-    else if (a === '--seed') o.seed = Math.floor(num(val(), 0));
-    else if (a === '--workers') o.workers = Math.floor(num(val(), 1));
-    else if (a === '--round') o.round = num(val(), 1);
-    else if (a === '--control') {
-      o.control = val();
-      if (!['phantom', 'hogwild'].includes(o.control)) usage(`--control takes 'phantom' or 'hogwild', got '${o.control}'`);
-    }
-    else if (a === '--help' || a === '-h') usage(null);
-    else usage(`unknown argument '${a}'`);
-  }
+  const o = parseOptions(
+    argv,
+    {
+      seconds: { type: 'number', min: 1, default: 600 },
+      json: { type: 'string', default: null },
+      seed: { type: 'int', min: 0, default: 1 },
+      workers: { type: 'int', min: 1, default: 2 },
+      round: { type: 'number', min: 1, default: null },
+      control: { type: 'string', default: null },
+    },
+    usage,
+  );
+  if (o.help) usage(null);
+  if (o.control !== null && !['phantom', 'hogwild'].includes(o.control)) usage(`--control takes 'phantom' or 'hogwild', got '${o.control}'`);
   if (o.round === null) o.round = Math.max(2, Math.min(15, o.seconds / 4));
   return o;
 }
@@ -202,17 +193,6 @@ function usage(msg) {
   if (msg) console.error(`soak: ${msg}`);
   console.error('usage: node scripts/soak.js [--seconds N] [--json FILE] [--seed S] [--workers W] [--round SECONDS] [--control phantom|hogwild]');
   process.exit(msg ? 2 : 0);
-}
-
-function rng(seed) {
-  let a = seed >>> 0 || 1;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
