@@ -43,30 +43,65 @@ export interface RawTensor {
   readonly name: string;
   readonly dtype: string;
   readonly shape: number[];
+  /** Byte offset of the tensor's data in the file. */
+  readonly offset: number;
   readonly data: Float32Array | BigInt64Array | null;
+}
+
+/** The store options a checkpoint remembers beside its mode and optimizer. */
+export interface SavedOptions {
+  readonly staleness?: { policy: string; bound?: number };
+  readonly nonFinite?: string;
+  readonly syncEvery?: number;
+  readonly verify?: boolean;
 }
 
 export interface ParsedCheckpoint {
   readonly params: { name: string; shape: number[]; data: Float32Array }[];
   readonly mode?: Mode;
   readonly optimizer?: OptimizerOptions;
+  readonly options: SavedOptions;
   readonly version: number;
   readonly step: number;
   readonly state: Map<string, Float32Array>;
   readonly fixed: Map<string, BigInt64Array>;
+  /** averaging's open round: sums by tensor name, and its push count. */
+  readonly round: Map<string, BigInt64Array>;
+  readonly pending: number;
   readonly ours: boolean;
 }
 
-/** Interprets a read file; every inconsistency is a DataFormatError naming the file. */
-export function interpret(file: string, raw: { metadata: Record<string, string>; tensors: RawTensor[] }): ParsedCheckpoint {
-  const bad = (msg: string) => new DataFormatError(file, `${file}: ${msg}`, {});
+// Optimizer state slots whose values the math takes the square root of: a
+// negative one would make the first step NaN (issue 10: a file could poison
+// the store this way).
+const NON_NEGATIVE_SLOTS = new Set(['sum', 'square_avg', 'exp_avg_sq']);
+const KNOWN_SLOTS = new Set(['momentum_buffer', 'sum', 'square_avg', 'exp_avg', 'exp_avg_sq']);
+const SAVED_OPTION_KEYS = ['staleness', 'nonFinite', 'syncEvery', 'verify'];
+
+/**
+ * Interprets a read file; every inconsistency is a DataFormatError naming the
+ * file (and the tensor and byte offset where there is one). Everything read
+ * from the file is data: lookups use own keys only.
+ */
+export function interpret(file: string, raw: { metadata: Record<string, string>; tensors: RawTensor[] }, fixedLimit: bigint): ParsedCheckpoint {
+  const bad = (msg: string, t?: RawTensor, index?: number, width = 4) =>
+    new DataFormatError(file, `${file}: ${msg}`, t ? { tensor: t.name, offset: t.offset + (index ?? 0) * width } : {});
+  const at = (t: RawTensor, i: number, width = 4) => `at index ${i} (byte offset ${t.offset + i * width})`;
   // A NaN or infinity (a flipped exponent bit, say) would poison every later
   // step: refused here, as the store refuses a non-finite gradient.
-  const finite = (name: string, d: Float32Array) => {
-    for (let i = 0; i < d.length; i++)
-      if (!Number.isFinite(d[i])) throw bad(`tensor '${name}' holds a non-finite value (${d[i]}) at index ${i}`);
+  const finite = (t: RawTensor, d: Float32Array, nonNegative = false) => {
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i])) throw bad(`tensor '${t.name}' holds a non-finite value (${d[i]}) ${at(t, i)}`, t, i);
+      if (nonNegative && d[i] < 0)
+        throw bad(`tensor '${t.name}' holds a negative value (${d[i]}) ${at(t, i)}: this optimizer state is a sum of squares`, t, i);
+    }
   };
-  const meta = raw.metadata;
+  const inRange = (t: RawTensor, d: BigInt64Array) => {
+    for (let i = 0; i < d.length; i++)
+      if (d[i] > fixedLimit || d[i] < -fixedLimit)
+        throw bad(`tensor '${t.name}' holds a fixed-point value (${d[i]}) outside the range ±2^62 ${at(t, i, 8)}`, t, i, 8);
+  };
+  const meta: Record<string, string> = Object.assign(Object.create(null), raw.metadata);
   const ours = meta.format === FORMAT;
   const byName = new Map(raw.tensors.map((t) => [t.name, t]));
   let names: string[];
@@ -78,21 +113,33 @@ export function interpret(file: string, raw: { metadata: Record<string, string>;
     }
     if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) throw bad('metadata "tensors" is not a JSON array of names');
   } else {
-    names = raw.tensors.filter((t) => !t.name.startsWith('optimizer.') && !t.name.startsWith('fixed.')).map((t) => t.name);
+    names = raw.tensors.filter((t) => !/^(optimizer|fixed|round)\./.test(t.name)).map((t) => t.name);
   }
   if (names.length === 0) throw bad('holds no tensors');
   const params = names.map((n) => {
     const t = byName.get(n);
     if (!t) throw bad(`metadata names tensor '${n}', which the file does not hold`);
-    if (!types.isFloat32Array(t.data)) throw bad(`tensor '${n}' has dtype ${t.dtype}: parameters must be F32 (or F64, converted)`);
-    finite(n, t.data);
+    if (!types.isFloat32Array(t.data)) throw bad(`tensor '${n}' has dtype ${t.dtype}: parameters must be F32 (or F64, converted)`, t);
+    finite(t, t.data);
     return { name: n, shape: t.shape, data: t.data as Float32Array };
   });
+  const sizeOf = new Map(params.map((p) => [p.name, p.data.length]));
   const int = (key: string) => {
     const v = meta[key];
     if (v === undefined) return 0;
     if (!/^\d{1,15}$/.test(v)) throw bad(`metadata "${key}" must be a non-negative integer, got ${JSON.stringify(v)}`);
     return Number(v);
+  };
+  const json = (key: string): Record<string, unknown> | undefined => {
+    if (meta[key] === undefined) return undefined;
+    let o: unknown;
+    try {
+      o = JSON.parse(meta[key]);
+    } catch {
+      throw bad(`metadata "${key}" is not JSON`);
+    }
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw bad(`metadata "${key}" is not a JSON object`);
+    return o as Record<string, unknown>;
   };
   let mode: Mode | undefined;
   if (meta.mode !== undefined) {
@@ -100,25 +147,45 @@ export function interpret(file: string, raw: { metadata: Record<string, string>;
     mode = meta.mode as Mode;
   }
   let optimizer: OptimizerOptions | undefined;
-  if (meta.optimizer !== undefined) {
-    let o: Record<string, unknown>;
-    try {
-      o = JSON.parse(meta.optimizer);
-    } catch {
-      throw bad('metadata "optimizer" is not JSON');
-    }
-    const kind = o?.kind as keyof typeof OPTIMIZER_KEYS;
-    if (typeof o !== 'object' || o === null || !(kind in OPTIMIZER_KEYS)) throw bad('metadata "optimizer" has no known kind');
-    optimizer = Object.fromEntries(Object.entries(o).filter(([k]) => OPTIMIZER_KEYS[kind].includes(k))) as unknown as OptimizerOptions;
+  const o = json('optimizer');
+  if (o) {
+    const kind = o.kind;
+    if (typeof kind !== 'string' || !Object.hasOwn(OPTIMIZER_KEYS, kind))
+      throw bad(`metadata "optimizer" has no known kind (got ${typeof kind === 'string' ? JSON.stringify(kind) : typeof kind})`);
+    const keys = OPTIMIZER_KEYS[kind as keyof typeof OPTIMIZER_KEYS];
+    optimizer = Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k))) as unknown as OptimizerOptions;
   }
+  const saved = json('options') ?? {};
+  const options = Object.fromEntries(Object.entries(saved).filter(([k]) => SAVED_OPTION_KEYS.includes(k))) as SavedOptions;
   const state = new Map<string, Float32Array>();
   const fixed = new Map<string, BigInt64Array>();
+  const round = new Map<string, BigInt64Array>();
+  // The parameter a state, fixed or round tensor belongs to must exist and
+  // have the same size: a wrong size is the file's fault, named here.
+  const owner = (t: RawTensor, param: string) => {
+    const n = sizeOf.get(param);
+    if (n === undefined) return false;  // not ours (another writer's naming): ignored, as before
+    if ((t.data?.length ?? -1) !== n) throw bad(`tensor '${t.name}' has ${t.data?.length ?? 0} values, but '${param}' has ${n}`, t);
+    return true;
+  };
   for (const t of raw.tensors) {
     if (t.name.startsWith('optimizer.') && types.isFloat32Array(t.data)) {
-      finite(t.name, t.data);
+      const dot = t.name.indexOf('.', 'optimizer.'.length);
+      const slot = dot < 0 ? '' : t.name.slice('optimizer.'.length, dot);
+      if (!KNOWN_SLOTS.has(slot) || !owner(t, t.name.slice(dot + 1))) continue;
+      finite(t, t.data, NON_NEGATIVE_SLOTS.has(slot));
       state.set(t.name, t.data);
     }
-    if (t.name.startsWith('fixed.') && types.isBigInt64Array(t.data)) fixed.set(t.name, t.data);
+    if (t.name.startsWith('fixed.') && types.isBigInt64Array(t.data) && owner(t, t.name.slice('fixed.'.length))) {
+      inRange(t, t.data);
+      fixed.set(t.name, t.data);
+    }
+    if (t.name.startsWith('round.') && types.isBigInt64Array(t.data) && owner(t, t.name.slice('round.'.length))) {
+      inRange(t, t.data);
+      round.set(t.name.slice('round.'.length), t.data);
+    }
   }
-  return { params, mode, optimizer, version: int('version'), step: int('step'), state, fixed, ours };
+  const pending = int('pending');
+  if (pending > 0 && mode !== 'averaging') throw bad(`metadata "pending" (${pending}) is for mode 'averaging', not '${mode}'`);
+  return { params, mode, optimizer, options, version: int('version'), step: int('step'), state, fixed, round, pending, ours };
 }

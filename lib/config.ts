@@ -138,16 +138,37 @@ const STORE_KEYS = ['tensors', 'mode', 'optimizer', 'seed', 'staleness', 'verify
 const TENSOR_KEYS = ['shape', 'init', 'std'];
 const STALENESS_KEYS = ['policy', 'bound'];
 
-/** Describes a received value for an error message. */
+const VIEW_NAMES: [(v: unknown) => boolean, string][] = [
+  [types.isFloat32Array, 'Float32Array'],
+  [types.isFloat64Array, 'Float64Array'],
+  [types.isInt8Array, 'Int8Array'],
+  [types.isUint8Array, 'Uint8Array'],
+  [types.isUint8ClampedArray, 'Uint8ClampedArray'],
+  [types.isInt16Array, 'Int16Array'],
+  [types.isUint16Array, 'Uint16Array'],
+  [types.isInt32Array, 'Int32Array'],
+  [types.isUint32Array, 'Uint32Array'],
+  [types.isBigInt64Array, 'BigInt64Array'],
+  [types.isBigUint64Array, 'BigUint64Array'],
+  [types.isDataView, 'DataView'],
+];
+
+/**
+ * Describes a received value for an error message. It reads nothing the
+ * value could fake or trap (no getters, no constructor, no toStringTag), so
+ * describing hostile input cannot throw.
+ */
 export function describe(v: unknown): string {
   if (v === null) return 'null';
-  if (Array.isArray(v)) return `an array of length ${v.length}`;
-  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
-  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'string') return v.length > 80 ? `${JSON.stringify(v.slice(0, 80))}... (${v.length} characters)` : JSON.stringify(v);
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
   if (typeof v === 'function') return 'a function';
-  if (typeof v === 'object') return 'an object';
-  return String(v);
+  if (typeof v === 'symbol') return 'a symbol';
+  if (typeof v !== 'object') return String(v);
+  if (types.isProxy(v)) return 'a Proxy';
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  for (const [is, name] of VIEW_NAMES) if (is(v)) return `a ${name}`;
+  return 'an object';
 }
 
 function editDistance(a: string, b: string): number {
@@ -202,10 +223,39 @@ export function oneOf<T extends string>(v: unknown, path: string, dflt: T, allow
   return v as T;
 }
 
-const positive = (x: number) => Number.isFinite(x) && x > 0;
-const nonNegative = (x: number) => Number.isFinite(x) && x >= 0;
-const unit = (x: number) => Number.isFinite(x) && x >= 0 && x < 1;
+// The core computes in float32: a number is checked as the float32 it will
+// become, so 1e300 (Infinity there) and 1e-50 (0 there) are refused here,
+// with the value the user passed, instead of reaching a check in C++ that
+// can only print the converted one. Positive values must be normal floats.
+const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
+const FLOAT32_MAX = 3.4028234663852886e38;
+type FloatRule = 'positive' | 'nonNegative' | 'unit';
+const FLOAT_RULES: Record<FloatRule, [(x: number) => boolean, string]> = {
+  positive: [(x) => x > 0, '> 0'],
+  nonNegative: [(x) => x >= 0, '>= 0'],
+  unit: [(x) => x >= 0 && x < 1, 'in [0, 1)'],
+};
+/** A number checked as the float32 the core will compute with. */
+function fnum(v: unknown, path: string, dflt: number, rule: FloatRule): number {
+  if (v === undefined) return dflt;
+  const [ok, text] = FLOAT_RULES[rule];
+  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new ConfigError(path, `${path} must be ${text}, got ${describe(v)}`);
+  const f = Math.fround(v);
+  if (Math.abs(v) > FLOAT32_MAX || (v !== 0 && Math.abs(f) < FLOAT32_MIN_NORMAL) || !ok(f))
+    throw new ConfigError(path, `${path} must be ${text} as a float32 (magnitude 1.2e-38 to 3.4e38, or 0), got ${describe(v)}, which becomes ${f}`);
+  return v;
+}
 const count = (x: number) => Number.isSafeInteger(x) && x >= 0;
+
+/**
+ * The learning rate, wherever it enters (the optimizer options, the
+ * `learningRate` setter, a Trainer's `lr`): one rule, one message.
+ * @internal
+ */
+export function checkLearningRate(v: unknown, path: string): number {
+  if (v === undefined) throw new ConfigError(path, `${path} must be > 0, got undefined`);
+  return fnum(v, path, NaN, 'positive');
+}
 
 function resolveOptimizer(raw: unknown, mode: Mode): ResolvedOptimizer {
   const o = requireObject(raw ?? {}, 'optimizer');
@@ -214,15 +264,15 @@ function resolveOptimizer(raw: unknown, mode: Mode): ResolvedOptimizer {
   const d = DEFAULTS.optimizer;
   const r: ResolvedOptimizer = {
     kind,
-    lr: num(o.lr, 'optimizer.lr', kind === 'adam' ? DEFAULTS.adamLr : d.lr, positive, '> 0'),
-    momentum: num(o.momentum, 'optimizer.momentum', d.momentum, unit, 'in [0, 1)'),
+    lr: o.lr === undefined ? (kind === 'adam' ? DEFAULTS.adamLr : d.lr) : checkLearningRate(o.lr, 'optimizer.lr'),
+    momentum: fnum(o.momentum, 'optimizer.momentum', d.momentum, 'unit'),
     nesterov: bool(o.nesterov, 'optimizer.nesterov', d.nesterov),
-    weightDecay: num(o.weightDecay, 'optimizer.weightDecay', d.weightDecay, nonNegative, '>= 0'),
+    weightDecay: fnum(o.weightDecay, 'optimizer.weightDecay', d.weightDecay, 'nonNegative'),
     decoupled: bool(o.decoupled, 'optimizer.decoupled', d.decoupled),
-    beta1: num(o.beta1, 'optimizer.beta1', d.beta1, unit, 'in [0, 1)'),
-    beta2: num(o.beta2, 'optimizer.beta2', d.beta2, unit, 'in [0, 1)'),
-    alpha: num(o.alpha, 'optimizer.alpha', d.alpha, unit, 'in [0, 1)'),
-    eps: num(o.eps, 'optimizer.eps', d.eps, positive, '> 0'),
+    beta1: fnum(o.beta1, 'optimizer.beta1', d.beta1, 'unit'),
+    beta2: fnum(o.beta2, 'optimizer.beta2', d.beta2, 'unit'),
+    alpha: fnum(o.alpha, 'optimizer.alpha', d.alpha, 'unit'),
+    eps: fnum(o.eps, 'optimizer.eps', d.eps, 'positive'),
   };
   if (r.nesterov && r.momentum === 0) throw new ConfigError('optimizer.nesterov', 'optimizer.nesterov needs optimizer.momentum > 0');
   if (mode === 'deterministic') {
@@ -251,20 +301,22 @@ function resolveTensors(raw: unknown): { resolved: ResolvedTensor[]; init: { ini
     if (name.includes('\0')) throw new ConfigError(path, `${path}: a tensor name cannot contain a NUL character`);
     const spec = requireObject(t[name], path);
     checkKeys(spec, TENSOR_KEYS, path, 'a tensor');
-    const shape = spec.shape;
-    if (!Array.isArray(shape)) throw new ConfigError(`${path}.shape`, `${path}.shape must be an array of non-negative integers, got ${describe(shape)}`);
+    const rawShape = spec.shape;
+    if (!Array.isArray(rawShape)) throw new ConfigError(`${path}.shape`, `${path}.shape must be an array of non-negative integers, got ${describe(rawShape)}`);
+    // Read once: a getter or Proxy could answer differently the next time.
+    const shape: unknown[] = Array.from(rawShape as unknown[]);
     shape.forEach((d, i) => {
-      if (!count(d)) throw new ConfigError(`${path}.shape`, `${path}.shape[${i}] must be a non-negative integer, got ${describe(d)}`);
+      if (typeof d !== 'number' || !count(d)) throw new ConfigError(`${path}.shape`, `${path}.shape[${i}] must be a non-negative integer, got ${describe(d)}`);
     });
-    const size = shape.reduce((a: number, b: number) => a * b, 1);
+    const size = (shape as number[]).reduce((a, b) => a * b, 1);
     if (size > 2 ** 32) throw new ConfigError(`${path}.shape`, `${path}.shape has ${size} elements, more than 2^32`);
-    const std = num(spec.std, `${path}.std`, 0.01, nonNegative, '>= 0');
+    const std = fnum(spec.std, `${path}.std`, 0.01, 'nonNegative');
     let entry: { init: string; std: number; values?: Float32Array };
     const i = spec.init ?? 'zeros';
     if (i === 'zeros' || i === 'glorot' || i === 'normal') entry = { init: i, std };
     else if (types.isFloat32Array(i) || Array.isArray(i)) {  // a Float32Array of any realm (vm contexts, jest)
-      if (i.length !== size) throw new ConfigError(`${path}.init`, `${path}.init has ${i.length} values, expected ${size} (shape [${shape.join(', ')}])`);
-      const values = Float32Array.from(i as ArrayLike<number>);
+      const values = Float32Array.from(i as ArrayLike<number>);  // read once, then checked
+      if (values.length !== size) throw new ConfigError(`${path}.init`, `${path}.init has ${values.length} values, expected ${size} (shape [${shape.join(', ')}])`);
       for (let k = 0; k < values.length; k++)
         if (!Number.isFinite(values[k])) throw new ConfigError(`${path}.init`, `${path}.init[${k}] must be finite, got ${values[k]}`);
       entry = { init: 'values', std, values };

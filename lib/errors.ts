@@ -88,21 +88,25 @@ export class NativeLoadError extends GradvaultError {
 }
 
 /**
- * A malformed data file. Text formats (LIBSVM, CSV) give the 1-based `line`
- * and `column` of the first bad token; IDX gives the byte `offset` (of the
- * uncompressed stream for gzip). Fields that do not apply are undefined.
+ * A malformed data file or checkpoint. Text formats (LIBSVM, CSV) give the
+ * 1-based `line` and `column` of the first bad token; IDX and safetensors
+ * give the byte `offset` (of the uncompressed stream for gzip), checkpoints
+ * also the `tensor`. Fields that do not apply are undefined.
  */
 export class DataFormatError extends GradvaultError {
   readonly file: string;
   readonly line?: number;
   readonly column?: number;
   readonly offset?: number;
-  constructor(file: string, message: string, where: { line?: number; column?: number; offset?: number } = {}) {
+  /** Checkpoints: the tensor at fault, when one is. */
+  readonly tensor?: string;
+  constructor(file: string, message: string, where: { line?: number; column?: number; offset?: number; tensor?: string } = {}) {
     super('ERR_DATA_FORMAT', message);
     this.file = file;
     if (where.line !== undefined) this.line = where.line;
     if (where.column !== undefined) this.column = where.column;
     if (where.offset !== undefined) this.offset = where.offset;
+    if (where.tensor !== undefined) this.tensor = where.tensor;
   }
 }
 

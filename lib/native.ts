@@ -47,7 +47,8 @@ export interface NativeStoreInstance {
   version(): number;
   stats(): NativeStats;
   sync(): number;
-  share(): number;
+  share(optionsJson: string): number;
+  sharedOptions(): string;
   close(): void;
   tensors(): NativeTensor[];
   info(): { mode: string; id: number; paddedFloats: number; learningRate: number };
@@ -58,6 +59,8 @@ export interface NativeStoreInstance {
     step: number;
     state: { slot: number; name: string; data: Float32Array }[];
     fixed: { name: string; data: BigInt64Array }[];
+    round: { name: string; data: BigInt64Array }[];
+    pending: number;
   }): void;
 }
 
@@ -93,6 +96,8 @@ export interface NativeAddon {
   NativeStore: new (config: object | null, tensors: object[] | null, sharedId?: number) => NativeStoreInstance;
   checksum(data: Float32Array): bigint;
   release(buffer: ArrayBuffer): void;
+  /** Q32.32 values beyond ± this are out of range (kernels/fixed). */
+  readonly fixedLimit: bigint;
   isa(): { active: string; supported: string[] };
   loadIdx(images: string, labels: string, scale: boolean): Promise<NativeDatasetInstance>;
   loadLibsvm(file: string, options: { indexBase: number; features: number }): Promise<NativeDatasetInstance>;

@@ -1,15 +1,28 @@
-import { OPTIMIZER_KEYS, resolveStoreOptions, describe, type ResolvedStoreOptions, type ResolvedTensor, type StoreOptions, type Mode } from './config';
-import { ClosedError, ConfigError, DataFormatError, InPlaceModificationError, InvalidArgumentError, ShapeError, fromNative } from './errors';
+import { OPTIMIZER_KEYS, checkKeys, checkLearningRate, isPlainObject, resolveStoreOptions, describe, type ResolvedStoreOptions, type ResolvedTensor, type StoreOptions, type Mode } from './config';
+import { ClosedError, ConfigError, DataFormatError, GradvaultError, InPlaceModificationError, InvalidArgumentError, ShapeError, fromNative } from './errors';
 import { native, type NativeResult, type NativeStoreInstance } from './native';
 import { Snapshot } from './snapshot';
-import * as path from 'node:path';
+import { types } from 'node:util';
 import { interpret, slotNames, type SaveResult } from './checkpoint';
+import { checkPath } from './paths';
+
+/** Whether a checkpoint's own mode and optimizer make a valid store (then a clash is the caller's options'). */
+function fileIsConsistent(ck: ReturnType<typeof interpret>): boolean {
+  try {
+    resolveStoreOptions({ mode: ck.mode, optimizer: ck.optimizer, tensors: { x: { shape: [1] } } });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Options of {@link ParameterStore.load}: the store options but `tensors` (they come from the file). */
 export type LoadOptions = Omit<StoreOptions, 'tensors'>;
 
 /** Gradients by tensor name; each a Float32Array of the tensor's size. */
 export type Gradients = Readonly<Record<string, Float32Array>>;
+
+const PUSH_KEYS = ['basedOn'];
 
 export interface PushOptions {
   /**
@@ -82,6 +95,19 @@ interface Layout {
   index: Map<string, number>;
 }
 
+/**
+ * Runs f, which reads user input: an exception that input raised itself (a
+ * throwing getter, a revoked Proxy) becomes a typed error, never a raw one.
+ */
+function guardInput<T>(f: () => T, wrap: (message: string) => Error): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof GradvaultError) throw e;
+    throw wrap(e instanceof Error ? e.message : String(e));
+  }
+}
+
 function deepFreeze<T>(o: T): T {
   if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
     Object.freeze(o);
@@ -127,7 +153,7 @@ export class ParameterStore {
       this.options = a.options;
       this.#native = a.native;
     } else {
-      const cfg = resolveStoreOptions(options);
+      const cfg = guardInput(() => resolveStoreOptions(options), (m) => new ConfigError('options', `reading the options threw: ${m}`));
       const nativeConfig = {
         mode: cfg.resolved.mode,
         optimizer: cfg.resolved.optimizer,
@@ -161,7 +187,16 @@ export class ParameterStore {
     } catch (e) {
       throw fromNative(e);
     }
-    attaching = { native: n, options: deepFreeze(handle.options) };
+    // The options come from the vault's own registration (share() wrote
+    // them), not from the handle: a handle is only an id.
+    let options: ResolvedStoreOptions;
+    try {
+      options = JSON.parse(n.sharedOptions()) as ResolvedStoreOptions;
+    } catch {
+      n.close();
+      throw new InvalidArgumentError('handle', `the shared store ${handle.id} was not shared by store.share()`);
+    }
+    attaching = { native: n, options: deepFreeze(options) };
     try {
       return new ParameterStore(undefined as never);
     } finally {
@@ -194,8 +229,11 @@ export class ParameterStore {
     return this.#live().info().learningRate;
   }
   set learningRate(lr: number) {
-    if (typeof lr !== 'number' || !Number.isFinite(lr) || lr <= 0)
-      throw new InvalidArgumentError('learningRate', `learningRate must be > 0, got ${describe(lr)}`);
+    try {
+      checkLearningRate(lr, 'learningRate');  // the rule optimizer.lr follows
+    } catch (e) {
+      throw new InvalidArgumentError('learningRate', (e as Error).message);
+    }
     this.#live().setLearningRate(lr);
   }
 
@@ -216,11 +254,23 @@ export class ParameterStore {
     return new Snapshot(this.#id, r.version, r.buffer, this.#layout.tensors, this.options.verify ? native().checksum : null);
   }
 
+  #args(grads: Gradients, opts: PushOptions | undefined): [number[], Float32Array[], number] {
+    return guardInput(() => this.#pushArgs(grads, opts), (m) => new InvalidArgumentError('grads', `reading the push arguments threw: ${m}`));
+  }
+
   // Validates a push and returns the addon's arguments. Throws before
   // anything reaches the store.
   #pushArgs(grads: Gradients, opts: PushOptions | undefined): [number[], Float32Array[], number] {
     if (typeof grads !== 'object' || grads === null || Array.isArray(grads) || ArrayBuffer.isView(grads))
       throw new InvalidArgumentError('grads', `grads must be an object of Float32Arrays by tensor name, got ${describe(grads)}`);
+    if (opts !== undefined) {
+      if (!isPlainObject(opts)) throw new InvalidArgumentError('options', `push options must be an object, got ${describe(opts)}`);
+      try {
+        checkKeys(opts, PUSH_KEYS, 'options', 'push');  // a misspelled 'basedon' must not be ignored
+      } catch (e) {
+        throw new InvalidArgumentError((e as { path: string }).path, (e as Error).message);
+      }
+    }
     const indices: number[] = [];
     const arrays: Float32Array[] = [];
     for (const name of Object.keys(grads)) {
@@ -228,7 +278,9 @@ export class ParameterStore {
       if (i === undefined)
         throw new InvalidArgumentError(`grads.${name}`, `grads.${name}: the store has no tensor '${name}' (it has ${this.#layout.tensors.map((t) => t.name).join(', ')})`);
       const g = grads[name];
-      if (!(g instanceof Float32Array) && Object.prototype.toString.call(g) !== '[object Float32Array]')
+      // A brand check: instanceof and Symbol.toStringTag can be faked
+      // (Object.create(Float32Array.prototype) is no typed array).
+      if (!types.isFloat32Array(g))
         throw new InvalidArgumentError(`grads.${name}`, `grads.${name} must be a Float32Array, got ${describe(g)}`);
       const t = this.#layout.tensors[i];
       if (g.length !== t.size)
@@ -266,7 +318,7 @@ export class ParameterStore {
    * only; reusing the arrays afterwards cannot change what was applied.
    */
   push(grads: Gradients, opts?: PushOptions): PushResult {
-    const [indices, arrays, basedOn] = this.#pushArgs(grads, opts);
+    const [indices, arrays, basedOn] = this.#args(grads, opts);
     try {
       return this.#live().push(indices, arrays, basedOn) as NativeResult;
     } catch (e) {
@@ -280,7 +332,7 @@ export class ParameterStore {
    * at once; the promise resolves after the push is applied.
    */
   async pushAsync(grads: Gradients, opts?: PushOptions): Promise<PushResult> {
-    const [indices, arrays, basedOn] = this.#pushArgs(grads, opts);
+    const [indices, arrays, basedOn] = this.#args(grads, opts);
     let p: Promise<NativeResult>;
     try {
       p = this.#live().pushAsync(indices, arrays, basedOn);
@@ -343,7 +395,7 @@ export class ParameterStore {
    * optimizer state), not for the write. Safe while a Trainer runs.
    */
   async save(file: string): Promise<SaveResult> {
-    if (typeof file !== 'string' || file.length === 0) throw new InvalidArgumentError('file', `file must be a non-empty string, got ${describe(file)}`);
+    const abs = checkPath('file', file);
     const n = this.#live();
     const o = this.options;
     const meta = {
@@ -351,7 +403,7 @@ export class ParameterStore {
       options: JSON.stringify({ staleness: o.staleness, nonFinite: o.nonFinite, syncEvery: o.syncEvery, verify: o.verify }),
     };
     try {
-      return await n.save(path.resolve(file), meta);
+      return await n.save(abs, meta);
     } catch (e) {
       throw fromNative(e);
     }
@@ -359,40 +411,54 @@ export class ParameterStore {
 
   /**
    * Opens a checkpoint as a new store. The header is validated before any
-   * tensor is read (DataFormatError with the byte offset otherwise). Mode and
-   * optimizer come from `options`, else from the file; the optimizer state is
-   * restored when the optimizer is the file's kind, deterministic values
-   * exactly when both are deterministic. Files written by other tools load
+   * tensor is read (DataFormatError with the byte offset otherwise), and so
+   * is every value (finite parameters and state, non-negative second
+   * moments, fixed-point values in range). Mode, optimizer, staleness,
+   * nonFinite, syncEvery and verify come from `options`, else from the file;
+   * the optimizer state is restored when the optimizer is the file's kind,
+   * deterministic values exactly when both are deterministic, averaging's
+   * open round when both are averaging. Files written by other tools load
    * too: each F32 (or F64) tensor becomes a parameter.
    */
   static async load(file: string, options: LoadOptions = {}): Promise<ParameterStore> {
-    if (typeof file !== 'string' || file.length === 0) throw new InvalidArgumentError('file', `file must be a non-empty string, got ${describe(file)}`);
-    if (typeof options !== 'object' || options === null || 'tensors' in options)
+    const abs = checkPath('file', file);
+    if (!isPlainObject(options) || Object.hasOwn(options, 'tensors'))
       throw new InvalidArgumentError('options', 'load options are the store options without tensors');
-    const abs = path.resolve(file);
     let raw;
     try {
       raw = await native().readCheckpoint(abs);
     } catch (e) {
       throw fromNative(e);
     }
-    const ck = interpret(abs, raw);
-    const tensors: Record<string, { shape: number[]; init: Float32Array }> = {};
+    const ck = interpret(abs, raw, native().fixedLimit);
+    // Null prototype: a tensor may be named '__proto__' or 'constructor'.
+    const tensors: Record<string, { shape: number[]; init: Float32Array }> = Object.create(null);
     for (const p of ck.params) tensors[p.name] = { shape: p.shape, init: p.data };
+    const mode = options.mode ?? ck.mode;
+    const fromFile: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(ck.options)) {
+      if (Object.hasOwn(options, k)) continue;  // the caller's options override the file's
+      // options of another mode than the one the store gets are left behind
+      if (k === 'syncEvery' && mode !== 'averaging') continue;
+      if (k === 'staleness' && (mode === 'averaging' || (v as { policy?: string })?.policy === 'accept')) continue;
+      fromFile[k] = k === 'staleness' && v !== null && typeof v === 'object' && (v as { bound?: unknown }).bound === null
+        ? { policy: (v as { policy: unknown }).policy }
+        : v;
+    }
+    const fileFields = new Set(['tensors', ...Object.keys(fromFile), ...(options.optimizer === undefined ? ['optimizer'] : [])]);
     let store: ParameterStore;
     try {
-      store = new ParameterStore({
-        ...options,
-        mode: options.mode ?? ck.mode,
-        optimizer: options.optimizer ?? ck.optimizer,
-        tensors,
-      } as StoreOptions);
+      store = new ParameterStore({ ...fromFile, ...options, mode, optimizer: options.optimizer ?? ck.optimizer, tensors } as StoreOptions);
     } catch (e) {
-      // What the file supplied (its tensors, and its optimizer unless the
-      // options replace it) is the file's fault, not the caller's.
-      if (e instanceof ConfigError && (e.path.startsWith('tensors') || (options.optimizer === undefined && e.path.startsWith('optimizer'))))
-        throw new DataFormatError(abs, `${abs}: ${e.message}`, {});
-      throw e;
+      if (!(e instanceof ConfigError)) throw e;
+      const field = e.path.split('.')[0];
+      // What the file supplied is the file's fault, unless it is valid on
+      // its own and only clashes with a mode the caller chose (an adam
+      // checkpoint loaded with mode 'deterministic': the caller's option).
+      if (!fileFields.has(field)) throw e;
+      if (options.mode !== undefined && options.mode !== ck.mode && fileIsConsistent(ck))
+        throw new ConfigError(e.path, `${e.message} (mode '${options.mode}' comes from the load options, the rest from ${abs}: pass options that fit the mode)`);
+      throw new DataFormatError(abs, `${abs}: ${e.message}`, {});
     }
     const opt = store.options.optimizer;
     const saved = ck.optimizer;
@@ -409,8 +475,10 @@ export class ParameterStore {
       store.mode === 'deterministic' && ck.mode === 'deterministic'
         ? ck.params.flatMap((p) => (ck.fixed.has(`fixed.${p.name}`) ? [{ name: p.name, data: ck.fixed.get(`fixed.${p.name}`)! }] : []))
         : [];
+    const sameRound = store.mode === 'averaging' && ck.pending > 0;
+    const round = sameRound ? [...ck.round].map(([name, data]) => ({ name, data })) : [];
     try {
-      store.#live().restore({ version: ck.version, step: ck.step, state, fixed });
+      store.#live().restore({ version: ck.version, step: ck.step, state, fixed, round, pending: sameRound ? ck.pending : 0 });
     } catch (e) {
       store.close();
       throw fromNative(e);
@@ -420,7 +488,7 @@ export class ParameterStore {
 
   /** A handle for {@link ParameterStore.attach} in another worker_thread (structured-cloneable). */
   share(): StoreHandle {
-    const id = this.#live().share();
+    const id = this.#live().share(JSON.stringify(this.options));
     return { kind: 'gradvault.ParameterStore', id, options: this.options };
   }
 

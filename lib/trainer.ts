@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import {
   checkKeys,
+  checkLearningRate,
   describe,
   isPlainObject,
   num,
@@ -151,7 +152,7 @@ function resolveModel(o: Record<string, unknown>, path = ''): ResolvedModel {
     hidden: Object.freeze(hidden),
     rank: num(o.rank, p('rank'), 10, intIn(1, 4096), 'an integer in 1..4096'),
     biases: bool(o.biases, p('biases'), true),
-    l2: num(o.l2, p('l2'), 0, (x) => Number.isFinite(x) && x >= 0, '>= 0'),
+    l2: num(o.l2, p('l2'), 0, (x) => Number.isFinite(x) && x >= 0 && Number.isFinite(Math.fround(x)), 'a float32 >= 0'),
   });
 }
 
@@ -167,7 +168,7 @@ function resolveTrain(o: Record<string, unknown>): ResolvedTrain {
     epochs: num(o.epochs, 'epochs', 1, intIn(1, 1e9), 'an integer >= 1'),
     batchSize: num(o.batchSize, 'batchSize', 1, intIn(1, 65536), 'an integer in 1..65536'),
     seed: num(o.seed, 'seed', 0, intIn(0, Number.MAX_SAFE_INTEGER), 'a non-negative integer'),
-    lr: num(o.lr, 'lr', 0, (x) => Number.isFinite(x) && x > 0, '> 0'),
+    lr: o.lr === undefined ? 0 : checkLearningRate(o.lr, 'lr'),
     maxAhead: num(o.maxAhead, 'maxAhead', -1, intIn(0, 1e12), 'a non-negative integer'),
   };
   if (o.targetLoss !== undefined) n.targetLoss = num(o.targetLoss, 'targetLoss', 0, Number.isFinite, 'a finite number');

@@ -26,6 +26,7 @@
 #include "../core/store.h"
 #include "../core/trainer/trainer.h"
 #include "../kernels/dispatch.h"
+#include "../kernels/fixed/scalar.h"
 
 namespace {
 
@@ -62,18 +63,27 @@ Napi::Error status_error(Napi::Env env, const Status& s, const Store* store) {
 // other worker_threads. Weak: a store lives while some holder keeps it open.
 
 std::mutex g_registry_mutex;
-std::unordered_map<uint64_t, std::weak_ptr<Store>> g_registry;
+// The options JSON is the facade's resolved configuration, written by the
+// thread that shared the store: attach() takes it from here, never from the
+// handle it was given (a handle is only an id).
+struct Shared {
+  std::weak_ptr<Store> store;
+  std::string options;
+};
+std::unordered_map<uint64_t, Shared> g_registry;
 
-void registry_put(const std::shared_ptr<Store>& s) {
+void registry_put(const std::shared_ptr<Store>& s, std::string options) {
   std::lock_guard<std::mutex> lk(g_registry_mutex);
-  for (auto it = g_registry.begin(); it != g_registry.end();) it = it->second.expired() ? g_registry.erase(it) : ++it;
-  g_registry[s->id()] = s;
+  for (auto it = g_registry.begin(); it != g_registry.end();) it = it->second.store.expired() ? g_registry.erase(it) : ++it;
+  g_registry[s->id()] = Shared{s, std::move(options)};
 }
 
-std::shared_ptr<Store> registry_get(uint64_t id) {
+std::shared_ptr<Store> registry_get(uint64_t id, std::string* options) {
   std::lock_guard<std::mutex> lk(g_registry_mutex);
   auto it = g_registry.find(id);
-  return it == g_registry.end() ? nullptr : it->second.lock();
+  if (it == g_registry.end()) return nullptr;
+  *options = it->second.options;
+  return it->second.store.lock();
 }
 
 // ---- snapshot buffers
@@ -129,10 +139,22 @@ class BufferPool {
     std::free(p);
   }
 
-  // A buffer lent to JavaScript comes back once: either released early
-  // (after its ArrayBuffer was detached) or by the ArrayBuffer's finalizer.
+  // A buffer lent to one ArrayBuffer. Its memory comes back to the pool
+  // exactly once, by whichever comes first: Snapshot.release() (which
+  // detaches the ArrayBuffer) or the ArrayBuffer's finalizer. The finalizer
+  // always runs, after release() if there was one, and frees the lease.
+  // Both run on the ArrayBuffer's own JS thread; the mutex guards the pool.
+  // The finalizer is keyed by its lease, never by the address: after a
+  // release the same address may already be lent to a newer snapshot, and a
+  // finalizer that looked it up by address would give that one's memory
+  // away (two live snapshots sharing bytes: issue 10, item 1).
+  struct Lease {
+    void* data;
+    size_t bytes;
+    bool returned = false;
+  };
   // Takes a buffer to lend, or returns null when kMaxLent is reached.
-  void* lend(size_t bytes) {
+  Lease* lend(size_t bytes) {
     {
       std::lock_guard<std::mutex> lk(m_);
       if (lentBytes_ + bytes > kMaxLent) return nullptr;
@@ -140,29 +162,42 @@ class BufferPool {
     }
     void* p = take(bytes);
     std::lock_guard<std::mutex> lk(m_);
-    if (!p) lentBytes_ -= bytes;
-    else lent_[p] = bytes;
-    return p;
+    if (!p) {
+      lentBytes_ -= bytes;
+      return nullptr;
+    }
+    Lease* l = new Lease{p, bytes};
+    byData_[p] = l;
+    return l;
   }
-  // Returns whether p was lent and not yet returned (then it is returned now).
-  bool give_back(void* p) {
-    size_t bytes;
+  // The lease of memory that is lent now (null if data is not pooled memory
+  // lent to JavaScript: a small snapshot in V8's own memory).
+  Lease* lease_of(void* data) {
+    std::lock_guard<std::mutex> lk(m_);
+    auto it = byData_.find(data);
+    return it == byData_.end() ? nullptr : it->second;
+  }
+  // The one return of a lease's memory; later calls do nothing.
+  void give_back(Lease* l) {
     {
       std::lock_guard<std::mutex> lk(m_);
-      auto it = lent_.find(p);
-      if (it == lent_.end()) return false;
-      bytes = it->second;
-      lent_.erase(it);
-      lentBytes_ -= bytes;
+      if (l->returned) return;
+      l->returned = true;
+      byData_.erase(l->data);
+      lentBytes_ -= l->bytes;
     }
-    give(p, bytes);
-    return true;
+    give(l->data, l->bytes);
+  }
+  // The ArrayBuffer is gone: its memory comes back unless release() gave it already.
+  void finalize(Lease* l) {
+    give_back(l);
+    delete l;
   }
 
  private:
   std::mutex m_;
   std::multimap<size_t, void*> free_;
-  std::unordered_map<void*, size_t> lent_;
+  std::unordered_map<void*, Lease*> byData_;  // memory lent now -> its lease
   size_t pooled_ = 0, lentBytes_ = 0;
 };
 
@@ -197,9 +232,10 @@ class OwnedCopy {
 
 Napi::ArrayBuffer snapshot_buffer(Napi::Env env, size_t bytes) {
   if (bytes < BufferPool::kMinBytes) return Napi::ArrayBuffer::New(env, bytes);
-  void* p = BufferPool::instance().lend(bytes);
-  if (!p) return Napi::ArrayBuffer::New(env, bytes);
-  return Napi::ArrayBuffer::New(env, p, bytes, [](Napi::Env, void* data) { BufferPool::instance().give_back(data); });
+  BufferPool::Lease* l = BufferPool::instance().lend(bytes);
+  if (!l) return Napi::ArrayBuffer::New(env, bytes);
+  return Napi::ArrayBuffer::New(
+      env, l->data, bytes, [](Napi::Env, void*, BufferPool::Lease* lease) { BufferPool::instance().finalize(lease); }, l);
 }
 
 // ---- config conversion
@@ -310,10 +346,20 @@ struct PushArgs {
 };
 
 // indices: number[] of tensor indices; arrays: Float32Array[] beside them.
-// With copy, the data is copied into owned (so the caller may reuse its
-// buffers at once); otherwise it points into the caller's memory, read
-// during the call only.
-PushArgs to_push(const Napi::CallbackInfo& info, std::vector<std::unique_ptr<OwnedCopy>>* owned) {
+// With copyAll (pushAsync), every gradient is copied into *copies (so the
+// caller may reuse its buffers at once); otherwise only those in shared
+// memory are, and the rest point into the caller's memory, read during the
+// call only.
+bool in_shared_memory(Napi::Env env, const Napi::TypedArray& a) {
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, a, nullptr, nullptr, nullptr, &buffer, nullptr) != napi_ok) return true;
+  bool plain = false;
+  // napi_is_arraybuffer is false for a SharedArrayBuffer
+  if (napi_is_arraybuffer(env, buffer, &plain) != napi_ok) return true;
+  return !plain;
+}
+
+PushArgs to_push(const Napi::CallbackInfo& info, bool copyAll, std::vector<std::unique_ptr<OwnedCopy>>* copies) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsNumber())
     throw_arg(env, "push expects (indices, arrays, basedOn)");
@@ -321,7 +367,7 @@ PushArgs to_push(const Napi::CallbackInfo& info, std::vector<std::unique_ptr<Own
   if (idx.Length() != arrs.Length()) throw_arg(env, "indices and arrays differ in length");
   PushArgs p;
   p.basedOn = info[2].As<Napi::Number>().Int64Value();
-  if (owned) owned->reserve(idx.Length());
+  copies->reserve(idx.Length());
   for (uint32_t i = 0; i < idx.Length(); ++i) {
     Napi::Value iv = idx.Get(i), av = arrs.Get(i);
     if (!iv.IsNumber()) throw_arg(env, "tensor index must be a number");
@@ -331,13 +377,17 @@ PushArgs to_push(const Napi::CallbackInfo& info, std::vector<std::unique_ptr<Own
     int64_t t = iv.As<Napi::Number>().Int64Value();
     if (t < 0 || t > UINT32_MAX) throw_arg(env, "tensor index out of range");
     const float* data = f.Data();
-    if (owned) {
+    // A gradient in a SharedArrayBuffer can change while the push runs
+    // (another thread writes it): the store reads a gradient twice (the
+    // non-finite scan, then the step), so such a gradient is copied first
+    // and the store only ever sees values it checked.
+    if (copyAll || in_shared_memory(env, f)) {
       try {
-        owned->push_back(std::make_unique<OwnedCopy>(data, f.ElementLength()));
+        copies->push_back(std::make_unique<OwnedCopy>(data, f.ElementLength()));
       } catch (const std::bad_alloc&) {
         throw make_error(env, Code::InvalidArgument, "not enough memory to copy a gradient of " + std::to_string(f.ElementLength()) + " floats");
       }
-      data = owned->back()->data();
+      data = copies->back()->data();
     }
     p.grads.push_back({static_cast<uint32_t>(t), data, f.ElementLength()});
   }
@@ -407,6 +457,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
                            InstanceMethod<&NativeStore::SetLearningRate>("setLearningRate"),
                            InstanceMethod<&NativeStore::Save>("save"),
                            InstanceMethod<&NativeStore::Restore>("restore"),
+                           InstanceMethod<&NativeStore::SharedOptions>("sharedOptions"),
                        });
   }
 
@@ -415,7 +466,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     Napi::Env env = info.Env();
     if (info.Length() >= 3 && info[2].IsNumber()) {
       uint64_t id = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
-      store_ = registry_get(id);
+      store_ = registry_get(id, &sharedOptions_);
       if (!store_) throw make_error(env, Code::Closed, "the shared store " + std::to_string(id) + " is closed or does not exist in this process");
       return;
     }
@@ -446,7 +497,8 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   Napi::Value Push(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Store& s = live(env);
-    PushArgs p = to_push(info, nullptr);
+    std::vector<std::unique_ptr<OwnedCopy>> shared;  // copies of gradients in shared memory
+    PushArgs p = to_push(info, false, &shared);
     gv::PushResult r;
     Status st = s.push(p.grads.data(), p.grads.size(), p.basedOn, &r);
     if (!st.ok()) throw status_error(env, st, &s);
@@ -457,7 +509,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     Napi::Env env = info.Env();
     live(env);
     std::vector<std::unique_ptr<OwnedCopy>> owned;
-    PushArgs p = to_push(info, &owned);
+    PushArgs p = to_push(info, true, &owned);
     auto* w = new PushWorker(env, store_, std::move(owned), std::move(p));
     Napi::Promise promise = w->promise();
     w->Queue();
@@ -518,10 +570,12 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     return Napi::Number::New(env, static_cast<double>(s.version()));
   }
 
+  // share(optionsJson) -> id
   Napi::Value Share(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     live(env);
-    registry_put(store_);
+    if (info.Length() < 1 || !info[0].IsString()) throw_arg(env, "share expects the options as JSON");
+    registry_put(store_, info[0].As<Napi::String>().Utf8Value());
     return Napi::Number::New(env, static_cast<double>(store_->id()));
   }
 
@@ -568,7 +622,11 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     return env.Undefined();
   }
 
+  // The options JSON registered by share(), for a store opened by attach().
+  Napi::Value SharedOptions(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), sharedOptions_); }
+
   std::shared_ptr<Store> store_;
+  std::string sharedOptions_;
 };
 
 // ---- datasets: parsed off the JS thread (AsyncWorker), held in C++ memory
@@ -814,10 +872,10 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsArrayBuffer()) throw_arg(env, "release expects an ArrayBuffer");
   Napi::ArrayBuffer b = info[0].As<Napi::ArrayBuffer>();
   if (b.IsDetached()) return env.Undefined();
-  void* data = b.Data();
+  BufferPool::Lease* l = BufferPool::instance().lease_of(b.Data());
   // Detached first: no view can reach the memory once it is back in the pool.
   b.Detach();
-  BufferPool::instance().give_back(data);
+  if (l) BufferPool::instance().give_back(l);
   return env.Undefined();
 }
 
@@ -928,6 +986,25 @@ Napi::Value NativeStore::Restore(const Napi::CallbackInfo& info) {
     }
     if (img.fixed.size() && a.Length() != s.tensor_count()) img.fixed.clear();  // partial: use the float values
   }
+  // averaging's open round: round: [{ name, data: BigInt64Array }], pending
+  Napi::Value rv = o.Get("round");
+  img.pending = static_cast<uint64_t>(num(o, "pending", 0));
+  if (img.pending > 0) {
+    if (!rv.IsArray()) throw_arg(env, "round must be an array");
+    Napi::Array a = rv.As<Napi::Array>();
+    img.round.assign(s.padded_floats(), 0);
+    img.roundTensors.assign(s.tensor_count(), 0);
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Object e = a.Get(i).As<Napi::Object>();
+      const gv::TensorInfo& t = tensorOf(str(e, "name", ""));
+      Napi::Value dv = e.Get("data");
+      if (!dv.IsTypedArray() || dv.As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array ||
+          dv.As<Napi::TypedArrayOf<int64_t>>().ElementLength() != t.size)
+        throw make_error(env, Code::Shape, "round sums for '" + t.name + "' must be a BigInt64Array of " + std::to_string(t.size));
+      std::memcpy(img.round.data() + t.offset, dv.As<Napi::TypedArrayOf<int64_t>>().Data(), t.size * sizeof(int64_t));
+      img.roundTensors[static_cast<size_t>(s.find(t.name))] = 1;
+    }
+  }
   Status st = s.import_state(img);
   if (!st.ok()) throw status_error(env, st, &s);
   return env.Undefined();
@@ -966,6 +1043,8 @@ class ReadCheckpointWorker : public Napi::AsyncWorker {
         numel *= static_cast<size_t>(t.shape[d]);
       }
       e.Set("shape", shape);
+      // where its bytes start in the file, for errors that name a byte offset
+      e.Set("offset", Napi::Number::New(env, static_cast<double>(header_.dataStart + t.begin)));
       const uint8_t* src = data_.data() + t.begin;
       if (t.dtype == "F32") {
         Napi::Float32Array a = Napi::Float32Array::New(env, numel);
@@ -1295,6 +1374,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Evaluate>("evaluate"),
                              InstanceMethod<&Addon::Train>("train"),
                              InstanceMethod<&Addon::ReadCheckpoint>("readCheckpoint"),
+                             // Q32.32 values beyond this are refused (kernels/fixed): checkpoint readers check fixed.* with it
+                             InstanceValue("fixedLimit", Napi::BigInt::New(env, gv::kernels::kFixedLimit)),
                          });
     // Training runs of this environment: its teardown cancels and joins them.
     env.AddCleanupHook([this] {

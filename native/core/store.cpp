@@ -208,8 +208,8 @@ void Store::resume() {
 
 Status Store::export_state(StateImage* out) {
   *out = StateImage{};
-  Status s = sync();  // averaging: the open round; deterministic: refreshes the decay anchor
-  if (!s.ok()) return s;
+  // No sync() here: closing averaging's round early or moving deterministic's
+  // decay anchor would make a save change what training computes.
   if (cfg_.mode == Mode::Versioned && state_slots() == 0) {
     export_locked(out);  // a pinned version is a point in time already
     return Status::Ok();
@@ -235,6 +235,7 @@ Status Store::import_state(const StateImage& in) {
     version_.store(in.version, std::memory_order_release);
     steps_.store(in.step, std::memory_order_relaxed);
   }
+  remeasure();
   resume();
   return s;
 }
@@ -250,10 +251,7 @@ Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out
     gate.inFlight.fetch_sub(1, std::memory_order_release);
     while (paused_.load(std::memory_order_acquire)) std::this_thread::yield();
   }
-  struct Leave {
-    Gate& g;
-    ~Leave() { g.inFlight.fetch_sub(1, std::memory_order_release); }
-  } leave{gate};
+  GateSlot slot{&gate};
   // Shapes and duplicates: a push names each tensor at most once.
   uint64_t seen = 0;
   std::vector<bool> seenMany;
@@ -344,14 +342,54 @@ Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out
   }
   // Averaging steps once per round, at the round's close; every other mode once per push.
   kernels::StepArgs args = step_args(cfg_.mode == Mode::Averaging ? 0 : next_step(), lrDivisor);
-  Status s = apply(grads, n, pieces.data(), pieces.size(), sparse, args, maxAbs);
-  if (!s.ok()) return s;
-  pushes_.add(1);
-  out->applied = true;
-  // Release pairs with the acquire in version(): whoever reads the new
-  // version also sees this push's writes (for modes that write in place).
-  out->version = counts_version_itself() ? t_published_version : version_.fetch_add(1, std::memory_order_acq_rel) + 1;
-  return Status::Ok();
+  return step_checked(grads, n, pieces.data(), pieces.size(), sparse, args, maxAbs, slot, out);
+}
+
+Status Store::step_checked(const Grad* grads, size_t n, const Piece* pieces, size_t np, bool sparse,
+                           const kernels::StepArgs& args, const float* maxAbs, GateSlot& slot, PushResult* out) {
+  auto applied = [&] {
+    pushes_.add(1);
+    out->applied = true;
+    // Release pairs with the acquire in version(): whoever reads the new
+    // version also sees this push's writes (for modes that write in place).
+    out->version = counts_version_itself() ? t_published_version : version_.fetch_add(1, std::memory_order_acq_rel) + 1;
+    return Status::Ok();
+  };
+  double maxG = 0;
+  for (size_t i = 0; i < n; ++i) maxG = std::max(maxG, static_cast<double>(maxAbs[i]));
+  if (!uses_ledger() || ledger_.reserve(args, maxG)) {
+    Status s = apply(grads, n, pieces, np, sparse, args, maxAbs);
+    return s.ok() ? applied() : s;
+  }
+  // The exact path: no other push runs while this one is tried without
+  // writing, applied only if every value stays finite, and measured.
+  slot.leave();
+  pause();
+  struct Resume {
+    Store* s;
+    ~Resume() { s->resume(); }
+  } resumeOnExit{this};
+  const size_t bad = dry_run(pieces, np, args);
+  if (bad != SIZE_MAX) {
+    if (cfg_.nonFinite == NonFinitePolicy::Skip) {
+      skippedNonFinite_.add(1);
+      out->reason = SkipReason::NonFinite;
+      out->version = version();
+      return Status::Ok();
+    }
+    size_t t = 0;
+    while (t + 1 < tensors_.size() && tensors_[t + 1].offset <= bad) ++t;
+    const size_t index = bad - tensors_[t].offset;
+    Status s = Status::Error(Code::NonFinite, "the step of this push would make '" + tensors_[t].name + "' at index " +
+                                                  std::to_string(index) +
+                                                  " non-finite (the gradient is finite, the result overflows); the store is unchanged");
+    s.tensor = static_cast<int64_t>(t);
+    s.index = static_cast<int64_t>(index);
+    return s;
+  }
+  Status s = apply(grads, n, pieces, np, sparse, args, maxAbs);
+  remeasure();
+  return s.ok() ? applied() : s;
 }
 
 bool Store::rows_exact() const {
@@ -433,6 +471,18 @@ Status import_float(FloatState& st, size_t padded, const StateImage& in) {
   }
   return Status::Ok();
 }
+
+// The ledger hooks (store.h) for the modes whose state is a FloatState.
+size_t dry_run_float(FloatState& st, const Piece* pieces, size_t np, const kernels::StepArgs& a) {
+  for (size_t i = 0; i < np; ++i) {
+    const Piece& p = pieces[i];
+    const size_t k = first_non_finite_step(a, st.params.data() + p.offset, st.s1_at(p.offset), st.s2_at(p.offset), p.g, p.len);
+    if (k < p.len) return p.offset + k;
+  }
+  return SIZE_MAX;
+}
+
+double max_abs(const AlignedArray<float>& a) { return a.empty() ? 0.0 : K().scan(a.data(), a.size()).maxAbs; }
 
 bool plain_sgd(const kernels::StepArgs& a) {
   return a.kind == kernels::OptKind::Sgd && a.momentum == 0.f && a.weightDecay == 0.f;
@@ -554,6 +604,11 @@ class StripedStore final : public Store {
     copy_pieces(out, st_.params.data(), pieces, np, copy);
   }
   uint64_t extra_bytes() const override { return stripes_.bytes(); }
+  bool uses_ledger() const override { return true; }
+  size_t dry_run(const Piece* p, size_t np, const kernels::StepArgs& a) override { return dry_run_float(st_, p, np, a); }
+  void measure(double* p, double* s1, double* s2) override {
+    *p = max_abs(st_.params), *s1 = max_abs(st_.s1), *s2 = max_abs(st_.s2);
+  }
   void export_locked(StateImage* out) override { export_float(st_, padded_, out); }
   Status import_locked(const StateImage& in) override { return import_float(st_, padded_, in); }
 
@@ -609,6 +664,11 @@ class HogwildStore final : public Store {
   }
   uint64_t extra_bytes() const override { return stripes_.count() * sizeof(Writers); }
   const float* racy_view() override { return st_.params.data(); }
+  bool uses_ledger() const override { return true; }
+  GV_NO_TSAN size_t dry_run(const Piece* p, size_t np, const kernels::StepArgs& a) override { return dry_run_float(st_, p, np, a); }
+  GV_NO_TSAN void measure(double* p, double* s1, double* s2) override {
+    *p = max_abs(st_.params), *s1 = max_abs(st_.s1), *s2 = max_abs(st_.s2);
+  }
   void export_locked(StateImage* out) override { export_float(st_, padded_, out); }
   Status import_locked(const StateImage& in) override { return import_float(st_, padded_, in); }
 
@@ -764,6 +824,22 @@ class VersionedStore final : public Store {
   uint64_t extra_bytes() const override {
     std::lock_guard<std::mutex> lk(writer_);
     return (versions_.size() - 1) * padded_ * sizeof(float);
+  }
+  bool uses_ledger() const override { return true; }
+  size_t dry_run(const Piece* pieces, size_t np, const kernels::StepArgs& a) override {
+    std::lock_guard<std::mutex> lk(writer_);
+    const float* cur = versions_.current()->data.data();
+    for (size_t i = 0; i < np; ++i) {
+      const Piece& p = pieces[i];
+      const size_t k = first_non_finite_step(a, cur + p.offset, s1_.empty() ? nullptr : s1_.data() + p.offset,
+                                             s2_.empty() ? nullptr : s2_.data() + p.offset, p.g, p.len);
+      if (k < p.len) return p.offset + k;
+    }
+    return SIZE_MAX;
+  }
+  void measure(double* p, double* s1, double* s2) override {
+    std::lock_guard<std::mutex> lk(writer_);
+    *p = max_abs(versions_.current()->data), *s1 = max_abs(s1_), *s2 = max_abs(s2_);
   }
   void export_locked(StateImage* out) override {
     Version* v = pin();
@@ -940,8 +1016,7 @@ class AveragingStore final : public Store {
 
   Status sync() override {
     std::unique_lock<std::shared_mutex> ex(roundLock_);
-    close_round_locked();
-    return Status::Ok();
+    return close_round_locked();
   }
 
  protected:
@@ -993,17 +1068,25 @@ class AveragingStore final : public Store {
       lk.unlock();
       if (slot == cfg_.syncEvery - 1) {
         std::unique_lock<std::shared_mutex> ex(roundLock_);
-        close_round_locked();
+        return close_round_locked();
       }
       return Status::Ok();
     }
   }
 
-  void close_round_locked() {
+  // Applies the open round's mean. The mean is at most 2^30 (the
+  // accumulator's range) but a large lr or parameters near the float limit
+  // could still overflow: the ledger (magnitude.h) decides, and when it
+  // cannot, the step is tried without writing first (nothing else writes
+  // the parameters during a close). A round whose step would make a value
+  // non-finite is discarded: its pushes were counted, none is applied.
+  Status close_round_locked() {
+    Status result;
     uint64_t count = accumulated_.load(std::memory_order_acquire);
     if (count > 0) {
       kernels::StepArgs a = step_args(next_step(), 1.f);
       const double inv = 1.0 / (kFixedOne * static_cast<double>(count));
+      double maxMean = 0;
       for (size_t t = 0; t < tensors_.size(); ++t) {
         if (!touched_[t].load(std::memory_order_relaxed)) continue;
         const TensorInfo& ti = tensors_[t];
@@ -1011,12 +1094,36 @@ class AveragingStore final : public Store {
         float* mean = mean_.data() + ti.offset;
         for (size_t k = 0; k < ti.size; ++k) {
           mean[k] = static_cast<float>(static_cast<double>(acc[k]) * inv);
+          maxMean = std::max(maxMean, static_cast<double>(std::fabs(mean[k])));
           acc[k] = 0;
         }
-        step_range(st_, a, ti.offset, mean, ti.size);
+      }
+      bool exact = !ledger_.reserve(a, maxMean), discard = false;
+      for (size_t t = 0; exact && !discard && t < tensors_.size(); ++t) {
+        if (!touched_[t].load(std::memory_order_relaxed)) continue;
+        const TensorInfo& ti = tensors_[t];
+        const size_t k = first_non_finite_step(a, st_.params.data() + ti.offset, st_.s1_at(ti.offset), st_.s2_at(ti.offset),
+                                               mean_.data() + ti.offset, ti.size);
+        if (k < ti.size) {
+          discard = true;
+          if (cfg_.nonFinite == NonFinitePolicy::Skip) {
+            skippedNonFinite_.add(count);
+          } else {
+            result = Status::Error(Code::NonFinite, "the mean step of this averaging round would make '" + ti.name + "' at index " +
+                                                        std::to_string(k) + " non-finite; the round (" + std::to_string(count) +
+                                                        " pushes) was discarded");
+            result.tensor = static_cast<int64_t>(t);
+            result.index = static_cast<int64_t>(k);
+          }
+        }
+      }
+      for (size_t t = 0; t < tensors_.size(); ++t) {
+        if (!touched_[t].load(std::memory_order_relaxed)) continue;
+        if (!discard) step_range(st_, a, tensors_[t].offset, mean_.data() + tensors_[t].offset, tensors_[t].size);
         touched_[t].store(0, std::memory_order_relaxed);
       }
-      rounds_.add(1);
+      if (exact) remeasure();
+      if (!discard) rounds_.add(1);
     }
     accumulated_.store(0, std::memory_order_release);
     admitted_.store(0, std::memory_order_release);
@@ -1025,6 +1132,11 @@ class AveragingStore final : public Store {
       round_.fetch_add(1, std::memory_order_acq_rel);
     }
     roundClosed_.notify_all();
+    return result;
+  }
+
+  void measure(double* p, double* s1, double* s2) override {
+    *p = max_abs(st_.params), *s1 = max_abs(st_.s1), *s2 = max_abs(st_.s2);
   }
 
   uint64_t read(float* out, const Piece* pieces, size_t np, bool) override {
@@ -1039,12 +1151,28 @@ class AveragingStore final : public Store {
   }
   uint64_t extra_bytes() const override { return acc_.bytes() + padded_ * sizeof(float); }
   void export_locked(StateImage* out) override {
-    std::shared_lock<std::shared_mutex> lk(roundLock_);
+    std::shared_lock<std::shared_mutex> lk(roundLock_);  // no round closes during the copy
     export_float(st_, padded_, out);
+    // Paused: no push is accumulating, so the sums and the count agree.
+    out->pending = accumulated_.load(std::memory_order_acquire);
+    if (out->pending == 0) return;
+    out->round.assign(acc_.data(), acc_.data() + padded_);
+    out->roundTensors.resize(tensors_.size());
+    for (size_t t = 0; t < tensors_.size(); ++t) out->roundTensors[t] = touched_[t].load(std::memory_order_relaxed);
   }
   Status import_locked(const StateImage& in) override {
     std::unique_lock<std::shared_mutex> lk(roundLock_);
-    return import_float(st_, padded_, in);
+    Status s = import_float(st_, padded_, in);
+    if (!s.ok() || in.pending == 0) return s;
+    if (in.round.size() != padded_ || in.roundTensors.size() != tensors_.size())
+      return Status::Error(Code::InvalidArgument, "the open round of another layout", "state");
+    if (padded_) std::memcpy(acc_.data(), in.round.data(), padded_ * sizeof(int64_t));
+    for (size_t t = 0; t < tensors_.size(); ++t) touched_[t].store(in.roundTensors[t] ? 1 : 0, std::memory_order_relaxed);
+    accumulated_.store(in.pending, std::memory_order_release);
+    admitted_.store(std::min(in.pending, cfg_.syncEvery), std::memory_order_release);
+    // A round already full under this store's syncEvery closes now.
+    if (in.pending >= cfg_.syncEvery) return close_round_locked();
+    return Status::Ok();
   }
 
  private:
@@ -1107,8 +1235,9 @@ Status validate(const StoreConfig& c, const std::vector<TensorSpec>& tensors) {
     // metadata under __metadata__: a parameter may not take those names
     // (found by fuzz_roundtrip: 'fixed.x' beside 'x' wrote a file that could
     // not be read back).
-    if (t.name.rfind("optimizer.", 0) == 0 || t.name.rfind("fixed.", 0) == 0 || t.name == "__metadata__")
-      return config_error(f, "is a name checkpoints reserve (optimizer.*, fixed.* and __metadata__)");
+    if (t.name.rfind("optimizer.", 0) == 0 || t.name.rfind("fixed.", 0) == 0 || t.name.rfind("round.", 0) == 0 ||
+        t.name == "__metadata__")
+      return config_error(f, "is a name checkpoints reserve (optimizer.*, fixed.*, round.* and __metadata__)");
     for (size_t j = 0; j < i; ++j)
       if (tensors[j].name == t.name) return config_error(f, "is defined twice");
     double size = 1;
@@ -1170,6 +1299,7 @@ Status Store::create(const StoreConfig& cfg, std::vector<TensorSpec> tensors, st
     }
     store->specs_ = std::move(tensors);
     store->initialize();
+    store->remeasure();
     store->specs_.clear();
     store->specs_.shrink_to_fit();
     *out = std::move(store);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../kernels/optim/step.h"
+#include "magnitude.h"
 #include "status.h"
 
 namespace gv {
@@ -116,6 +117,13 @@ struct Stats {
 struct StateImage {
   std::vector<float> params, s1, s2;
   std::vector<int64_t> fixed;
+  // averaging: the open round (saving must not close it: that would change
+  // what training computes). round holds its Q32.32 sums in the padded
+  // layout, roundTensors which tensors its pushes named, pending how many
+  // pushes it holds; all empty / 0 when no round is open.
+  std::vector<int64_t> round;
+  std::vector<uint8_t> roundTensors;
+  uint64_t pending = 0;
   uint64_t version = 0, step = 0;
   double pauseSeconds = 0;  // how long pushes were held back to take it (0 when none were)
 };
@@ -195,7 +203,7 @@ class Store {
   // from one point in time: versioned mode pins a version (with optimizer
   // state, it also holds the writer for the copy), the others hold new pushes
   // at a gate and wait for those in flight (a brief quiescence, measured in
-  // pauseSeconds); averaging applies its open round first. import_state()
+  // pauseSeconds); averaging copies its open round as it is. import_state()
   // replaces them (a store just created, before any push).
   Status export_state(StateImage* out);
   Status import_state(const StateImage& in);
@@ -234,6 +242,35 @@ class Store {
   struct alignas(64) Gate {
     std::atomic<uint32_t> inFlight{0};
   };
+  // A push's place at the gate, left when the push ends (or earlier, by
+  // the exact path, which must not hold a slot while it pauses pushes).
+  struct GateSlot {
+    Gate* gate = nullptr;
+    void leave() {
+      if (gate) gate->inFlight.fetch_sub(1, std::memory_order_release);  // pairs with pause()'s seq_cst loads
+      gate = nullptr;
+    }
+    ~GateSlot() { leave(); }
+  };
+  // Float-state modes (atomic, locked, hogwild, versioned) keep a
+  // MagnitudeLedger (magnitude.h) so that no push can make a value
+  // non-finite. Both hooks run with pushes paused: dry_run() tries the
+  // step on the pieces without writing and returns the first element (flat
+  // offset) that would become non-finite, or SIZE_MAX; measure() gives the
+  // exact maxima of |params|, |s1|, |s2|.
+  virtual bool uses_ledger() const { return false; }
+  virtual size_t dry_run(const Piece*, size_t, const kernels::StepArgs&) { return SIZE_MAX; }
+  virtual void measure(double* p, double* s1, double* s2) { *p = *s1 = *s2 = 0; }
+  void remeasure() {
+    double p, s1, s2;
+    measure(&p, &s1, &s2);
+    ledger_.reset(p, s1, s2);
+  }
+  // The push after staleness, with its step arguments: the ledger's fast
+  // path or the exact one (which leaves the caller's gate slot itself).
+  Status step_checked(const Grad* grads, size_t n, const Piece* pieces, size_t np, bool sparse,
+                      const kernels::StepArgs& args, const float* maxAbs, GateSlot& slot, PushResult* out);
+  MagnitudeLedger ledger_;
   static constexpr size_t kGates = 64;
 
  public:

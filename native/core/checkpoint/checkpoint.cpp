@@ -43,6 +43,13 @@ Status save(Store& s, const std::string& file, const std::vector<std::pair<std::
       const TensorInfo& ti = s.tensor(t);
       out.push_back({"fixed." + ti.name, "I64", ti.shape, img.fixed.data() + ti.offset, ti.size * sizeof(int64_t)});
     }
+  // averaging's open round: its sums for the tensors its pushes named
+  if (img.pending > 0)
+    for (size_t t = 0; t < s.tensor_count(); ++t) {
+      if (!img.roundTensors[t]) continue;
+      const TensorInfo& ti = s.tensor(t);
+      out.push_back({"round." + ti.name, "I64", ti.shape, img.round.data() + ti.offset, ti.size * sizeof(int64_t)});
+    }
   std::vector<std::pair<std::string, std::string>> m = {
       {"format", kFormat},
       {"mode", mode_name(s.mode())},
@@ -50,6 +57,7 @@ Status save(Store& s, const std::string& file, const std::vector<std::pair<std::
       {"step", std::to_string(img.step)},
       {"tensors", names},
   };
+  if (img.pending > 0) m.push_back({"pending", std::to_string(img.pending)});
   for (const auto& kv : meta) m.push_back(kv);
   st = st::write(file, out, m);
   if (!st.ok()) return st;

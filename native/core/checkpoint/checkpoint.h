@@ -1,8 +1,10 @@
 // A store as a safetensors checkpoint: parameters under their own names, the
 // optimizer state as `optimizer.<slot>.<tensor>` (PyTorch's slot names:
 // momentum_buffer, sum, square_avg, exp_avg, exp_avg_sq), deterministic
-// mode's exact Q32.32 values as `fixed.<tensor>` (I64), and metadata:
-// format, mode, version, step, optimizer (JSON), tensors (JSON names).
+// mode's exact Q32.32 values as `fixed.<tensor>` (I64), averaging's open
+// round as `round.<tensor>` (I64 sums, for the tensors its pushes named) with
+// its push count in metadata `pending`, and metadata: format, mode,
+// version, step, optimizer (JSON), tensors (JSON names).
 #pragma once
 #include <string>
 #include <utility>

@@ -468,6 +468,20 @@ std::string temp_prefix(const std::string& file) {
   return p;
 }
 
+// "<pid>-<random>" with both decimal, pid in 1..2^31-1 and no leading zero:
+// the suffix write() gives its temporaries.
+bool temporary_pid(const std::string& rest, long* pid) {
+  const size_t dash = rest.find('-');
+  if (dash == std::string::npos || dash == 0 || dash > 10 || dash + 1 == rest.size() || rest.size() - dash - 1 > 10) return false;
+  for (size_t i = 0; i < rest.size(); ++i)
+    if (i != dash && (rest[i] < '0' || rest[i] > '9')) return false;
+  if (rest[0] == '0') return false;
+  const long p = std::strtol(rest.c_str(), nullptr, 10);
+  if (p <= 0 || p > 2147483647L) return false;
+  *pid = p;
+  return true;
+}
+
 }  // namespace
 
 size_t sweep_temporaries(const std::string& file) {
@@ -478,11 +492,15 @@ size_t sweep_temporaries(const std::string& file) {
   while (struct dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
     if (n.rfind(prefix, 0) != 0) continue;
-    // .<name>.tmp-<pid>-<random>: remove it when that process is gone.
-    // kill(pid, 0) fails with EPERM for a live process of another user: alive.
-    long pid = std::strtol(n.c_str() + prefix.size(), nullptr, 10);
-    if (pid > 0 && pid != static_cast<long>(::getpid()) && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM)) continue;
+    // Exactly .<name>.tmp-<pid>-<random>, as write() names them (decimal
+    // digits, pid > 0): anything else is a user's file that happens to share
+    // the prefix (issue 10: '.model.safetensors.tmp-notes.txt' was taken for
+    // pid 0's and deleted). Removed only when that process is gone; kill(pid,
+    // 0) fails with EPERM for a live process of another user: alive.
+    long pid = 0;
+    if (!temporary_pid(n.substr(prefix.size()), &pid)) continue;
     if (pid == static_cast<long>(::getpid())) continue;  // ours: a writer in this process may be at work
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;
     if (::unlink((dir + "/" + n).c_str()) == 0) ++removed;
   }
   ::closedir(d);

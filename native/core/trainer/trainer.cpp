@@ -267,7 +267,22 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
         } else {
           v = store.snapshot(replica.data());
         }
-        local.loss += m.grad(p.data(), d, mine.data() + at, n, g.data(), ws.data(), touched.data(), sparse);
+        const double batchLoss = m.grad(p.data(), d, mine.data() + at, n, g.data(), ws.data(), touched.data(), sparse);
+        // A non-finite loss means the model diverged: under 'reject' the run
+        // stops with that error instead of reporting NaN as a completed run;
+        // under 'skip' the batch is left out of the loss (its push, if its
+        // gradient is non-finite too, is skipped by the store).
+        if (!std::isfinite(batchLoss)) {
+          if (store.config().nonFinite == NonFinitePolicy::Reject) {
+            Status e = Status::Error(Code::NonFinite, "the training loss became non-finite (" + std::to_string(batchLoss) +
+                                                          ") in epoch " + std::to_string(epoch + 1) +
+                                                          ": the model diverged; lower the learning rate");
+            fail(e);
+            break;
+          }
+        } else {
+          local.loss += batchLoss;
+        }
         local.samples += n;
         if (rowPushes)
           for (size_t k = 0; k < K; ++k) {
