@@ -122,6 +122,19 @@ export class FileError extends GradvaultError {
   }
 }
 
+/**
+ * Runs f, which reads user input: an exception that input raised itself (a
+ * throwing getter, a revoked Proxy) becomes a typed error, never a raw one.
+ */
+export function guardInput<T>(f: () => T, wrap: (message: string) => Error): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof GradvaultError) throw e;
+    throw wrap(e instanceof Error ? e.message : String(e));
+  }
+}
+
 interface NativeErrorShape {
   code?: unknown;
   message?: unknown;

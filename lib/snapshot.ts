@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from './errors';
+import { describe } from './config';
 import type { ResolvedTensor } from './config';
 import { native } from './native';
 
@@ -48,14 +49,14 @@ export class Snapshot {
   get(name: string): Float32Array {
     if (this.#released) throw new InvalidArgumentError('snapshot', `the snapshot at version ${this.version} was released`);
     const a = this.#arrays.get(name);
-    if (!a) throw new InvalidArgumentError('name', `snapshot has no tensor '${name}' (it has ${this.names.join(', ')})`);
+    if (!a) throw new InvalidArgumentError('name', `snapshot has no tensor ${describe(name)} (it has ${this.names.join(', ')})`);
     return a;
   }
 
   /** The shape of one tensor. */
   shape(name: string): readonly number[] {
     const s = this.#shapes.get(name);
-    if (!s) throw new InvalidArgumentError('name', `snapshot has no tensor '${name}' (it has ${this.names.join(', ')})`);
+    if (!s) throw new InvalidArgumentError('name', `snapshot has no tensor ${describe(name)} (it has ${this.names.join(', ')})`);
     return s;
   }
 

@@ -1,5 +1,5 @@
 import { OPTIMIZER_KEYS, checkKeys, checkLearningRate, isPlainObject, resolveStoreOptions, describe, type ResolvedStoreOptions, type ResolvedTensor, type StoreOptions, type Mode } from './config';
-import { ClosedError, ConfigError, DataFormatError, GradvaultError, InPlaceModificationError, InvalidArgumentError, ShapeError, fromNative } from './errors';
+import { ClosedError, ConfigError, DataFormatError, InPlaceModificationError, InvalidArgumentError, ShapeError, fromNative, guardInput } from './errors';
 import { native, type NativeResult, type NativeStoreInstance } from './native';
 import { Snapshot } from './snapshot';
 import { types } from 'node:util';
@@ -95,19 +95,6 @@ interface Layout {
   index: Map<string, number>;
 }
 
-/**
- * Runs f, which reads user input: an exception that input raised itself (a
- * throwing getter, a revoked Proxy) becomes a typed error, never a raw one.
- */
-function guardInput<T>(f: () => T, wrap: (message: string) => Error): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof GradvaultError) throw e;
-    throw wrap(e instanceof Error ? e.message : String(e));
-  }
-}
-
 function deepFreeze<T>(o: T): T {
   if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
     Object.freeze(o);
@@ -179,11 +166,15 @@ export class ParameterStore {
    * until every holder has closed it (or been collected).
    */
   static attach(handle: StoreHandle): ParameterStore {
-    if (typeof handle !== 'object' || handle === null || handle.kind !== 'gradvault.ParameterStore' || !Number.isSafeInteger(handle.id))
+    const h = guardInput(
+      () => (typeof handle === 'object' && handle !== null ? { kind: handle.kind, id: handle.id } : handle),
+      (m) => new InvalidArgumentError('handle', `reading the handle threw: ${m}`),
+    );
+    if (typeof h !== 'object' || h === null || h.kind !== 'gradvault.ParameterStore' || !Number.isSafeInteger(h.id))
       throw new InvalidArgumentError('handle', `attach expects the handle returned by store.share(), got ${describe(handle)}`);
     let n: NativeStoreInstance;
     try {
-      n = new (native().NativeStore)(null, null, handle.id);
+      n = new (native().NativeStore)(null, null, h.id);
     } catch (e) {
       throw fromNative(e);
     }
@@ -194,7 +185,7 @@ export class ParameterStore {
       options = JSON.parse(n.sharedOptions()) as ResolvedStoreOptions;
     } catch {
       n.close();
-      throw new InvalidArgumentError('handle', `the shared store ${handle.id} was not shared by store.share()`);
+      throw new InvalidArgumentError('handle', `the shared store ${h.id} was not shared by store.share()`);
     }
     attaching = { native: n, options: deepFreeze(options) };
     try {

@@ -18,7 +18,7 @@ import {
   type OptimizerOptions,
   type StalenessOptions,
 } from './config';
-import { AbortError, ConfigError, InvalidArgumentError, fromNative } from './errors';
+import { AbortError, ConfigError, GradvaultError, InvalidArgumentError, fromNative, guardInput } from './errors';
 import { Dataset } from './data';
 import { native, type NativeTrainRun } from './native';
 import { ParameterStore, nativeStoreOf } from './store';
@@ -225,23 +225,29 @@ export class Trainer {
   constructor(store: ParameterStore, options: TrainerOptions);
   constructor(options: AutoTrainerOptions);
   constructor(a: ParameterStore | AutoTrainerOptions, b?: TrainerOptions) {
-    if (a instanceof ParameterStore) {
-      const o = requireObject(b, 'options');
-      checkKeys(o, TRAIN_KEYS, '', 'Trainer (the store was given: mode and optimizer are the store\'s)');
-      this.#resolved = resolveTrain(o);
-      this.#store = a;
-      this.options = Object.freeze({ ...(o as unknown as TrainerOptions) });
-    } else {
-      if (!isPlainObject(a)) throw new InvalidArgumentError('store', `Trainer expects (store, options) or (options), got ${describe(a)}`);
-      checkKeys(a, AUTO_KEYS, '', 'Trainer');
-      this.#resolved = resolveTrain(a);
-      const { mode, optimizer, staleness, nonFinite, syncEvery, initSeed } = a as AutoTrainerOptions;
-      const auto: Record<string, unknown> = { mode, optimizer, staleness, nonFinite, syncEvery, seed: initSeed ?? (a as AutoTrainerOptions).seed };
-      for (const k of Object.keys(auto)) if (auto[k] === undefined) delete auto[k];
-      this.#auto = auto as Omit<StoreOptions, 'tensors'>;
-      // the store's options are checked now (its tensors come from the data later)
-      resolveStoreOptions({ ...this.#auto, tensors: { probe: { shape: [1] } } });
-      this.options = Object.freeze({ ...(a as TrainerOptions) });
+    try {
+      if (a instanceof ParameterStore) {
+        const o = requireObject(b, 'options');
+        checkKeys(o, TRAIN_KEYS, '', 'Trainer (the store was given: mode and optimizer are the store\'s)');
+        this.#resolved = resolveTrain(o);
+        this.#store = a;
+        this.options = Object.freeze({ ...(o as unknown as TrainerOptions) });
+      } else {
+        if (!isPlainObject(a)) throw new InvalidArgumentError('store', `Trainer expects (store, options) or (options), got ${describe(a)}`);
+        checkKeys(a, AUTO_KEYS, '', 'Trainer');
+        this.#resolved = resolveTrain(a);
+        const { mode, optimizer, staleness, nonFinite, syncEvery, initSeed } = a as AutoTrainerOptions;
+        const auto: Record<string, unknown> = { mode, optimizer, staleness, nonFinite, syncEvery, seed: initSeed ?? (a as AutoTrainerOptions).seed };
+        for (const k of Object.keys(auto)) if (auto[k] === undefined) delete auto[k];
+        this.#auto = auto as Omit<StoreOptions, 'tensors'>;
+        // the store's options are checked now (its tensors come from the data later)
+        resolveStoreOptions({ ...this.#auto, tensors: { probe: { shape: [1] } } });
+        this.options = Object.freeze({ ...(a as TrainerOptions) });
+      }
+    } catch (e) {
+      // a throwing getter or a revoked Proxy in the options: a typed error
+      if (e instanceof GradvaultError) throw e;
+      throw new ConfigError('options', `reading the Trainer options threw: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 
@@ -275,7 +281,7 @@ export class Trainer {
    */
   async *run(data: Dataset, options?: RunOptions): AsyncGenerator<TrainProgress, TrainResult, undefined> {
     const d = checkData(data);
-    const signal = checkSignal(options);
+    const signal = guardInput(() => checkSignal(options), (m) => new InvalidArgumentError('options', `reading the run options threw: ${m}`));
     if (this.#running) throw new InvalidArgumentError('trainer', 'this trainer is already running; wait for it or use another Trainer');
     if (signal?.aborted) throw new AbortError('training was aborted before it started', undefined, signal.reason);
     const store = this.#storeFor(d);
@@ -361,8 +367,10 @@ export function evaluate(
   data: Dataset,
 ): EvaluateResult {
   const d = checkData(data);
-  const m = typeof model === 'string' ? resolveModel({ model }, 'model') : resolveModel(requireObject(model, 'model'), 'model');
-  if (typeof model === 'object') checkKeys(model, MODEL_KEYS, 'model', 'evaluate()');
+  const m = guardInput(() => {
+    if (typeof model === 'object' && model !== null) checkKeys(model, MODEL_KEYS, 'model', 'evaluate()');
+    return typeof model === 'string' ? resolveModel({ model }, 'model') : resolveModel(requireObject(model, 'model'), 'model');
+  }, (msg) => new ConfigError('model', `reading the model options threw: ${msg}`));
   let snap: Snapshot;
   let own = false;
   if (params instanceof ParameterStore) {

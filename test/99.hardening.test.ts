@@ -444,3 +444,21 @@ describe('99.hardening: arguments (items 7, 12, 14)', () => {
     }
   });
 });
+
+describe('99.hardening: input that throws when read (found by the probe beyond the issue)', () => {
+  const trap = new Proxy({}, { get() { throw new Error('trap'); }, ownKeys() { throw new Error('trap'); } });
+  test('snapshot.get/shape of a symbol or an object name, attach, Trainer and evaluate of a trapping Proxy: typed errors', () => {
+    const s = new ParameterStore({ tensors: { w: { shape: [2] } } });
+    const snap = s.snapshot();
+    for (const name of [Symbol('x'), { toString: null }, trap]) {
+      expect(errorOf(() => snap.get(name as never)).name).toBe('InvalidArgumentError');
+      expect(errorOf(() => snap.shape(name as never)).name).toBe('InvalidArgumentError');
+    }
+    expect(errorOf(() => ParameterStore.attach(trap as never)).name).toBe('InvalidArgumentError');
+    expect(errorOf(() => new Trainer(trap as never)).name).toBe('ConfigError');
+    expect(errorOf(() => new Trainer(s, trap as never)).name).toBe('ConfigError');
+    expect(errorOf(() => new ParameterStore(trap as never)).name).toBe('ConfigError');
+    const data = synthetic('blobs', { rows: 8, features: 2, classes: 2 });
+    expect(errorOf(() => evaluate(snap, trap as never, data)).name).toBe('ConfigError');
+  });
+});
