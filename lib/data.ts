@@ -10,7 +10,8 @@
  * invalid options throw {@link ConfigError} synchronously.
  */
 import { checkKeys, describe, isPlainObject, num, oneOf, bool } from './config';
-import { ConfigError, InvalidArgumentError, fromNative } from './errors';
+import { ConfigError, InvalidArgumentError, fromNative, guardInput } from './errors';
+import { checkPath } from './paths';
 import { native, type NativeDatasetInstance } from './native';
 
 export type DatasetKind = 'dense' | 'sparse' | 'ratings';
@@ -204,8 +205,11 @@ function options(raw: unknown, what: string): Record<string, unknown> {
 
 function fileArg(v: unknown, name: string): string {
   if (typeof v !== 'string' || v === '') throw new InvalidArgumentError(name, `${name} must be a file path, got ${describe(v)}`);
-  return v;
+  return checkPath(name, v);  // a NUL byte would silently name another file
 }
+
+// Options that throw when read (a getter, a trapping Proxy) give a typed error.
+const readingOptions = (what: string) => (m: string) => new ConfigError('options', `reading the options of ${what} threw: ${m}`);
 
 async function settle(p: () => Promise<NativeDatasetInstance>): Promise<Dataset> {
   try {
@@ -217,19 +221,19 @@ async function settle(p: () => Promise<NativeDatasetInstance>): Promise<Dataset>
 
 /** Loads an IDX images file (n × rows × cols unsigned bytes) and its labels file; raw or gzip. */
 export function loadIdx(imagesFile: string, labelsFile: string, opts?: IdxOptions): Promise<Dataset> {
-  return Promise.resolve().then(() => {
+  return Promise.resolve().then(() => guardInput(() => {
     const o = options(opts, 'loadIdx');
     checkKeys(o, ['scale'], '', 'loadIdx');
     const scale = bool(o.scale, 'scale', true);
     const images = fileArg(imagesFile, 'imagesFile');
     const labels = fileArg(labelsFile, 'labelsFile');
     return settle(() => native().loadIdx(images, labels, scale));
-  });
+  }, readingOptions('loadIdx')));
 }
 
 /** Loads a LIBSVM / SVMLight file (sparse; raw or gzip). `qid:` tokens are ignored. */
 export function loadLibsvm(file: string, opts?: LibsvmOptions): Promise<Dataset> {
-  return Promise.resolve().then(() => {
+  return Promise.resolve().then(() => guardInput(() => {
     const o = options(opts, 'loadLibsvm');
     checkKeys(o, ['indexBase', 'features'], '', 'loadLibsvm');
     let indexBase = -1;
@@ -241,12 +245,12 @@ export function loadLibsvm(file: string, opts?: LibsvmOptions): Promise<Dataset>
     const features = num(o.features, 'features', 0, int(1, 0xfffffffe), 'an integer in 1..4294967294');
     const path = fileArg(file, 'file');
     return settle(() => native().loadLibsvm(path, { indexBase, features }));
-  });
+  }, readingOptions('loadLibsvm')));
 }
 
 /** Loads a CSV file (dense; raw or gzip): every cell a number but the header's. */
 export function loadCsv(file: string, opts: CsvOptions): Promise<Dataset> {
-  return Promise.resolve().then(() => {
+  return Promise.resolve().then(() => guardInput(() => {
     if (!isPlainObject(opts)) throw new ConfigError('label', `loadCsv needs { label: column index or header name }, got ${describe(opts)}`);
     checkKeys(opts, ['label', 'header', 'delimiter'], '', 'loadCsv');
     const label: unknown = opts.label;
@@ -265,7 +269,7 @@ export function loadCsv(file: string, opts: CsvOptions): Promise<Dataset> {
     const header = h === true ? 1 : h === false ? 0 : -1;
     const path = fileArg(file, 'file');
     return settle(() => native().loadCsv(path, { labelIndex, labelName, header, delimiter }));
-  });
+  }, readingOptions('loadCsv')));
 }
 
 /**
@@ -278,6 +282,10 @@ export function loadCsv(file: string, opts: CsvOptions): Promise<Dataset> {
  * - `ratings`: users × items of a low-rank matrix plus noise, distinct pairs.
  */
 export function synthetic(kind: SyntheticKind, opts?: SyntheticOptions): Dataset {
+  return guardInput(() => makeSynthetic(kind, opts), readingOptions('synthetic'));
+}
+
+function makeSynthetic(kind: SyntheticKind, opts?: SyntheticOptions): Dataset {
   const k = oneOf(kind, 'kind', 'sparse-logistic', SYNTHETIC_KINDS);
   const o = options(opts, `synthetic('${k}')`);
   checkKeys(o, SYNTHETIC_KEYS[k], '', `synthetic('${k}')`);

@@ -462,3 +462,49 @@ describe('99.hardening: input that throws when read (found by the probe beyond t
     expect(errorOf(() => evaluate(snap, trap as never, data)).name).toBe('ConfigError');
   });
 });
+
+describe('99.hardening: loaders and synthetic data (items 4, 6, 11)', () => {
+  test('load() and the data loaders refuse a FIFO at once instead of waiting for a writer', async () => {
+    const d = tmp();
+    const fifo = path.join(d, 'pipe');
+    require('node:child_process').execFileSync('mkfifo', [fifo]);
+    const { loadCsv, loadLibsvm } = await import('../lib');
+    for (const p of [ParameterStore.load(fifo), loadLibsvm(fifo), loadCsv(fifo, { label: 0 })]) {
+      const e = await rejectionOf(p);
+      expect(e.name).toBe('FileError');
+      expect(e.code).toBe('ERR_IO');
+      expect(e.message).toContain('not a regular file');
+    }
+  }, 10000);
+
+  test('a NUL byte in a data path is refused', async () => {
+    const { loadCsv, loadLibsvm, loadIdx } = await import('../lib');
+    for (const p of [loadLibsvm('/etc/hostname\0x'), loadCsv('a\0b', { label: 0 }), loadIdx('/tmp/a\0', '/tmp/b')]) {
+      const e = await rejectionOf(p);
+      expect(e.name).toBe('InvalidArgumentError');
+      expect(e.message).toContain('NUL');
+    }
+  });
+
+  test('synthetic sets too large to make are refused before any allocation, naming the option', () => {
+    const cases: [Parameters<typeof synthetic>[0], object, string][] = [
+      ['sparse-logistic', { features: 4294967294, nnz: 4294967294 }, 'features'],
+      ['sparse-logistic', { rows: 1e8, nnz: 100 }, 'nnz'],
+      ['blobs', { rows: 4e6, features: 1e6 }, 'rows'],
+      ['ratings', { rows: 1e6, users: 4e9, items: 4e9, rank: 64 }, 'rank'],
+    ];
+    for (const [kind, o, field] of cases) {
+      const e = errorOf(() => synthetic(kind, o as never));
+      expect(e.name).toBe('ConfigError');
+      expect(e.path).toBe(field);
+      expect(e.message).toContain('MiB');
+    }
+  });
+
+  test('loader and synthetic options that throw when read are ConfigErrors', async () => {
+    const trap = new Proxy({}, { get() { throw new Error('trap'); }, ownKeys() { throw new Error('trap'); } });
+    const { loadCsv } = await import('../lib');
+    expect(errorOf(() => synthetic('blobs', trap as never)).name).toBe('ConfigError');
+    expect((await rejectionOf(loadCsv('/etc/hostname', trap as never))).name).toBe('ConfigError');
+  });
+});

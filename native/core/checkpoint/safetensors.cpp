@@ -387,8 +387,13 @@ Status read(const std::string& file, uint64_t maxBytes, Header* header, std::vec
     s.file = file;
     return s;
   };
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return io(errno == ENOENT ? Code::NotFound : Code::Io, std::string("cannot open (") + std::strerror(errno) + ")");
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+  // writer forever (issue 10: load() of a FIFO hung the process). It is
+  // refused below as not a regular file; for a regular file the flag
+  // changes nothing.
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return io(errno == ENOENT || errno == ENOTDIR ? Code::NotFound : Code::Io, std::string("cannot open (") + std::strerror(errno) + ")");
   struct stat sb;
   if (::fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
     ::close(fd);

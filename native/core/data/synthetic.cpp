@@ -21,11 +21,26 @@ namespace {
 
 Status bad(const std::string& field, const std::string& msg) { return Status::Error(Code::Config, field + " " + msg, field); }
 
+// Every kind is made synchronously, in memory: its estimated size is
+// checked first against one budget, so no option can ask for gigabytes
+// (issue 10: sparse-logistic with 4294967294 features and nnz allocated
+// gigabytes before anything refused it).
+constexpr double kBudgetBytes = 4.0 * (1ull << 30);
+Status within_budget(const std::string& field, const std::string& what, double bytes) {
+  if (bytes <= kBudgetBytes) return Status::Ok();
+  return bad(field, "makes " + what + " too large: about " + std::to_string(static_cast<long long>(bytes / (1 << 20))) +
+                        " MiB, the limit for a synthetic set is 4096 MiB");
+}
+
 Status sparse_logistic(const SyntheticOptions& o, Dataset* out) {
   if (o.features < 1 || o.features > 0xFFFFFFFEull) return bad("features", "must be in 1..4294967294");
   if (!(o.nnz >= 1) || o.nnz > static_cast<double>(o.features)) return bad("nnz", "must be in 1..features");
   if (!(o.zipf >= 0) || o.zipf > 10) return bad("zipf", "must be in [0, 10]");
   if (!(o.noise >= 0) || o.noise > 0.5) return bad("noise", "must be in [0, 0.5]");
+  // per feature: permutation, cdf, weight, idf; per nonzero (up to 1.5 nnz a row): index and value
+  Status b = within_budget("features", "the feature tables", 20.0 * static_cast<double>(o.features));
+  if (b.ok()) b = within_budget("nnz", "rows x nnz", 12.0 * static_cast<double>(o.rows) * o.nnz);
+  if (!b.ok()) return b;
   SplitMix64 rng(o.seed ^ 0x5350415253454C47ull);
   const uint64_t F = o.features;
   // Rank → feature: a permutation, so frequent features are spread over the index range.
@@ -97,7 +112,8 @@ Status blobs(const SyntheticOptions& o, Dataset* out) {
   if (o.features < 1 || o.features > 1000000) return bad("features", "must be in 1..1000000");
   if (o.classes < 1 || o.classes > 100000) return bad("classes", "must be in 1..100000");
   if (!(o.spread >= 0) || !std::isfinite(o.spread)) return bad("spread", "must be a finite number >= 0");
-  if (o.features * o.rows > (uint64_t(1) << 34)) return bad("rows", "times features is too large");
+  if (Status b = within_budget("rows", "rows x features", 4.0 * static_cast<double>(o.rows) * static_cast<double>(o.features)); !b.ok())
+    return b;
   SplitMix64 rng(o.seed ^ 0x424C4F4253424C42ull);
   std::vector<double> centres(o.classes * o.features);
   for (auto& c : centres) c = -10.0 + 20.0 * rng.uniform();
@@ -127,7 +143,9 @@ Status ratings(const SyntheticOptions& o, Dataset* out) {
   if (!(o.noise >= 0) || !std::isfinite(o.noise)) return bad("noise", "must be a finite number >= 0");
   if (static_cast<double>(o.rows) > 0.5 * static_cast<double>(o.users) * static_cast<double>(o.items))
     return bad("rows", "must be at most half of users x items (distinct pairs)");
-  if (static_cast<double>(o.users + o.items) * static_cast<double>(o.rank) > 1e9) return bad("rank", "times users + items is too large");
+  if (Status b = within_budget("rank", "rank x (users + items)", 4.0 * static_cast<double>(o.users + o.items) * static_cast<double>(o.rank)); !b.ok())
+    return b;
+  if (Status b = within_budget("rows", "the ratings", 24.0 * static_cast<double>(o.rows)); !b.ok()) return b;
   SplitMix64 rng(o.seed ^ 0x524154494E475321ull);
   const double sd = 1.0 / std::sqrt(static_cast<double>(o.rank));
   std::vector<float> U(o.users * o.rank), V(o.items * o.rank);
