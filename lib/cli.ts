@@ -15,6 +15,7 @@ import { MODES, type Mode, type OptimizerKind } from './config';
 import { Dataset, loadCsv, loadIdx, loadLibsvm, synthetic } from './data';
 import { GradvaultError, fromNative } from './errors';
 import { isa, native } from './native';
+import { checkPath } from './paths';
 import { ParameterStore } from './store';
 import { Trainer, evaluate, MODELS, type ModelKind, type TrainProgress, type TrainResult } from './trainer';
 
@@ -26,9 +27,13 @@ const VERSION: string = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'p
 /** A bad argument found while running a command (commander reports its own parse errors). */
 class UsageError extends Error {}
 
-const int = (name: string, min = 1) => (v: string) => {
+// Limits are the library's own (Trainer: threads 1..1024, batchSize 1..65536)
+// or what the demo can allocate, so a bad value is a usage error (exit 2)
+// before anything runs, not a failure (exit 1) after.
+const int = (name: string, min = 1, max = Number.MAX_SAFE_INTEGER) => (v: string) => {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min) throw new ArgError(`${name} must be an integer >= ${min}, got '${v}'`);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new ArgError(max === Number.MAX_SAFE_INTEGER ? `${name} must be an integer >= ${min}, got '${v}'` : `${name} must be an integer in ${min}..${max}, got '${v}'`);
   return n;
 };
 const positive = (name: string) => (v: string) => {
@@ -37,11 +42,36 @@ const positive = (name: string) => (v: string) => {
   return n;
 };
 const list = (name: string, allowed?: readonly string[]) => (v: string) => {
-  const xs = v.split(',').filter(Boolean);
+  const xs = v.split(',').map((x) => x.trim()).filter(Boolean);
+  if (xs.length === 0) throw new ArgError(`${name} must name at least one${allowed ? ` of ${allowed.join(', ')}` : ' value'}, got '${v}'`);
   for (const x of xs) if (allowed && !allowed.includes(x)) throw new ArgError(`${name}: '${x}' is not one of ${allowed.join(', ')}`);
   return xs;
 };
-const intList = (name: string) => (v: string) => list(name)(v).map((x) => int(name)(x));
+const intList = (name: string, max?: number) => (v: string) => list(name)(v).map((x) => int(name, 1, max)(x));
+
+/**
+ * An output file the run will write at its end, checked before it starts:
+ * its folder exists and is writable and it is not a folder itself, so a
+ * typo is a usage error now, not a failure after the training.
+ */
+function writable(flag: string, file: string | undefined): void {
+  if (file === undefined) return;
+  let abs: string;
+  try {
+    abs = checkPath(flag, file);
+  } catch (e) {
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
+  }
+  const dir = path.dirname(abs);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`${flag} ${file}: the folder ${dir} does not exist`);
+  if (fs.existsSync(abs) && fs.statSync(abs).isDirectory()) throw new UsageError(`${flag} ${file}: is a folder, not a file`);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    if (fs.existsSync(abs)) fs.accessSync(abs, fs.constants.W_OK);
+  } catch {
+    throw new UsageError(`${flag} ${file}: not writable`);
+  }
+}
 const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '–');
 const out = (s = '') => process.stdout.write(s + '\n');
 
@@ -210,6 +240,8 @@ interface TrainOptions {
 }
 
 async function train(o: TrainOptions): Promise<void> {
+  writable('--save', o.save);
+  writable('--report', o.report);
   const data = await loadData(o);
   const model = o.model ?? defaultModel(data.train);
   const lr = o.lr ?? (o.optimizer === 'adam' ? 0.001 : model === 'logistic' || model === 'svm' ? 8 : model === 'mf' ? 0.5 : 0.1);
@@ -351,7 +383,7 @@ async function bench(o: { data?: string; model?: ModelKind; modes: Mode[]; threa
 async function inspect(file: string): Promise<void> {
   let raw;
   try {
-    raw = await native().readCheckpoint(path.resolve(file));
+    raw = await native().readCheckpoint(checkPath('file', file));
   } catch (e) {
     throw fromNative(e);
   }
@@ -396,9 +428,9 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('demo')
     .description('make the race visible: naive shared writes lose updates, every mode loses none; then a short training run')
-    .option('--threads <n>', 'worker threads', int('--threads'), 4)
-    .option('--pushes <n>', 'updates per thread', int('--pushes'), 2000)
-    .option('--size <n>', 'numbers in the shared tensor', int('--size'), 256)
+    .option('--threads <n>', 'worker threads', int('--threads', 1, 256), 4)
+    .option('--pushes <n>', 'updates per thread', int('--pushes', 1, 10_000_000), 2000)
+    .option('--size <n>', 'numbers in the shared tensor', int('--size', 1, 1 << 24), 256)
     .option('--no-train', 'skip the training run')
     .action(async (o) => demo(o));
   dataOptions(
@@ -409,9 +441,9 @@ export async function main(argv: string[]): Promise<number> {
       .option('--hidden <widths>', 'mlp hidden layers, e.g. 128,64', intList('--hidden'))
       .option('--rank <n>', 'mf rank', int('--rank'))
       .addOption(new Option('--mode <mode>', 'update strategy').choices(MODES as string[]).default('atomic'))
-      .option('--threads <n>', 'native threads', int('--threads'), Math.min(4, os.availableParallelism()))
+      .option('--threads <n>', 'native threads', int('--threads', 1, 1024), Math.min(4, os.availableParallelism()))
       .option('--epochs <n>', 'passes over the data', int('--epochs'), 5)
-      .option('--batch <n>', 'rows per pushed gradient', int('--batch'), 32)
+      .option('--batch <n>', 'rows per pushed gradient', int('--batch', 1, 65536), 32)
       .option('--lr <x>', 'learning rate', positive('--lr'))
       .addOption(new Option('--optimizer <kind>', 'optimizer').choices(['sgd', 'adagrad', 'rmsprop', 'adam']).default('sgd'))
       .option('--momentum <x>', 'sgd momentum', (v) => {
@@ -430,9 +462,9 @@ export async function main(argv: string[]): Promise<number> {
       .description('modes x threads on one workload, beside the hogwild baseline')
       .addOption(new Option('--model <model>').choices(MODELS as string[]))
       .option('--modes <list>', 'comma-separated modes', list('--modes', MODES), [...MODES])
-      .option('--threads <list>', 'comma-separated thread counts', intList('--threads'), [1, Math.min(2, os.availableParallelism())].filter((x, i, a) => a.indexOf(x) === i))
+      .option('--threads <list>', 'comma-separated thread counts', intList('--threads', 1024), [1, Math.min(2, os.availableParallelism())].filter((x, i, a) => a.indexOf(x) === i))
       .option('--epochs <n>', 'epochs per run', int('--epochs'), 1)
-      .option('--batch <n>', 'batch size', int('--batch'), 32)
+      .option('--batch <n>', 'batch size', int('--batch', 1, 65536), 32)
       .option('--lr <x>', 'learning rate', positive('--lr'))
       .option('--json', 'JSON output', false),
   ).action(async (o) => bench(o));

@@ -84,6 +84,11 @@ describe('10.config', () => {
   });
 
   test('a failed construction leaves nothing behind', () => {
+    // Store ids count native stores made: failures in between make none.
+    const before = new ParameterStore({ tensors: { w: { shape: [1] } } });
     for (let i = 0; i < 50; i++) configError({ tensors: { w: { shape: [1000] } }, optimizer: { lr: -1 } });
+    for (let i = 0; i < 50; i++) configError({ tensors: { w: { shape: [1000] }, 'fixed.w': { shape: [1] } } }); // refused in C++
+    const after = new ParameterStore({ tensors: { w: { shape: [1] } } });
+    expect(after.share().id).toBe(before.share().id + 1);
   });
 });

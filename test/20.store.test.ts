@@ -231,9 +231,15 @@ describe('20.store.stats', () => {
 
   test('many stores can be created and closed', () => {
     for (let i = 0; i < 200; i++) {
-      const s = new ParameterStore({ mode: ALL_MODES[i % 6], tensors: { w: { shape: [1024] } } });
+      const s = new ParameterStore({ mode: ALL_MODES[i % 6], tensors: { w: { shape: [1024] } }, optimizer: { kind: 'sgd', lr: 1 } });
       s.push({ w: seq(1024, (k) => k) });
+      s.sync();
+      expect(s.version).toBe(1);
+      const w = s.snapshot().get('w');
+      expect([w[0] + 0, w[1], w[1023]]).toEqual([0, -1, -1023]); // + 0: the sign of zero differs by mode
       s.close();
+      expect(s.closed).toBe(true);
+      expect(() => s.snapshot()).toThrow(expect.objectContaining({ code: 'ERR_CLOSED' }));
     }
   });
 });

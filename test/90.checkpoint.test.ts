@@ -107,19 +107,26 @@ describe('round trip', () => {
   test('save during training: consistent, loads, and training goes on', async () => {
     const data = synthetic('blobs', { rows: 40000, features: 20, classes: 3 });
     const t = new Trainer({ model: 'softmax', threads: 2, epochs: 3, batchSize: 1, optimizer: { kind: 'sgd', lr: 0.01 } });
-    const run = t.fit(data);
-    await new Promise((r) => setTimeout(r, 30));
+    let finished = false;
+    const run = t.fit(data).finally(() => {
+      finished = true;
+    });
     const pauses: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    const during: number[] = []; // versions of saves made while training ran
+    for (let i = 0; i < 200 && !finished && (during.length < 5 || i < 5); i++) {
       const r = await t.store!.save(file('live.safetensors'));
       pauses.push(r.pauseSeconds);
       const b = await ParameterStore.load(file('live.safetensors'));
       expect(b.version).toBe(r.version);
       b.close();
+      if (!finished && r.version > 0 && r.version < 3 * 40000) during.push(r.version);
     }
     const res = await run;
     expect(res.epochs).toBe(3);
     expect(t.store!.stats().pushes).toBe(3 * 40000);
+    // the saves overlapped training: several landed mid-run, each a later version
+    expect(during.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < during.length; i++) expect(during[i]).toBeGreaterThanOrEqual(during[i - 1]);
     expect(Math.max(...pauses)).toBeLessThan(1);
   });
 });

@@ -95,3 +95,21 @@ test('a file that is not a checkpoint: one line', () => {
   expect(r.err.trim().split('\n')).toHaveLength(1);
   expect(r.err).toMatch(/safetensors/);
 });
+
+test('usage errors are found before any work: exit 2 and one line naming the option (issue 10)', () => {
+  const cases: [string[], RegExp][] = [
+    [['train', '--save', '/nonexistent-folder/m.safetensors', '--epochs', '1'], /--save .*does not exist/],
+    [['train', '--report', os.tmpdir(), '--epochs', '1'], /--report .*is a folder/],
+    [['train', '--threads', '2000'], /--threads must be an integer in 1\.\.1024/],
+    [['train', '--batch', '100000'], /--batch must be an integer in 1\.\.65536/],
+    [['bench', '--modes', ''], /--modes must name at least one/],
+    [['demo', '--size', '1e12'], /--size must be an integer in 1\.\.16777216/],
+  ];
+  for (const [args, msg] of cases) {
+    const r = run(...args);
+    expect({ args, code: r.code }).toEqual({ args, code: 2 });
+    expect(r.err).toMatch(msg);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    expect(r.out).not.toMatch(/epoch/);
+  }
+});

@@ -108,8 +108,7 @@ const Table* choose() {
     // An unknown or unsupported choice falls back to the best available: a
     // prebuilt binary must never crash because of a stale environment variable.
   }
-  for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Neon})
-    if (const Table* t = table_for(isa)) return t;
+  if (const Table* t = table_for(best_isa(cpu_features()))) return t;
   return &kScalar;
 }
 
@@ -125,18 +124,53 @@ const char* isa_name(Isa isa) {
   return "unknown";
 }
 
-bool isa_supported(Isa isa) {
-  switch (isa) {
-    case Isa::Scalar: return true;
+uint32_t cpu_features() {
+  uint32_t f = 0;
 #if defined(__x86_64__)
-    case Isa::Avx2: return __builtin_cpu_supports("avx2");
-    case Isa::Avx512: return __builtin_cpu_supports("avx512f");
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) f |= kFeatureAvx2;
+  if (__builtin_cpu_supports("fma")) f |= kFeatureFma;
+  if (__builtin_cpu_supports("avx512f")) f |= kFeatureAvx512f;
 #endif
 #if defined(__aarch64__)
-    case Isa::Neon: return true;
+  f |= kFeatureNeon;
 #endif
-    default: return false;
+  return f;
+}
+
+// Every feature a table's code is compiled for, not just the one in its
+// name: the AVX2 table's vmath kernels are target("avx2,fma"), and the
+// AVX-512 table reuses AVX2+FMA kernels beside its avx512f ones. A CPU (or a
+// VM that masks FMA) reporting AVX2 alone gets the scalar table, not SIGILL.
+bool isa_ok(Isa isa, uint32_t f) {
+  const uint32_t avx2 = kFeatureAvx2 | kFeatureFma;
+  switch (isa) {
+    case Isa::Scalar: return true;
+    case Isa::Avx2: return (f & avx2) == avx2;
+    case Isa::Avx512: return (f & (avx2 | kFeatureAvx512f)) == (avx2 | kFeatureAvx512f);
+    case Isa::Neon: return (f & kFeatureNeon) != 0;
   }
+  return false;
+}
+
+Isa best_isa(uint32_t f) {
+  for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Neon})
+    if (isa_ok(isa, f)) return isa;
+  return Isa::Scalar;
+}
+
+bool isa_supported(Isa isa) {
+  static const uint32_t f = cpu_features();
+  if (!isa_ok(isa, f)) return false;
+  // and the build has its code
+#if defined(__x86_64__)
+  if (isa == Isa::Neon) return false;
+#elif defined(__aarch64__)
+  if (isa == Isa::Avx2 || isa == Isa::Avx512) return false;
+#else
+  if (isa != Isa::Scalar) return false;
+#endif
+  return true;
 }
 
 const Table* table_for(Isa isa) {

@@ -76,6 +76,14 @@ struct Table {
   void (*relu_backward)(float* grad, const float* x, size_t n);
 };
 
+// CPU features the tables need, as a mask: the decision below is a pure
+// function of it, so tests can check it for CPUs this one is not.
+enum : uint32_t { kFeatureAvx2 = 1, kFeatureFma = 2, kFeatureAvx512f = 4, kFeatureNeon = 8 };
+uint32_t cpu_features();
+// Whether a CPU with features f can run the table of isa (all of its code's features).
+bool isa_ok(Isa isa, uint32_t f);
+// The best instruction set for features f.
+Isa best_isa(uint32_t f);
 bool isa_supported(Isa isa);
 // The table for one instruction set, or nullptr where this CPU or build lacks it.
 const Table* table_for(Isa isa);

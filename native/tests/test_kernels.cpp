@@ -493,7 +493,26 @@ void test_fixed(const T& ref, const T& t) {
 
 }  // namespace
 
+// The run-time decision for CPUs this one is not (issue 10: AVX2 without
+// FMA chose the AVX2 table, whose vmath kernels are target("avx2,fma")).
+void dispatch_decisions() {
+  gvtest::Context ctx("dispatch");
+  CHECK_EQ(best_isa(0), Isa::Scalar);
+  CHECK_EQ(best_isa(kFeatureAvx2), Isa::Scalar);  // no FMA: not the AVX2 table
+  CHECK_EQ(best_isa(kFeatureFma), Isa::Scalar);
+  CHECK_EQ(best_isa(kFeatureAvx2 | kFeatureFma), Isa::Avx2);
+  CHECK_EQ(best_isa(kFeatureAvx512f), Isa::Scalar);                 // avx512f alone: the table reuses AVX2+FMA code
+  CHECK_EQ(best_isa(kFeatureAvx512f | kFeatureAvx2), Isa::Scalar);  // still no FMA
+  CHECK_EQ(best_isa(kFeatureAvx512f | kFeatureAvx2 | kFeatureFma), Isa::Avx512);
+  CHECK_EQ(best_isa(kFeatureNeon), Isa::Neon);
+  CHECK(!isa_ok(Isa::Avx2, kFeatureAvx2));
+  CHECK(isa_ok(Isa::Scalar, 0));
+  // this CPU: the active table is one it can run
+  CHECK(isa_ok(active().isa, cpu_features()));
+}
+
 int main() {
+  dispatch_decisions();
   const Table* ref = table_for(Isa::Scalar);
   CHECK(ref != nullptr);
   if (!ref) return gvtest::finish("test_kernels");
