@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { Worker } from 'node:worker_threads';
-import { ParameterStore, Trainer, evaluate, synthetic, type Mode, type Snapshot } from '../lib';
+import { execFileSync } from 'node:child_process';
+import { ParameterStore, Trainer, evaluate, loadCsv, loadIdx, loadLibsvm, synthetic, type Mode, type Snapshot } from '../lib';
 import { seq } from './helpers';
 
 v8.setFlagsFromString('--expose-gc');
@@ -467,8 +468,7 @@ describe('99.hardening: loaders and synthetic data (items 4, 6, 11)', () => {
   test('load() and the data loaders refuse a FIFO at once instead of waiting for a writer', async () => {
     const d = tmp();
     const fifo = path.join(d, 'pipe');
-    require('node:child_process').execFileSync('mkfifo', [fifo]);
-    const { loadCsv, loadLibsvm } = await import('../lib');
+    execFileSync('mkfifo', [fifo]);
     for (const p of [ParameterStore.load(fifo), loadLibsvm(fifo), loadCsv(fifo, { label: 0 })]) {
       const e = await rejectionOf(p);
       expect(e.name).toBe('FileError');
@@ -478,7 +478,6 @@ describe('99.hardening: loaders and synthetic data (items 4, 6, 11)', () => {
   }, 10000);
 
   test('a NUL byte in a data path is refused', async () => {
-    const { loadCsv, loadLibsvm, loadIdx } = await import('../lib');
     for (const p of [loadLibsvm('/etc/hostname\0x'), loadCsv('a\0b', { label: 0 }), loadIdx('/tmp/a\0', '/tmp/b')]) {
       const e = await rejectionOf(p);
       expect(e.name).toBe('InvalidArgumentError');
@@ -503,7 +502,6 @@ describe('99.hardening: loaders and synthetic data (items 4, 6, 11)', () => {
 
   test('loader and synthetic options that throw when read are ConfigErrors', async () => {
     const trap = new Proxy({}, { get() { throw new Error('trap'); }, ownKeys() { throw new Error('trap'); } });
-    const { loadCsv } = await import('../lib');
     expect(errorOf(() => synthetic('blobs', trap as never)).name).toBe('ConfigError');
     expect((await rejectionOf(loadCsv('/etc/hostname', trap as never))).name).toBe('ConfigError');
   });
