@@ -506,3 +506,35 @@ describe('99.hardening: loaders and synthetic data (items 4, 6, 11)', () => {
     expect((await rejectionOf(loadCsv('/etc/hostname', trap as never))).name).toBe('ConfigError');
   });
 });
+
+describe('99.hardening: messages (item 14)', () => {
+  test('bytes echoed from a data file are shown escaped (a BOM, NUL, binary junk)', async () => {
+    const d = tmp();
+    const f = path.join(d, 'bom.csv');
+    fs.writeFileSync(f, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('a,b\n1,x\u0001\u0000y\n')]));
+    const e = await rejectionOf(loadCsv(f, { label: 0, header: true }));
+    expect(e.name).toBe('DataFormatError');
+    expect(e.message).toContain('\\x01\\x00');
+    expect(e.message).not.toMatch(/[\x00-\x08\x7f]/);
+    const g = path.join(d, 'names.csv');
+    fs.writeFileSync(g, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('a,b\n1,2\n')]));
+    const e2 = await rejectionOf(loadCsv(g, { label: 'zz' }));
+    expect(e2.message).toContain('\\xEF\\xBB\\xBFa');
+  });
+
+  test('an IDX images header larger than its file is blamed on the images file, not the labels file', async () => {
+    const d = tmp();
+    const images = path.join(d, 'images'), labels = path.join(d, 'labels');
+    const hdr = (magic: number, dims: number[]) => {
+      const b = Buffer.alloc(4 + 4 * dims.length);
+      b.writeUInt32BE(magic, 0);
+      dims.forEach((x, i) => b.writeUInt32BE(x, 4 + 4 * i));
+      return b;
+    };
+    fs.writeFileSync(images, Buffer.concat([hdr(0x803, [4000000, 2, 2]), Buffer.alloc(3 * 4)])); // claims 4M images, holds 3
+    fs.writeFileSync(labels, Buffer.concat([hdr(0x801, [3]), Buffer.from([0, 1, 2])]));
+    const e = await rejectionOf(loadIdx(images, labels));
+    expect(e.name).toBe('DataFormatError');
+    expect(e.file).toBe(images);
+  });
+});

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace gv {
@@ -43,5 +44,27 @@ struct Status {
     return s;
   }
 };
+
+// Bytes from a file as shown in messages: printable ASCII as it is, every
+// other byte (controls, NUL, a BOM, binary junk, non-ASCII) as \xNN and a
+// backslash as \\, so a message is one readable line that says exactly
+// which bytes were there.
+inline std::string escape_bytes(std::string_view t) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string r;
+  r.reserve(t.size());
+  for (unsigned char c : t) {
+    if (c == '\\') {
+      r += "\\\\";
+    } else if (c >= 0x20 && c < 0x7f) {
+      r += static_cast<char>(c);
+    } else {
+      r += "\\x";
+      r += hex[c >> 4];
+      r += hex[c & 15];
+    }
+  }
+  return r;
+}
 
 }  // namespace gv

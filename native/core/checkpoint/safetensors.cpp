@@ -38,7 +38,8 @@ size_t dtype_size(const std::string& d) {
 namespace {
 
 Status format_error(const std::string& msg, uint64_t offset) {
-  Status s = Status::Error(Code::DataFormat, "safetensors: " + msg);
+  // names in the message come from the file: shown escaped
+  Status s = Status::Error(Code::DataFormat, "safetensors: " + escape_bytes(msg));
   s.offset = static_cast<int64_t>(offset);
   return s;
 }

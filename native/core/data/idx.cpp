@@ -91,24 +91,27 @@ Status load(const std::string& imagesPath, const std::string& labelsPath, bool s
   s = header(im, 3, "images", &id);
   if (!s.ok()) return s;
   uint64_t n = id[0];
-  if (ld[0] != n)
-    return at_offset(labelsPath, 4, "label count " + std::to_string(ld[0]) + " does not match the image count " + std::to_string(n) +
-                                        " of " + imagesPath);
   uint64_t features = 1;
   for (size_t i = 1; i < id.size(); ++i) features *= id[i];  // < 2^32^k: checked against the file below
   if (features > (uint64_t(1) << 32) || (n > 0 && features > (uint64_t(1) << 40) / n))
     return at_offset(imagesPath, 4, "image dimensions too large");
   const uint64_t bytes = n * features;
-  // A raw file's size is known: refuse a header that does not fit it before
-  // allocating. A gzip file inflates at most ~1032:1, which bounds the reservation.
+  // Each raw file's size is known: a header that does not fit its own file
+  // is that file's fault, found before the counts are compared (issue 10:
+  // an oversized images header was reported against the labels file) and
+  // before anything is allocated. A gzip file inflates at most ~1032:1,
+  // which bounds the reservation.
   if (!im.compressed() && im.file_bytes() != im.offset() + bytes)
     return at_offset(imagesPath, im.file_bytes() < im.offset() + bytes ? im.file_bytes() : im.offset() + bytes,
                      "file size " + std::to_string(im.file_bytes()) + " does not match the header (" + std::to_string(im.offset()) +
                          " header bytes + " + std::to_string(n) + " x " + std::to_string(features) + " pixels)");
-  if (!li.compressed() && li.file_bytes() != li.offset() + n)
-    return at_offset(labelsPath, li.file_bytes() < li.offset() + n ? li.file_bytes() : li.offset() + n,
+  if (!li.compressed() && li.file_bytes() != li.offset() + ld[0])
+    return at_offset(labelsPath, li.file_bytes() < li.offset() + ld[0] ? li.file_bytes() : li.offset() + ld[0],
                      "file size " + std::to_string(li.file_bytes()) + " does not match the header (8 header bytes + " +
-                         std::to_string(n) + " labels)");
+                         std::to_string(ld[0]) + " labels)");
+  if (ld[0] != n)
+    return at_offset(labelsPath, 4, "label count " + std::to_string(ld[0]) + " does not match the image count " + std::to_string(n) +
+                                        " of " + imagesPath);
 
   Dataset d;
   d.kind = Kind::Dense;

@@ -39,13 +39,13 @@ inline Status at_line(const std::string& file, uint64_t line, uint64_t column, c
   return s;
 }
 
-// A token as shown in messages: at most 40 characters.
+// A token as shown in messages: at most 40 bytes of it, escaped.
 inline std::string show(std::string_view t) {
   // Appended piecewise: g++ 12 -O3 warns falsely (-Wrestrict) on "'" + std::string.
   std::string r;
   r.reserve(48);
   r += '\'';
-  r.append(t.substr(0, 40));
+  r.append(escape_bytes(t.substr(0, 40)));
   if (t.size() > 40) r.append("...");
   r += '\'';
   return r;
