@@ -971,19 +971,22 @@ Napi::Value NativeStore::Restore(const Napi::CallbackInfo& info) {
       std::memcpy(dst.data() + t.offset, dv.As<Napi::Float32Array>().Data(), t.size * sizeof(float));
     }
   }
+  // { name, data: BigInt64Array of the tensor's size } into dst at the tensor's offset
+  auto copyI64 = [&](Napi::Value ev, const char* what, std::vector<int64_t>& dst) -> const gv::TensorInfo& {
+    Napi::Object e = ev.As<Napi::Object>();
+    const gv::TensorInfo& t = tensorOf(str(e, "name", ""));
+    Napi::Value dv = e.Get("data");
+    if (!dv.IsTypedArray() || dv.As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array ||
+        dv.As<Napi::TypedArrayOf<int64_t>>().ElementLength() != t.size)
+      throw make_error(env, Code::Shape, std::string(what) + " for '" + t.name + "' must be a BigInt64Array of " + std::to_string(t.size));
+    std::memcpy(dst.data() + t.offset, dv.As<Napi::TypedArrayOf<int64_t>>().Data(), t.size * sizeof(int64_t));
+    return t;
+  };
   Napi::Value fv = o.Get("fixed");
   if (fv.IsArray()) {
     Napi::Array a = fv.As<Napi::Array>();
     if (a.Length() > 0) img.fixed.assign(s.padded_floats(), 0);
-    for (uint32_t i = 0; i < a.Length(); ++i) {
-      Napi::Object e = a.Get(i).As<Napi::Object>();
-      const gv::TensorInfo& t = tensorOf(str(e, "name", ""));
-      Napi::Value dv = e.Get("data");
-      if (!dv.IsTypedArray() || dv.As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array ||
-          dv.As<Napi::TypedArrayOf<int64_t>>().ElementLength() != t.size)
-        throw make_error(env, Code::Shape, "fixed-point values for '" + t.name + "' must be a BigInt64Array of " + std::to_string(t.size));
-      std::memcpy(img.fixed.data() + t.offset, dv.As<Napi::TypedArrayOf<int64_t>>().Data(), t.size * sizeof(int64_t));
-    }
+    for (uint32_t i = 0; i < a.Length(); ++i) copyI64(a.Get(i), "fixed-point values", img.fixed);
     if (img.fixed.size() && a.Length() != s.tensor_count()) img.fixed.clear();  // partial: use the float values
   }
   // averaging's open round: round: [{ name, data: BigInt64Array }], pending
@@ -994,16 +997,7 @@ Napi::Value NativeStore::Restore(const Napi::CallbackInfo& info) {
     Napi::Array a = rv.As<Napi::Array>();
     img.round.assign(s.padded_floats(), 0);
     img.roundTensors.assign(s.tensor_count(), 0);
-    for (uint32_t i = 0; i < a.Length(); ++i) {
-      Napi::Object e = a.Get(i).As<Napi::Object>();
-      const gv::TensorInfo& t = tensorOf(str(e, "name", ""));
-      Napi::Value dv = e.Get("data");
-      if (!dv.IsTypedArray() || dv.As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array ||
-          dv.As<Napi::TypedArrayOf<int64_t>>().ElementLength() != t.size)
-        throw make_error(env, Code::Shape, "round sums for '" + t.name + "' must be a BigInt64Array of " + std::to_string(t.size));
-      std::memcpy(img.round.data() + t.offset, dv.As<Napi::TypedArrayOf<int64_t>>().Data(), t.size * sizeof(int64_t));
-      img.roundTensors[static_cast<size_t>(s.find(t.name))] = 1;
-    }
+    for (uint32_t i = 0; i < a.Length(); ++i) img.roundTensors[static_cast<size_t>(s.find(copyI64(a.Get(i), "round sums", img.round).name))] = 1;
   }
   Status st = s.import_state(img);
   if (!st.ok()) throw status_error(env, st, &s);
