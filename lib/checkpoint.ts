@@ -85,7 +85,8 @@ const SAVED_OPTION_KEYS = ['staleness', 'nonFinite', 'syncEvery', 'verify'];
  */
 export function interpret(file: string, raw: { metadata: Record<string, string>; tensors: RawTensor[] }, fixedLimit: bigint): ParsedCheckpoint {
   const bad = (msg: string, t?: RawTensor, index?: number, width = 4) =>
-    new DataFormatError(file, `${file}: ${msg}`, t ? { tensor: t.name, offset: t.offset + (index ?? 0) * width } : {});
+    // without a tensor the fault is in the JSON header, which starts at byte 8
+    new DataFormatError(file, `${file}: ${msg}`, t ? { tensor: t.name, offset: t.offset + (index ?? 0) * width } : { offset: 8 });
   const at = (t: RawTensor, i: number, width = 4) => `at index ${i} (byte offset ${t.offset + i * width})`;
   // A NaN or infinity (a flipped exponent bit, say) would poison every later
   // step: refused here, as the store refuses a non-finite gradient.

@@ -78,6 +78,14 @@ export class Snapshot {
     return this.#released;
   }
 
+  /**
+   * Whether v is a Snapshot made by a store: a brand check, so an object
+   * made with Object.create(Snapshot.prototype) is not one.
+   */
+  static isSnapshot(v: unknown): v is Snapshot {
+    return typeof v === 'object' && v !== null && #storeId in v;
+  }
+
   /** @internal */
   static storeId(s: Snapshot): number {
     return s.#storeId;

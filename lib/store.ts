@@ -282,7 +282,7 @@ export class ParameterStore {
     if (indices.length === 0) throw new InvalidArgumentError('grads', 'grads must name at least one tensor');
     let basedOn = -1;
     const b = opts?.basedOn;
-    if (b instanceof Snapshot) {
+    if (Snapshot.isSnapshot(b)) {
       if (Snapshot.storeId(b) !== this.#id)
         throw new InvalidArgumentError('basedOn', 'basedOn is a snapshot of another store');
       if (this.options.verify) {

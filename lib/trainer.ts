@@ -376,7 +376,7 @@ export function evaluate(
   if (params instanceof ParameterStore) {
     snap = params.snapshot();
     own = true;
-  } else if (params instanceof Snapshot) {
+  } else if (Snapshot.isSnapshot(params)) {
     snap = params;
   } else {
     throw new InvalidArgumentError('params', `evaluate expects a Snapshot or a ParameterStore, got ${describe(params)}`);

@@ -10,7 +10,7 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { execFileSync } from 'node:child_process';
-import { ParameterStore, Trainer, evaluate, loadCsv, loadIdx, loadLibsvm, synthetic, type Mode, type Snapshot } from '../lib';
+import { ParameterStore, Snapshot, Trainer, evaluate, loadCsv, loadIdx, loadLibsvm, synthetic, type Mode } from '../lib';
 import { seq } from './helpers';
 
 v8.setFlagsFromString('--expose-gc');
@@ -536,5 +536,21 @@ describe('99.hardening: messages (item 14)', () => {
     const e = await rejectionOf(loadIdx(images, labels));
     expect(e.name).toBe('DataFormatError');
     expect(e.file).toBe(images);
+  });
+});
+
+describe('99.hardening: found by the generated suite of the attack helper', () => {
+  test('a forged Snapshot as basedOn or for evaluate is an InvalidArgumentError', () => {
+    const s = new ParameterStore({ tensors: { W: { shape: [2, 2] }, b: { shape: [2] } } });
+    const fake = Object.create(Snapshot.prototype);
+    expect(errorOf(() => s.push({ b: new Float32Array(2) }, { basedOn: fake })).name).toBe('InvalidArgumentError');
+    const data = synthetic('blobs', { rows: 4, features: 2, classes: 2 });
+    expect(errorOf(() => evaluate(fake, 'softmax', data)).name).toBe('InvalidArgumentError');
+  });
+
+  test('blobs whose class centres alone would need gigabytes are refused', () => {
+    const e = errorOf(() => synthetic('blobs', { features: 1e6, classes: 1e5, rows: 1 }));
+    expect(e.name).toBe('ConfigError');
+    expect(e.path).toBe('classes');
   });
 });

@@ -114,6 +114,8 @@ Status blobs(const SyntheticOptions& o, Dataset* out) {
   if (!(o.spread >= 0) || !std::isfinite(o.spread)) return bad("spread", "must be a finite number >= 0");
   if (Status b = within_budget("rows", "rows x features", 4.0 * static_cast<double>(o.rows) * static_cast<double>(o.features)); !b.ok())
     return b;
+  if (Status b = within_budget("classes", "the class centres", 8.0 * static_cast<double>(o.classes) * static_cast<double>(o.features)); !b.ok())
+    return b;
   SplitMix64 rng(o.seed ^ 0x424C4F4253424C42ull);
   std::vector<double> centres(o.classes * o.features);
   for (auto& c : centres) c = -10.0 + 20.0 * rng.uniform();
