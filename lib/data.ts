@@ -257,7 +257,8 @@ export function loadCsv(file: string, opts: CsvOptions): Promise<Dataset> {
     let labelIndex = -1;
     let labelName = '';
     if (typeof label === 'string' && label !== '') labelName = label;
-    else if (typeof label === 'number' && Number.isInteger(label) && label >= 0) labelIndex = label;
+    // a safe integer: the core reads it as an int64 (1e20 would not fit)
+    else if (typeof label === 'number' && Number.isSafeInteger(label) && label >= 0) labelIndex = label;
     else throw new ConfigError('label', `label must be a column index (integer >= 0) or a header name, got ${describe(label)}`);
     const h: unknown = opts.header;
     if (h !== undefined && h !== 'auto' && typeof h !== 'boolean')

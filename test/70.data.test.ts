@@ -254,6 +254,9 @@ describe('70.data', () => {
     test('bad options', async () => {
       expect((await configError(() => loadCsv('x', undefined as never))).path).toBe('label');
       expect((await configError(() => loadCsv('x', { label: -1 }))).path).toBe('label');
+      // not an int64 in the core (the cast of 1e20 is undefined behaviour): refused here
+      expect((await configError(() => loadCsv('x', { label: 1e20 }))).path).toBe('label');
+      expect((await configError(() => loadCsv('x', { label: 2 ** 53 }))).path).toBe('label');
       expect((await configError(() => loadCsv('x', { label: 0, header: 'yes' } as never))).path).toBe('header');
       expect((await configError(() => loadCsv('x', { label: 'y', header: false }))).path).toBe('label');
       expect((await configError(() => loadCsv('x', { label: 0, delimiter: ';;' }))).path).toBe('delimiter');
