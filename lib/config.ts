@@ -186,12 +186,19 @@ function editDistance(a: string, b: string): number {
 }
 
 /** Rejects keys not in `known`, suggesting the closest one. */
-export function checkKeys(obj: object, known: readonly string[], path: string, what: string): void {
+export function checkKeys(
+  obj: object,
+  known: readonly string[],
+  path: string,
+  what: string,
+  error: (path: string, message: string) => Error = (p, m) => new ConfigError(p, m),
+): void {
   for (const key of Object.keys(obj)) {
     if (known.includes(key)) continue;
     const best = known.map((k) => [k, editDistance(key, k)] as const).sort((x, y) => x[1] - y[1])[0];
     const hint = best && best[1] <= 2 ? ` (did you mean '${best[0]}'?)` : ` (known: ${known.join(', ')})`;
-    throw new ConfigError(path ? `${path}.${key}` : key, `${path ? `${path}.${key}` : key} is not a known option of ${what}${hint}`);
+    const at = path ? `${path}.${key}` : key;
+    throw error(at, `${at} is not a known option of ${what}${hint}`);
   }
 }
 

@@ -256,11 +256,8 @@ export class ParameterStore {
       throw new InvalidArgumentError('grads', `grads must be an object of Float32Arrays by tensor name, got ${describe(grads)}`);
     if (opts !== undefined) {
       if (!isPlainObject(opts)) throw new InvalidArgumentError('options', `push options must be an object, got ${describe(opts)}`);
-      try {
-        checkKeys(opts, PUSH_KEYS, 'options', 'push');  // a misspelled 'basedon' must not be ignored
-      } catch (e) {
-        throw new InvalidArgumentError((e as { path: string }).path, (e as Error).message);
-      }
+      // a misspelled 'basedon' must not be ignored
+      checkKeys(opts, PUSH_KEYS, 'options', 'push', (p, m) => new InvalidArgumentError(p, m));
     }
     const indices: number[] = [];
     const arrays: Float32Array[] = [];

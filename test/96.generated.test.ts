@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
+import { types as utilTypes } from 'node:util';
 import fc from 'fast-check';
 import { ParameterStore, Trainer, evaluate, loadCsv, loadLibsvm, synthetic, MODES, type Mode, type Snapshot } from '../lib';
 
@@ -66,7 +67,7 @@ const mutatedConfig = fc
       let target: Record<string, unknown> = o;
       for (const part of where ? where.split('.') : []) {
         const next = target[part];
-        if (typeof next !== 'object' || next === null || types(next)) break;
+        if (typeof next !== 'object' || next === null || ArrayBuffer.isView(next) || utilTypes.isProxy(next)) break;
         target = next as Record<string, unknown>;
       }
       Object.defineProperty(target, key, { value, enumerable: true, configurable: true, writable: true });
@@ -74,9 +75,6 @@ const mutatedConfig = fc
     return o;
   });
 const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-function types(v: unknown) {
-  return ArrayBuffer.isView(v) || require('node:util').types.isProxy(v);
-}
 
 describe('96.generated: option objects', () => {
   test('a store from any mutated config, or a typed ConfigError naming its field', () =>

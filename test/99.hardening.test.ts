@@ -206,9 +206,6 @@ describe('99.hardening: checkpoints are data (items 3, 5, 12)', () => {
     const buf = fs.readFileSync(f);
     const n = Number(buf.readBigUInt64LE(0));
     const header = JSON.parse(buf.subarray(8, 8 + n).toString());
-    header['optimizer.sum.w'].shape = [2, 2];
-    header['optimizer.sum.w'].data_offsets[1] -= 0; // same bytes, another shape: sizes agree
-    header['w'].shape = [4];
     // shrink the state tensor to 3 floats: shape and offsets consistent, size wrong for 'w'
     const sum = header['optimizer.sum.w'];
     sum.shape = [3];
@@ -296,10 +293,11 @@ describe('99.hardening: finite inputs cannot make the store non-finite (item 8)'
       expect(s.version).toBe(version);
     }
     expect(after.every(Number.isFinite)).toBe(true);
-    // save() writes a file load() accepts
+    // save() writes a file load() accepts, holding exactly what the store holds
     const f = path.join(tmp(), 'm.safetensors');
     await s.save(f);
-    await expect(ParameterStore.load(f)).resolves.toBeDefined();
+    const back = await ParameterStore.load(f);
+    expect(same(back.snapshot().get('w'), after)).toBe(true);
   });
 
   test.each(['adagrad', 'rmsprop', 'adam'] as const)('%s: a 1e20 gradient (its square overflows) is refused, not stored as Infinity', (kind) => {

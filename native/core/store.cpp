@@ -472,17 +472,29 @@ Status import_float(FloatState& st, size_t padded, const StateImage& in) {
   return Status::Ok();
 }
 
-// The ledger hooks (store.h) for the modes whose state is a FloatState.
-size_t dry_run_float(FloatState& st, const Piece* pieces, size_t np, const kernels::StepArgs& a) {
+// The ledger hooks (store.h), shared by every mode with float state:
+// parameters p and state s1, s2 (null when the optimizer keeps none) in
+// the padded layout.
+size_t dry_run_pieces(const float* p, const float* s1, const float* s2, const Piece* pieces, size_t np, const kernels::StepArgs& a) {
   for (size_t i = 0; i < np; ++i) {
-    const Piece& p = pieces[i];
-    const size_t k = first_non_finite_step(a, st.params.data() + p.offset, st.s1_at(p.offset), st.s2_at(p.offset), p.g, p.len);
-    if (k < p.len) return p.offset + k;
+    const size_t o = pieces[i].offset;
+    const size_t k = first_non_finite_step(a, p + o, s1 ? s1 + o : nullptr, s2 ? s2 + o : nullptr, pieces[i].g, pieces[i].len);
+    if (k < pieces[i].len) return o + k;
   }
   return SIZE_MAX;
 }
 
 double max_abs(const AlignedArray<float>& a) { return a.empty() ? 0.0 : K().scan(a.data(), a.size()).maxAbs; }
+
+void measure_arrays(const AlignedArray<float>& p, const AlignedArray<float>& s1, const AlignedArray<float>& s2, double* mp,
+                    double* m1, double* m2) {
+  *mp = max_abs(p), *m1 = max_abs(s1), *m2 = max_abs(s2);
+}
+
+size_t dry_run_float(FloatState& st, const Piece* pieces, size_t np, const kernels::StepArgs& a) {
+  return dry_run_pieces(st.params.data(), st.s1_at(0), st.s2_at(0), pieces, np, a);
+}
+void measure_float(const FloatState& st, double* p, double* s1, double* s2) { measure_arrays(st.params, st.s1, st.s2, p, s1, s2); }
 
 bool plain_sgd(const kernels::StepArgs& a) {
   return a.kind == kernels::OptKind::Sgd && a.momentum == 0.f && a.weightDecay == 0.f;
@@ -606,9 +618,7 @@ class StripedStore final : public Store {
   uint64_t extra_bytes() const override { return stripes_.bytes(); }
   bool uses_ledger() const override { return true; }
   size_t dry_run(const Piece* p, size_t np, const kernels::StepArgs& a) override { return dry_run_float(st_, p, np, a); }
-  void measure(double* p, double* s1, double* s2) override {
-    *p = max_abs(st_.params), *s1 = max_abs(st_.s1), *s2 = max_abs(st_.s2);
-  }
+  void measure(double* p, double* s1, double* s2) override { measure_float(st_, p, s1, s2); }
   void export_locked(StateImage* out) override { export_float(st_, padded_, out); }
   Status import_locked(const StateImage& in) override { return import_float(st_, padded_, in); }
 
@@ -666,9 +676,7 @@ class HogwildStore final : public Store {
   const float* racy_view() override { return st_.params.data(); }
   bool uses_ledger() const override { return true; }
   GV_NO_TSAN size_t dry_run(const Piece* p, size_t np, const kernels::StepArgs& a) override { return dry_run_float(st_, p, np, a); }
-  GV_NO_TSAN void measure(double* p, double* s1, double* s2) override {
-    *p = max_abs(st_.params), *s1 = max_abs(st_.s1), *s2 = max_abs(st_.s2);
-  }
+  GV_NO_TSAN void measure(double* p, double* s1, double* s2) override { measure_float(st_, p, s1, s2); }
   void export_locked(StateImage* out) override { export_float(st_, padded_, out); }
   Status import_locked(const StateImage& in) override { return import_float(st_, padded_, in); }
 
@@ -828,18 +836,12 @@ class VersionedStore final : public Store {
   bool uses_ledger() const override { return true; }
   size_t dry_run(const Piece* pieces, size_t np, const kernels::StepArgs& a) override {
     std::lock_guard<std::mutex> lk(writer_);
-    const float* cur = versions_.current()->data.data();
-    for (size_t i = 0; i < np; ++i) {
-      const Piece& p = pieces[i];
-      const size_t k = first_non_finite_step(a, cur + p.offset, s1_.empty() ? nullptr : s1_.data() + p.offset,
-                                             s2_.empty() ? nullptr : s2_.data() + p.offset, p.g, p.len);
-      if (k < p.len) return p.offset + k;
-    }
-    return SIZE_MAX;
+    return dry_run_pieces(versions_.current()->data.data(), s1_.empty() ? nullptr : s1_.data(), s2_.empty() ? nullptr : s2_.data(),
+                          pieces, np, a);
   }
   void measure(double* p, double* s1, double* s2) override {
     std::lock_guard<std::mutex> lk(writer_);
-    *p = max_abs(versions_.current()->data), *s1 = max_abs(s1_), *s2 = max_abs(s2_);
+    measure_arrays(versions_.current()->data, s1_, s2_, p, s1, s2);
   }
   void export_locked(StateImage* out) override {
     Version* v = pin();
@@ -1135,9 +1137,7 @@ class AveragingStore final : public Store {
     return result;
   }
 
-  void measure(double* p, double* s1, double* s2) override {
-    *p = max_abs(st_.params), *s1 = max_abs(st_.s1), *s2 = max_abs(st_.s2);
-  }
+  void measure(double* p, double* s1, double* s2) override { measure_float(st_, p, s1, s2); }
 
   uint64_t read(float* out, const Piece* pieces, size_t np, bool) override {
     std::shared_lock<std::shared_mutex> lk(roundLock_);
