@@ -110,11 +110,12 @@ int64_t Store::find(const std::string& name) const {
   return -1;
 }
 
-kernels::StepArgs Store::step_args(uint64_t t, float lrDivisor) const {
+kernels::StepArgs Store::step_args(uint64_t t, float lrDivisor, float lr) const {
   kernels::StepArgs a = cfg_.optimizer;
+  if (std::isnan(lr)) lr = learning_rate();
   // A true division: 'scale' promises lr / (1 + staleness), and lr * (1 / (1 + s))
   // differs from it in the last bit for most lr (0.1 / 3, 0.3 / 3, ...).
-  a.lr = lrDivisor == 1.f ? learning_rate() : learning_rate() / lrDivisor;
+  a.lr = lrDivisor == 1.f ? lr : lr / lrDivisor;
   if (a.kind == kernels::OptKind::Adam) {
     a.bc1 = static_cast<float>(1.0 - std::pow(static_cast<double>(a.beta1), static_cast<double>(t)));
     a.bc2 = static_cast<float>(1.0 - std::pow(static_cast<double>(a.beta2), static_cast<double>(t)));
@@ -206,22 +207,37 @@ void Store::resume() {
   pauseMu_.unlock();
 }
 
+void Store::size_image(StateImage* out) const {
+  out->params.resize(padded_);
+  if (state_slots() >= 1) out->s1.resize(padded_);
+  if (state_slots() >= 2) out->s2.resize(padded_);
+}
+
 Status Store::export_state(StateImage* out) {
   *out = StateImage{};
+  // Everything the copy needs is allocated before the gate closes: an
+  // allocation failure then leaves pushes running (a failure with the gate
+  // closed would block every later push for good).
+  try {
+    size_image(out);
+  } catch (const std::bad_alloc&) {
+    *out = StateImage{};
+    return Status::Error(Code::Internal, "not enough memory to copy the store's state for a checkpoint", "state");
+  }
   // No sync() here: closing averaging's round early or moving deterministic's
   // decay anchor would make a save change what training computes.
-  if (cfg_.mode == Mode::Versioned && state_slots() == 0) {
-    export_locked(out);  // a pinned version is a point in time already
-    return Status::Ok();
-  }
+  if (cfg_.mode == Mode::Versioned && state_slots() == 0) return export_locked(out);  // a pinned version is a point in time already
   const auto t0 = std::chrono::steady_clock::now();
-  pause();
-  out->version = version();  // no push is in flight: the counters match the copy
-  out->step = steps_.load(std::memory_order_relaxed);
-  export_locked(out);  // versioned overwrites version with its pinned one
-  resume();
+  Status s;
+  {
+    Paused held(this);  // reopened however this scope ends
+    out->version = version();  // no push is in flight: the counters match the copy
+    out->step = steps_.load(std::memory_order_relaxed);
+    s = export_locked(out);  // versioned overwrites version with its pinned one
+  }
   out->pauseSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return Status::Ok();
+  if (!s.ok()) *out = StateImage{};
+  return s;
 }
 
 Status Store::import_state(const StateImage& in) {
@@ -229,18 +245,17 @@ Status Store::import_state(const StateImage& in) {
   const int slots = state_slots();
   if ((slots >= 1 && !in.s1.empty() && in.s1.size() != padded_) || (slots >= 2 && !in.s2.empty() && in.s2.size() != padded_))
     return Status::Error(Code::InvalidArgument, "optimizer state of another layout", "state");
-  pause();
+  Paused held(this);
   Status s = import_locked(in);
   if (s.ok()) {
     version_.store(in.version, std::memory_order_release);
     steps_.store(in.step, std::memory_order_relaxed);
   }
   remeasure();
-  resume();
   return s;
 }
 
-Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out) {
+Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out, float lr) {
   *out = PushResult{};
   // The quiescence gate (checkpoints): announce this push, then check the
   // gate (seq_cst both, as pause() does the reverse).
@@ -341,7 +356,7 @@ Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out
     if (cfg_.stalePolicy == StalePolicy::Scale) lrDivisor = 1.f + static_cast<float>(st);
   }
   // Averaging steps once per round, at the round's close; every other mode once per push.
-  kernels::StepArgs args = step_args(cfg_.mode == Mode::Averaging ? 0 : next_step(), lrDivisor);
+  kernels::StepArgs args = step_args(cfg_.mode == Mode::Averaging ? 0 : next_step(), lrDivisor, lr);
   return step_checked(grads, n, pieces.data(), pieces.size(), sparse, args, maxAbs, slot, out);
 }
 
@@ -364,11 +379,7 @@ Status Store::step_checked(const Grad* grads, size_t n, const Piece* pieces, siz
   // The exact path: no other push runs while this one is tried without
   // writing, applied only if every value stays finite, and measured.
   slot.leave();
-  pause();
-  struct Resume {
-    Store* s;
-    ~Resume() { s->resume(); }
-  } resumeOnExit{this};
+  Paused held(this);
   const size_t bad = dry_run(pieces, np, args);
   if (bad != SIZE_MAX) {
     if (cfg_.nonFinite == NonFinitePolicy::Skip) {
@@ -452,10 +463,12 @@ struct FloatState {
   float* s2_at(size_t off) { return s2.empty() ? nullptr : s2.data() + off; }
 };
 
+// Into an image that Store::size_image sized: no allocation (the gate is closed).
 void export_float(const FloatState& st, size_t padded, StateImage* out) {
-  out->params.assign(st.params.data(), st.params.data() + padded);
-  if (!st.s1.empty()) out->s1.assign(st.s1.data(), st.s1.data() + padded);
-  if (!st.s2.empty()) out->s2.assign(st.s2.data(), st.s2.data() + padded);
+  if (padded == 0) return;
+  std::memcpy(out->params.data(), st.params.data(), padded * sizeof(float));
+  if (!st.s1.empty()) std::memcpy(out->s1.data(), st.s1.data(), padded * sizeof(float));
+  if (!st.s2.empty()) std::memcpy(out->s2.data(), st.s2.data(), padded * sizeof(float));
 }
 
 Status import_float(FloatState& st, size_t padded, const StateImage& in) {
@@ -522,11 +535,10 @@ inline void copy_pieces(float* out, const float* src, const Piece* p, size_t np,
   }
 }
 
-// Row-sparse pushes: f(piece, lo, hi) for every part of every piece, stripe
-// by stripe in the pieces' order, entering a stripe once per run of parts in
-// it (enter(s) before, leave(s) after). One stripe is held at a time, so
-// blocking locks cannot deadlock; a push of a thousand scattered rows takes
-// a lock per stripe it touches, not per row.
+// Hogwild's row-sparse pushes: f(piece, lo, hi) for every part of every
+// piece, stripe by stripe in the pieces' order, entering a stripe once per
+// run of parts in it (enter(s) before, leave(s) after), to count the
+// writers that overlap on a stripe.
 template <class Enter, class Leave, class F>
 void walk_stripes(size_t floatsPerStripe, const Piece* p, size_t np, Enter&& enter, Leave&& leave, F&& f) {
   size_t held = SIZE_MAX;
@@ -559,6 +571,13 @@ constexpr bool kTsan = true;
 constexpr bool kTsan = false;
 #endif
 
+// The pieces of a push or a read cut into stripe parts (Stripes::cut).
+std::vector<Stripes::Part>& cut_pieces(const Stripes& st, const Piece* pieces, size_t np) {
+  thread_local std::vector<Stripes::Part> parts;
+  st.cut(np, [&](size_t i) { return pieces[i].offset; }, [&](size_t i) { return pieces[i].len; }, &parts);
+  return parts;
+}
+
 template <bool LockedReads>
 class StripedStore final : public Store {
  public:
@@ -570,18 +589,19 @@ class StripedStore final : public Store {
   }
 
  protected:
+  // Each stripe a push touches is held once for all of its parts (a weight
+  // and its bias in one stripe change together).
   Status apply(const Grad*, size_t, const Piece* pieces, size_t np, bool sparse, const kernels::StepArgs& a,
                const float*) override {
-    auto step = [&](const Piece& p, size_t lo, size_t hi) { step_range(st_, a, lo, p.g + (lo - p.offset), hi - lo); };
-    if (sparse) {
-      walk_stripes(stripes_.floats(), pieces, np, [&](size_t st) { stripes_.lock_of(st).lock(); },
-                   [&](size_t st) { stripes_.lock_of(st).unlock(); }, step);
-      return Status::Ok();
-    }
-    for (size_t i = 0; i < np; ++i)
-      stripes_.write(pieces[i].offset, pieces[i].len, [&](size_t lo, size_t hi) { step(pieces[i], lo, hi); });
+    stripes_.each(cut_pieces(stripes_, pieces, np), !sparse, [&](const Stripes::Part& q) {
+      const Piece& p = pieces[q.piece];
+      step_range(st_, a, q.lo, p.g + (q.lo - p.offset), q.hi - q.lo);
+    });
     return Status::Ok();
   }
+  // The version is read before the copy: every push it counts had finished
+  // writing, so the copy holds all of them (a push still in flight may show
+  // in part, per element or per stripe, and is not counted).
   uint64_t read(float* out, const Piece* pieces, size_t np, bool sparse) override {
     uint64_t v = version();
     const auto copy = snapshot_copy(padded_);
@@ -591,18 +611,13 @@ class StripedStore final : public Store {
     // restore), while what TSan can check, that writers exclude each other,
     // stays checked.
     if (LockedReads || kTsan) {
-      auto part = [&](const Piece&, size_t lo, size_t hi) {
-        if (hi - lo < 16)
-          for (size_t k = lo; k < hi; ++k) out[k] = st_.params.data()[k];
+      // Each stripe once for all its parts, so a stripe is consistent across tensors.
+      stripes_.each(cut_pieces(stripes_, pieces, np), false, [&](const Stripes::Part& q) {
+        if (q.hi - q.lo < 16)
+          for (size_t k = q.lo; k < q.hi; ++k) out[k] = st_.params.data()[k];
         else
-          copy(out + lo, st_.params.data() + lo, hi - lo);
-      };
-      if (sparse)
-        walk_stripes(stripes_.floats(), pieces, np, [&](size_t st) { stripes_.lock_of(st).lock(); },
-                     [&](size_t st) { stripes_.lock_of(st).unlock(); }, part);
-      else
-        for (size_t i = 0; i < np; ++i)
-          stripes_.read(pieces[i].offset, pieces[i].len, [&](size_t lo, size_t hi) { part(pieces[i], lo, hi); });
+          copy(out + q.lo, st_.params.data() + q.lo, q.hi - q.lo);
+      });
     } else {
       lock_free_copy(out, pieces, np, copy);
     }
@@ -619,7 +634,10 @@ class StripedStore final : public Store {
   bool uses_ledger() const override { return true; }
   size_t dry_run(const Piece* p, size_t np, const kernels::StepArgs& a) override { return dry_run_float(st_, p, np, a); }
   void measure(double* p, double* s1, double* s2) override { measure_float(st_, p, s1, s2); }
-  void export_locked(StateImage* out) override { export_float(st_, padded_, out); }
+  Status export_locked(StateImage* out) override {
+    export_float(st_, padded_, out);
+    return Status::Ok();
+  }
   Status import_locked(const StateImage& in) override { return import_float(st_, padded_, in); }
 
  private:
@@ -677,7 +695,10 @@ class HogwildStore final : public Store {
   bool uses_ledger() const override { return true; }
   GV_NO_TSAN size_t dry_run(const Piece* p, size_t np, const kernels::StepArgs& a) override { return dry_run_float(st_, p, np, a); }
   GV_NO_TSAN void measure(double* p, double* s1, double* s2) override { measure_float(st_, p, s1, s2); }
-  void export_locked(StateImage* out) override { export_float(st_, padded_, out); }
+  Status export_locked(StateImage* out) override {
+    export_float(st_, padded_, out);
+    return Status::Ok();
+  }
   Status import_locked(const StateImage& in) override { return import_float(st_, padded_, in); }
 
  private:
@@ -688,10 +709,12 @@ class HogwildStore final : public Store {
 
 // ---- fixed-point accumulation shared by deterministic (parameters) and
 // averaging (round sums): q += llrint(scale * (g + wd*anchor) * 2^32) per
-// element, each stripe owned by one writer while its SIMD kernel runs.
-// Integer sums are exact and order-free. A sum that leaves [-2^62, 2^62]
-// makes the whole push refused: the increments already added are taken
-// back exactly (adding -scale), whatever other pushes did meanwhile.
+// element, each stripe held by one writer for all of a push's parts in it
+// while the SIMD kernel runs. Integer adds modulo 2^64 are exact and
+// associative, so the sum of a multiset of pushes does not depend on their
+// order, even where a partial sum passes the range on the way. Whether a
+// push is accepted is decided before it writes anything (the callers check
+// its size), so no push is ever taken back.
 class FixedAccumulator {
  public:
   void allocate(size_t padded, size_t stripeFloats) {
@@ -699,59 +722,48 @@ class FixedAccumulator {
     stripes_ = Stripes(padded, stripeFloats);
   }
   int64_t* data() { return q_.data(); }
+  const int64_t* data() const { return q_.data(); }
   Stripes& stripes() { return stripes_; }
   size_t bytes() const { return q_.size() * sizeof(int64_t) + stripes_.bytes(); }
 
-  struct Part {
+  struct Term {
     const float* g;
     const float* anchor;  // may be null
     size_t offset, size;
     double bound;  // |scale| * max|g + wd * anchor| * 2^32, an upper bound on every increment
   };
 
-  // Adds every part; on a range error takes everything back and returns the
-  // part and element index at fault.
-  bool add(const Part* parts, size_t n, double scale, double wd, size_t* badPart, size_t* badIndex) {
-    struct Done {
-      size_t part, lo, hi;
-    };
-    thread_local std::vector<Done> done;
-    done.clear();
+  // Adds every term. Returns false if some value ended outside [-2^62, 2^62]
+  // (the adds wrap modulo 2^64; callers that promise no value leaves the
+  // range check before adding).
+  bool add(const Term* terms, size_t n, double scale, double wd) {
+    thread_local std::vector<Stripes::Part> parts;
+    stripes_.cut(n, [&](size_t i) { return terms[i].offset; }, [&](size_t i) { return terms[i].size; }, &parts);
     bool ok = true;
-    for (size_t i = 0; i < n && ok; ++i) {
-      const Part& p = parts[i];
-      const kernels::Table& k = p.bound < kernels::kFixedExactSimd ? K() : *kernels::table_for(kernels::Isa::Scalar);
-      stripes_.write(p.offset, p.size, [&](size_t lo, size_t hi) {
-        if (!ok) return;
-        const size_t at = lo - p.offset;
-        done.push_back({i, lo, hi});
-        if (!k.fixed_add(q_.data() + lo, p.g + at, p.anchor ? p.anchor + at : nullptr, scale, wd, hi - lo)) {
-          ok = false;
-          *badPart = i;
-          *badIndex = at;
-          for (size_t e = lo; e < hi; ++e)
-            if (q_.data()[e] > kernels::kFixedLimit || q_.data()[e] < -kernels::kFixedLimit) {
-              *badIndex = e - p.offset;
-              break;
-            }
-        }
-      });
-    }
-    if (ok) return true;
-    for (const Done& d : done) {
-      const Part& p = parts[d.part];
-      const kernels::Table& k = p.bound < kernels::kFixedExactSimd ? K() : *kernels::table_for(kernels::Isa::Scalar);
-      stripes_.write(d.lo, d.hi - d.lo, [&](size_t lo, size_t hi) {
-        const size_t at = lo - p.offset;
-        k.fixed_add(q_.data() + lo, p.g + at, p.anchor ? p.anchor + at : nullptr, -scale, wd, hi - lo);
-      });
-    }
-    return false;
+    stripes_.each(parts, true, [&](const Stripes::Part& q) {
+      const Term& t = terms[q.piece];
+      const kernels::Table& k = t.bound < kernels::kFixedExactSimd ? K() : *kernels::table_for(kernels::Isa::Scalar);
+      const size_t at = q.lo - t.offset;
+      ok &= k.fixed_add(q_.data() + q.lo, t.g + at, t.anchor ? t.anchor + at : nullptr, scale, wd, q.hi - q.lo);
+    });
+    return ok;
   }
 
-  // Reads [off, off + len) as floats, each stripe under its lock.
-  void load(float* out, size_t off, size_t len) {
-    stripes_.read(off, len, [&](size_t lo, size_t hi) { K().fixed_load(out + lo, q_.data() + lo, hi - lo); });
+  // Reads the pieces as floats, each stripe once for all its parts.
+  void load(float* out, const Piece* pieces, size_t np) {
+    stripes_.each(cut_pieces(stripes_, pieces, np), false,
+                  [&](const Stripes::Part& q) { K().fixed_load(out + q.lo, q_.data() + q.lo, q.hi - q.lo); });
+  }
+  void load_all(float* out) {
+    const Piece all{0, 0, q_.size(), nullptr};
+    load(out, &all, 1);
+  }
+
+  // The first element outside [-2^62, 2^62] (flat offset), or SIZE_MAX.
+  size_t first_out_of_range() const {
+    for (size_t i = 0; i < q_.size(); ++i)
+      if (q_.data()[i] > kernels::kFixedLimit || q_.data()[i] < -kernels::kFixedLimit) return i;
+    return SIZE_MAX;
   }
 
  private:
@@ -843,17 +855,20 @@ class VersionedStore final : public Store {
     std::lock_guard<std::mutex> lk(writer_);
     measure_arrays(versions_.current()->data, s1_, s2_, p, s1, s2);
   }
-  void export_locked(StateImage* out) override {
+  // Into the sized image: nothing here allocates or throws, so the pin is
+  // always given back.
+  Status export_locked(StateImage* out) override {
     Version* v = pin();
-    out->params.assign(v->data.data(), v->data.data() + padded_);
+    if (padded_) std::memcpy(out->params.data(), v->data.data(), padded_ * sizeof(float));
     out->version = v->version;
     unpin(v);
     if (state_slots() > 0) {  // paused: the state matches the current version
       std::lock_guard<std::mutex> lk(writer_);
-      if (!s1_.empty()) out->s1.assign(s1_.data(), s1_.data() + padded_);
-      if (!s2_.empty()) out->s2.assign(s2_.data(), s2_.data() + padded_);
+      if (!s1_.empty()) std::memcpy(out->s1.data(), s1_.data(), padded_ * sizeof(float));
+      if (!s2_.empty()) std::memcpy(out->s2.data(), s2_.data(), padded_ * sizeof(float));
     }
     out->step = steps_.load(std::memory_order_relaxed);
+    return Status::Ok();
   }
   Status import_locked(const StateImage& in) override {
     std::lock_guard<std::mutex> lk(writer_);
@@ -880,8 +895,16 @@ class VersionedStore final : public Store {
 
 // ---- deterministic: Q32.32 fixed-point parameters (FixedAccumulator).
 // The same multiset of pushes gives the same bits in any order on any
-// number of threads. Weight decay uses the parameters as of the last sync()
-// (the anchor), so each push's increment depends on the push alone.
+// number of threads:
+// - each push's increment depends on the push alone: weight decay uses the
+//   parameters as of the last sync() (the anchor), and validate() refuses
+//   staleness policies, which would make the step depend on timing;
+// - whether a push is accepted depends on the push alone (|lr * g| below
+//   2^30 per element), never on the sum it lands on, and is decided before
+//   anything is written, so a snapshot never sees a push that is refused;
+// - the sums are exact modulo 2^64 in any order; a value outside the range
+//   (|value| > 2^30) is reported when the state is exported (save), where
+//   it would not load back.
 class DeterministicStore final : public Store {
  public:
   DeterministicStore(const StoreConfig& c, std::vector<TensorInfo> t, size_t p) : Store(c, std::move(t), p) {}
@@ -899,7 +922,7 @@ class DeterministicStore final : public Store {
   Status sync() override {
     if (!anchor_.empty()) {
       std::unique_lock<std::shared_mutex> lk(anchorLock_);
-      acc_.load(anchor_.data(), 0, padded_);
+      acc_.load_all(anchor_.data());
       anchorMax_ = K().scan(anchor_.data(), padded_).maxAbs;
     }
     syncs_.add(1);
@@ -923,45 +946,46 @@ class DeterministicStore final : public Store {
         return s;
       }
     }
-    std::vector<FixedAccumulator::Part> parts(np);
+    thread_local std::vector<FixedAccumulator::Term> terms;
+    terms.resize(np);
     for (size_t i = 0; i < np; ++i) {
       const Piece& p = pieces[i];
       const float* an = anchor_.empty() ? nullptr : anchor_.data() + p.offset;
-      parts[i] = {p.g, an, p.offset, p.len, -scale * (maxAbs[p.grad] + (an ? wd * anchorMax_ : 0.0)) * kFixedOne};
+      terms[i] = {p.g, an, p.offset, p.len, -scale * (maxAbs[p.grad] + (an ? wd * anchorMax_ : 0.0)) * kFixedOne};
     }
-    size_t badPart = 0, badIndex = 0;
-    if (!acc_.add(parts.data(), np, scale, wd, &badPart, &badIndex)) {
-      const uint32_t tensor = grads[pieces[badPart].grad].tensor;
-      const TensorInfo& t = tensors_[tensor];
-      badIndex += pieces[badPart].offset - t.offset;
-      Status s = Status::Error(Code::Overflow, "parameter '" + t.name + "' at index " + std::to_string(badIndex) +
-                                                   " would leave the fixed-point range of mode 'deterministic' "
-                                                   "(|value| must stay below 2^30)");
-      s.tensor = tensor;
-      s.index = static_cast<int64_t>(badIndex);
-      return s;
-    }
+    acc_.add(terms.data(), np, scale, wd);  // wraps where a sum passes the range: order-free (see above)
     return Status::Ok();
   }
-  uint64_t read(float* out, const Piece* pieces, size_t np, bool sparse) override {
+  // The version before the copy, as StripedStore::read.
+  uint64_t read(float* out, const Piece* pieces, size_t np, bool) override {
     uint64_t v = version();
-    if (sparse) {
-      Stripes& st = acc_.stripes();
-      walk_stripes(st.floats(), pieces, np, [&](size_t k) { st.lock_of(k).lock(); }, [&](size_t k) { st.lock_of(k).unlock(); },
-                   [&](const Piece&, size_t lo, size_t hi) { K().fixed_load(out + lo, acc_.data() + lo, hi - lo); });
-    } else {
-      for (size_t i = 0; i < np; ++i) acc_.load(out, pieces[i].offset, pieces[i].len);
-    }
+    acc_.load(out, pieces, np);
     return v;
   }
   void add_stats(Stats& s) const override { s.rounds = syncs_.get(); }
   uint64_t extra_bytes() const override {
     return acc_.bytes() - padded_ * sizeof(float) + anchor_.size() * sizeof(float);
   }
-  void export_locked(StateImage* out) override {
-    out->fixed.assign(acc_.data(), acc_.data() + padded_);
+  void size_image(StateImage* out) const override {
     out->params.resize(padded_);
+    out->fixed.resize(padded_);
+  }
+  Status export_locked(StateImage* out) override {
+    const size_t bad = acc_.first_out_of_range();
+    if (bad != SIZE_MAX) {
+      size_t t = 0;
+      while (t + 1 < tensors_.size() && tensors_[t + 1].offset <= bad) ++t;
+      Status s = Status::Error(Code::Overflow, "parameter '" + tensors_[t].name + "' at index " + std::to_string(bad - tensors_[t].offset) +
+                                                   " is out of the fixed-point range of mode 'deterministic' (|value| must stay "
+                                                   "below 2^30); the state cannot be saved");
+      s.tensor = static_cast<int64_t>(t);
+      s.index = static_cast<int64_t>(bad - tensors_[t].offset);
+      return s;
+    }
+    if (padded_ == 0) return Status::Ok();
+    std::memcpy(out->fixed.data(), acc_.data(), padded_ * sizeof(int64_t));
     K().fixed_load(out->params.data(), acc_.data(), padded_);
+    return Status::Ok();
   }
   Status import_locked(const StateImage& in) override {
     if (in.fixed.size() == padded_) {
@@ -978,7 +1002,7 @@ class DeterministicStore final : public Store {
       for (size_t i = 0; i < padded_; ++i) acc_.data()[i] = std::llrint(static_cast<double>(in.params[i]) * kFixedOne);
     }
     if (!anchor_.empty()) {
-      acc_.load(anchor_.data(), 0, padded_);
+      acc_.load_all(anchor_.data());
       anchorMax_ = K().scan(anchor_.data(), padded_).maxAbs;
     }
     return Status::Ok();
@@ -1002,8 +1026,18 @@ class DeterministicStore final : public Store {
 // pushes, or on sync(), their mean goes through the optimizer once.
 //
 // roundLock_ shared: pushes accumulating, snapshots reading; exclusive: a
-// round being applied. A push takes a slot in the open round; the push that
-// takes the last slot closes the round; pushes beyond it wait for the next.
+// round being applied. A push takes a slot in the open round and reserves
+// its range (the largest |g| it adds, in Q32.32): the push that takes the
+// last slot closes the round; pushes beyond it wait for the next; a push
+// whose range does not fit closes the round early and goes into the next
+// one. So the round's sum can never leave the accumulator's range: no push
+// is refused for what the others added, and none waits for a round that
+// nobody will close.
+//
+// The counters (admitted_, reserved_, accumulated_, round_) change only
+// under roundLock_ (shared: atomic adds; exclusive: the close resets them),
+// and the lock orders them: relaxed is enough. round_ is also read by the
+// waiters under waitLock_, which the close takes to advance it.
 class AveragingStore final : public Store {
  public:
   AveragingStore(const StoreConfig& c, std::vector<TensorInfo> t, size_t p) : Store(c, std::move(t), p) {}
@@ -1024,9 +1058,11 @@ class AveragingStore final : public Store {
  protected:
   Status apply(const Grad* grads, size_t n, const Piece* pieces, size_t np, bool, const kernels::StepArgs&,
                const float* maxAbs) override {
+    double largest = 0;
     for (size_t i = 0; i < n; ++i) {
       const TensorInfo& t = tensors_[grads[i].tensor];
       double bound = maxAbs[i] * kFixedOne;
+      largest = std::max(largest, bound);
       if (bound >= static_cast<double>(kernels::kFixedLimit)) {
         size_t k = 0;
         while (k + 1 < t.size && std::fabs(grads[i].data[k]) < maxAbs[i]) ++k;
@@ -1037,40 +1073,46 @@ class AveragingStore final : public Store {
         return s;
       }
     }
-    std::vector<FixedAccumulator::Part> parts(np);
-    for (size_t i = 0; i < np; ++i)
-      parts[i] = {pieces[i].g, nullptr, pieces[i].offset, pieces[i].len, maxAbs[pieces[i].grad] * kFixedOne};
+    // Every increment of this push is at most `range` (|llrint(x)| <= ceil(|x|)).
+    const uint64_t range = static_cast<uint64_t>(std::ceil(largest));
+    thread_local std::vector<FixedAccumulator::Term> terms;
+    terms.resize(np);
+    for (size_t i = 0; i < np; ++i) terms[i] = {pieces[i].g, nullptr, pieces[i].offset, pieces[i].len, maxAbs[pieces[i].grad] * kFixedOne};
     for (;;) {
       std::shared_lock<std::shared_mutex> lk(roundLock_);
-      uint64_t round = round_.load(std::memory_order_acquire);
-      uint64_t slot = admitted_.fetch_add(1, std::memory_order_acq_rel);
+      const uint64_t round = round_.load(std::memory_order_relaxed);
+      const uint64_t slot = admitted_.fetch_add(1, std::memory_order_relaxed);
       if (slot >= cfg_.syncEvery) {
         // The round is full: wait for it to close, then try the next one.
-        admitted_.fetch_sub(1, std::memory_order_acq_rel);
+        admitted_.fetch_sub(1, std::memory_order_relaxed);
         lk.unlock();
         std::unique_lock<std::mutex> w(waitLock_);
-        roundClosed_.wait(w, [&] { return round_.load(std::memory_order_acquire) != round; });
+        roundClosed_.wait(w, [&] { return round_.load(std::memory_order_relaxed) != round; });
         continue;
       }
-      size_t badPart = 0, badIndex = 0;
-      if (!acc_.add(parts.data(), np, 1.0, 0.0, &badPart, &badIndex)) {
-        // Give the slot back: the round still waits for syncEvery accepted pushes.
-        admitted_.fetch_sub(1, std::memory_order_acq_rel);
-        const uint32_t tensor = grads[pieces[badPart].grad].tensor;
-        const TensorInfo& t = tensors_[tensor];
-        badIndex += pieces[badPart].offset - t.offset;
-        Status s = Status::Error(Code::Overflow, "the round's sum for '" + t.name + "' at index " + std::to_string(badIndex) +
-                                                     " would leave the averaging accumulator's range (2^30)");
-        s.tensor = tensor;
-        s.index = static_cast<int64_t>(badIndex);
-        return s;
+      if (reserved_.fetch_add(range, std::memory_order_relaxed) + range > static_cast<uint64_t>(kernels::kFixedLimit)) {
+        // The round's sum could leave the range with this push in it: close
+        // the round now (it holds at least one push: a push alone fits) and
+        // join the next.
+        reserved_.fetch_sub(range, std::memory_order_relaxed);
+        admitted_.fetch_sub(1, std::memory_order_relaxed);
+        lk.unlock();
+        std::unique_lock<std::shared_mutex> ex(roundLock_);
+        if (round_.load(std::memory_order_relaxed) == round) {
+          Status s = close_round_locked();
+          if (!s.ok()) return s;
+        }
+        continue;
       }
+      if (!acc_.add(terms.data(), np, 1.0, 0.0))  // cannot happen: the reservation keeps every sum in range
+        return Status::Error(Code::Internal, "the averaging accumulator left its range despite the reservation", "grads");
       for (size_t i = 0; i < n; ++i) touched_[grads[i].tensor].store(1, std::memory_order_relaxed);
-      accumulated_.fetch_add(1, std::memory_order_acq_rel);
+      accumulated_.fetch_add(1, std::memory_order_relaxed);
       lk.unlock();
       if (slot == cfg_.syncEvery - 1) {
         std::unique_lock<std::shared_mutex> ex(roundLock_);
-        return close_round_locked();
+        // Unless sync() or an early close took this round (and this push) already.
+        if (round_.load(std::memory_order_relaxed) == round) return close_round_locked();
       }
       return Status::Ok();
     }
@@ -1084,7 +1126,7 @@ class AveragingStore final : public Store {
   // non-finite is discarded: its pushes were counted, none is applied.
   Status close_round_locked() {
     Status result;
-    uint64_t count = accumulated_.load(std::memory_order_acquire);
+    const uint64_t count = accumulated_.load(std::memory_order_relaxed);
     if (count > 0) {
       kernels::StepArgs a = step_args(next_step(), 1.f);
       const double inv = 1.0 / (kFixedOne * static_cast<double>(count));
@@ -1127,11 +1169,12 @@ class AveragingStore final : public Store {
       if (exact) remeasure();
       if (!discard) rounds_.add(1);
     }
-    accumulated_.store(0, std::memory_order_release);
-    admitted_.store(0, std::memory_order_release);
+    accumulated_.store(0, std::memory_order_relaxed);
+    admitted_.store(0, std::memory_order_relaxed);
+    reserved_.store(0, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> w(waitLock_);
-      round_.fetch_add(1, std::memory_order_acq_rel);
+      round_.fetch_add(1, std::memory_order_relaxed);
     }
     roundClosed_.notify_all();
     return result;
@@ -1150,15 +1193,24 @@ class AveragingStore final : public Store {
     s.pending = accumulated_.load(std::memory_order_relaxed);
   }
   uint64_t extra_bytes() const override { return acc_.bytes() + padded_ * sizeof(float); }
-  void export_locked(StateImage* out) override {
+  void size_image(StateImage* out) const override {
+    Store::size_image(out);
+    out->round.resize(padded_);
+    out->roundTensors.resize(tensors_.size());
+  }
+  Status export_locked(StateImage* out) override {
     std::shared_lock<std::shared_mutex> lk(roundLock_);  // no round closes during the copy
     export_float(st_, padded_, out);
     // Paused: no push is accumulating, so the sums and the count agree.
-    out->pending = accumulated_.load(std::memory_order_acquire);
-    if (out->pending == 0) return;
-    out->round.assign(acc_.data(), acc_.data() + padded_);
-    out->roundTensors.resize(tensors_.size());
+    out->pending = accumulated_.load(std::memory_order_relaxed);
+    if (out->pending == 0) {
+      out->round.clear();  // no open round (clear: no allocation with the gate closed)
+      out->roundTensors.clear();
+      return Status::Ok();
+    }
+    if (padded_) std::memcpy(out->round.data(), acc_.data(), padded_ * sizeof(int64_t));
     for (size_t t = 0; t < tensors_.size(); ++t) out->roundTensors[t] = touched_[t].load(std::memory_order_relaxed);
+    return Status::Ok();
   }
   Status import_locked(const StateImage& in) override {
     std::unique_lock<std::shared_mutex> lk(roundLock_);
@@ -1167,9 +1219,18 @@ class AveragingStore final : public Store {
     if (in.round.size() != padded_ || in.roundTensors.size() != tensors_.size())
       return Status::Error(Code::InvalidArgument, "the open round of another layout", "state");
     if (padded_) std::memcpy(acc_.data(), in.round.data(), padded_ * sizeof(int64_t));
+    // The restored sums take the range they already use (their largest |sum|).
+    uint64_t used = 0;
+    for (size_t i = 0; i < padded_; ++i) {
+      const uint64_t v = static_cast<uint64_t>(in.round[i]);
+      used = std::max(used, in.round[i] < 0 ? 0 - v : v);
+    }
+    if (used > static_cast<uint64_t>(kernels::kFixedLimit))
+      return Status::Error(Code::InvalidArgument, "the open round's sums are out of the accumulator's range (2^30)", "state");
     for (size_t t = 0; t < tensors_.size(); ++t) touched_[t].store(in.roundTensors[t] ? 1 : 0, std::memory_order_relaxed);
-    accumulated_.store(in.pending, std::memory_order_release);
-    admitted_.store(std::min(in.pending, cfg_.syncEvery), std::memory_order_release);
+    accumulated_.store(in.pending, std::memory_order_relaxed);
+    admitted_.store(std::min(in.pending, cfg_.syncEvery), std::memory_order_relaxed);
+    reserved_.store(used, std::memory_order_relaxed);
     // A round already full under this store's syncEvery closes now.
     if (in.pending >= cfg_.syncEvery) return close_round_locked();
     return Status::Ok();
@@ -1181,7 +1242,7 @@ class AveragingStore final : public Store {
   AlignedArray<float> mean_;
   std::unique_ptr<std::atomic<uint8_t>[]> touched_;
   mutable std::shared_mutex roundLock_;
-  std::atomic<uint64_t> admitted_{0}, accumulated_{0}, round_{0};
+  std::atomic<uint64_t> admitted_{0}, reserved_{0}, accumulated_{0}, round_{0};
   std::mutex waitLock_;
   std::condition_variable roundClosed_;
   PaddedCounter rounds_;
@@ -1218,6 +1279,11 @@ Status validate(const StoreConfig& c, const std::vector<TensorSpec>& tensors) {
                                        "optimizer depends on push order; use mode 'averaging' to apply it at sync points");
     if (o.decoupled && o.weightDecay != 0.f)
       return config_error("optimizer.decoupled", "is not supported in mode 'deterministic'");
+    // Refusing or scaling a push by its staleness makes the result depend on
+    // when it arrived, not only on the multiset of pushes.
+    if (c.stalePolicy != StalePolicy::Accept || c.staleBound != UINT64_MAX)
+      return config_error("staleness", "must be 'accept' without a bound in mode 'deterministic': refusing or scaling "
+                                       "stale pushes would make the result depend on timing (staleness is still measured)");
   }
   if (c.mode == Mode::Averaging) {
     if (c.stalePolicy != StalePolicy::Accept || c.staleBound != UINT64_MAX)

@@ -3,6 +3,7 @@
 // copies. No Node headers here; errors come back as a Status.
 #pragma once
 #include <array>
+#include <cmath>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -171,8 +172,11 @@ class Store {
   uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
   // Applies one push of whole-tensor gradients. basedOn < 0: no basis given.
+  // lr: this push's learning rate; NaN (the default) takes the store's
+  // current one (set_learning_rate). A trainer passes each push its own, so
+  // the rate a push gets never depends on another thread's timing.
   // On any error nothing was applied. Safe to call from any number of threads.
-  Status push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out);
+  Status push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out, float lr = NAN);
 
   // hogwild only: the parameters themselves (padded layout), for a native
   // trainer that reads them in place as Hogwild does; null in every other mode.
@@ -203,7 +207,10 @@ class Store {
   // from one point in time: versioned mode pins a version (with optimizer
   // state, it also holds the writer for the copy), the others hold new pushes
   // at a gate and wait for those in flight (a brief quiescence, measured in
-  // pauseSeconds); averaging copies its open round as it is. import_state()
+  // pauseSeconds); averaging copies its open round as it is. The image holds
+  // exactly the pushes its version counts. Memory is allocated before the
+  // gate closes, and the gate reopens on every path (an allocation failure
+  // is an error, never a store that blocks its pushes). import_state()
   // replaces them (a store just created, before any push).
   Status export_state(StateImage* out);
   Status import_state(const StateImage& in);
@@ -231,14 +238,25 @@ class Store {
   // Allocates memory and writes the initial values (specs_ holds the tensor specs).
   virtual void initialize() = 0;
   virtual void add_stats(Stats&) const {}
-  // With pushes held at the gate (pause()): copy out / in. Versioned may be
-  // called without the pause (no optimizer state): it pins a version.
-  virtual void export_locked(StateImage* out) = 0;
+  // With pushes held at the gate (pause()): copy out / in. export_locked
+  // writes into the image that size_image() sized (it must not allocate:
+  // it runs with the gate closed). Versioned may be called without the
+  // pause (no optimizer state): it pins a version.
+  virtual void size_image(StateImage* out) const;
+  virtual Status export_locked(StateImage* out) = 0;
   virtual Status import_locked(const StateImage& in) = 0;
   // The quiescence gate: every push passes it; pause() closes it and waits
-  // for the pushes in flight.
+  // for the pushes in flight. Paused holds it closed for a scope, so it
+  // reopens however the scope ends.
   void pause();
   void resume();
+  struct Paused {
+    Store* s;
+    explicit Paused(Store* st) : s(st) { s->pause(); }
+    ~Paused() { s->resume(); }
+    Paused(const Paused&) = delete;
+    Paused& operator=(const Paused&) = delete;
+  };
   struct alignas(64) Gate {
     std::atomic<uint32_t> inFlight{0};
   };
@@ -283,9 +301,9 @@ class Store {
   virtual uint64_t extra_bytes() const { return 0; }
   virtual bool counts_version_itself() const { return false; }  // versioned publishes its own versions
 
-  // Optimizer arguments for the next step t (1-based), the learning rate
-  // divided by lrDivisor (1 + staleness under policy 'scale').
-  kernels::StepArgs step_args(uint64_t t, float lrDivisor) const;
+  // Optimizer arguments for the next step t (1-based) at learning rate lr
+  // (NaN: the store's), divided by lrDivisor (1 + staleness under 'scale').
+  kernels::StepArgs step_args(uint64_t t, float lrDivisor, float lr = NAN) const;
   uint64_t next_step() { return steps_.fetch_add(1, std::memory_order_relaxed) + 1; }
   void fill_initial(float* params) const;
   int state_slots() const { return kernels::state_slots(cfg_.optimizer); }

@@ -10,6 +10,7 @@
 // in bench/, a `lock cmpxchg16b` costs 16 ns here even uncontended, which
 // capped per-element compare-and-swap at 3 GB/s per thread.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -100,6 +101,83 @@ class Stripes {
       locks_[s].lock();
       call(s, off, len, f);
       locks_[s].unlock();
+    }
+  }
+
+  // One stripe's share of a push or a read: flat [lo, hi) of piece `piece`.
+  struct Part {
+    size_t stripe, piece, lo, hi;
+  };
+
+  // Cuts pieces [off(i), off(i) + len(i)), i < np, at stripe boundaries
+  // into parts ordered by stripe, then offset. Holding each stripe once for
+  // all of its parts makes a stripe's share of one push, or of one
+  // snapshot, a single step even where several tensors share the stripe
+  // (a weight and its bias usually do).
+  template <class Off, class Len>
+  void cut(size_t np, Off&& off, Len&& len, std::vector<Part>* out) const {
+    out->clear();
+    bool ordered = true;
+    for (size_t i = 0; i < np; ++i) {
+      size_t lo = off(i);
+      const size_t end = lo + len(i);
+      while (lo < end) {
+        const size_t s = lo / floats_, hi = std::min(end, (s + 1) * floats_);
+        if (!out->empty() && (out->back().stripe > s || (out->back().stripe == s && out->back().lo > lo))) ordered = false;
+        out->push_back({s, i, lo, hi});
+        lo = hi;
+      }
+    }
+    // Pieces usually come in layout order (tensors in order, rows ascending).
+    if (!ordered)
+      std::sort(out->begin(), out->end(), [](const Part& a, const Part& b) { return a.stripe != b.stripe ? a.stripe < b.stripe : a.lo < b.lo; });
+  }
+
+  // f(part) for every part of cut(), each stripe's parts under one hold of
+  // its lock. Staggered (writers of large pushes): start at this thread's
+  // stripe and leave busy stripes for the end, as write() does. Otherwise
+  // ascending, waiting for each lock (readers, and pushes of scattered rows,
+  // where the stagger buys nothing). One stripe is held at a time: no
+  // order between locks, so no deadlock.
+  template <class F>
+  void each(const std::vector<Part>& parts, bool staggered, F&& f) {
+    if (parts.empty()) return;
+    thread_local std::vector<size_t> runs;  // where each stripe's parts start; each() never nests
+    runs.clear();
+    for (size_t i = 0; i < parts.size(); ++i)
+      if (i == 0 || parts[i].stripe != parts[i - 1].stripe) runs.push_back(i);
+    const size_t n = runs.size();
+    runs.push_back(parts.size());
+    auto run = [&](size_t r) {
+      for (size_t i = runs[r]; i < runs[r + 1]; ++i) f(parts[i]);
+    };
+    if (!staggered || n == 1) {
+      for (size_t r = 0; r < n; ++r) {
+        StripeLock& l = locks_[parts[runs[r]].stripe];
+        l.lock();
+        run(r);
+        l.unlock();
+      }
+      return;
+    }
+    const size_t start = thread_start(n);
+    thread_local std::vector<size_t> busy;
+    busy.clear();
+    for (size_t k = 0; k < n; ++k) {
+      const size_t r = (start + k) % n;
+      StripeLock& l = locks_[parts[runs[r]].stripe];
+      if (!l.try_lock()) {
+        busy.push_back(r);
+        continue;
+      }
+      run(r);
+      l.unlock();
+    }
+    for (size_t r : busy) {
+      StripeLock& l = locks_[parts[runs[r]].stripe];
+      l.lock();
+      run(r);
+      l.unlock();
     }
   }
 

@@ -29,7 +29,8 @@ struct Table {
   scalar::ScanResult (*scan)(const float* x, size_t n);
   // Q32.32: q[k] += llrint(scale * (g[k] + wd * anchor[k]) * 2^32); anchor may be null.
   // SIMD versions need |scale * (g + wd * anchor)| * 2^32 < 2^51 (the caller checks;
-  // beyond that it calls scalar). Returns false if a value left [-2^62, 2^62].
+  // beyond that it calls scalar). Adds wrap modulo 2^64 (exact, order-free);
+  // returns false if a value ends outside [-2^62, 2^62].
   bool (*fixed_add)(int64_t* q, const float* g, const float* anchor, double scale, double wd, size_t n);
   void (*fixed_load)(float* out, const int64_t* q, size_t n);
 

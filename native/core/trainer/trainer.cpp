@@ -123,7 +123,8 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
   }
 
   std::atomic<bool> stop{false};
-  std::atomic<uint64_t> batchesDone{0};
+  // Batches per epoch if the threads took turns: the schedule's clock.
+  const uint64_t batchesPerEpoch = (uint64_t(d.rows) + T * uint64_t(cfg.batchSize) - 1) / (T * uint64_t(cfg.batchSize)) * T;
   std::mutex errMu;
   Status firstError;
   std::vector<ThreadClock> clocks(T);
@@ -236,8 +237,15 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
           }
         }
         const size_t n = std::min(B, mine.size() - at);
-        if (cfg.schedule != Schedule::Constant || t == 0)
-          store.set_learning_rate(scheduled_lr(cfg, lr0, e, batchesDone.load(std::memory_order_relaxed)));
+        // This batch's rate, from where it stands in the epoch's plan (its
+        // number if the threads took turns), never from the other threads'
+        // progress: the rate a push gets does not depend on timing, and the
+        // push carries it (setting the store's rate between pushes would let
+        // one thread's push take another's). The store's rate follows it,
+        // for what it reports.
+        const uint64_t planned = uint64_t(e) * batchesPerEpoch + myBatches * T + t;
+        const float lr = scheduled_lr(cfg, lr0, e, planned);
+        if (cfg.schedule != Schedule::Constant || t == 0) store.set_learning_rate(lr);
         // Read what this batch needs: its rows of sparse tensors, or everything.
         uint64_t v = 0;
         if (racy) {
@@ -292,7 +300,7 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
             grads[k].width = tk.width;
           }
         PushResult pr;
-        Status s = store.push(grads.data(), K, static_cast<int64_t>(v), &pr);
+        Status s = store.push(grads.data(), K, static_cast<int64_t>(v), &pr, lr);
         if (sparse)
           for (size_t k = 0; k < K; ++k) {
             if (touched[k].dense) continue;
@@ -310,7 +318,6 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
         local.staleSum += pr.staleness;
         local.staleMax = std::max(local.staleMax, pr.staleness);
         if (!pr.applied) ++(pr.reason == SkipReason::Stale ? local.rejected : local.skipped);
-        batchesDone.fetch_add(1, std::memory_order_relaxed);
         clocks[t].batches.store(++myBatches, std::memory_order_release);
       }
       clocks[t].batches.store(UINT64_MAX, std::memory_order_release);

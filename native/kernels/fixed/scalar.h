@@ -21,12 +21,13 @@ inline int64_t fixed_increment(double scale, float g, const float* anchor, doubl
   return std::llrint(scale * gg * kFixedOne);
 }
 
-// q[k] += increment for k < n. Returns false if some new value left
-// [-2^62, 2^62] (the caller takes the push back: integer adds are exact).
+// q[k] += increment for k < n, modulo 2^64 (two's complement, as the SIMD
+// adds: exact and associative, so the order of pushes never matters).
+// Returns false if some new value is outside [-2^62, 2^62].
 inline bool fixed_add(int64_t* q, const float* g, const float* anchor, double scale, double wd, size_t n) {
   bool ok = true;
   for (size_t k = 0; k < n; ++k) {
-    int64_t v = q[k] + fixed_increment(scale, g[k], anchor, wd, k);
+    const int64_t v = static_cast<int64_t>(static_cast<uint64_t>(q[k]) + static_cast<uint64_t>(fixed_increment(scale, g[k], anchor, wd, k)));
     q[k] = v;
     ok &= v <= kFixedLimit && v >= -kFixedLimit;
   }
