@@ -65,7 +65,7 @@ export interface StoreOptions {
   readonly optimizer?: OptimizerOptions;
   /** Seed of the initial values. @default 0 */
   readonly seed?: number;
-  /** Staleness control (not for `averaging`). @default { policy: 'accept' } */
+  /** Staleness control (not for `averaging`; only `'accept'` without a bound in `deterministic`). @default { policy: 'accept' } */
   readonly staleness?: StalenessOptions;
   /** Keep a checksum in each snapshot and refuse pushes based on a snapshot modified in place. @default false */
   readonly verify?: boolean;
@@ -360,6 +360,14 @@ export function resolveStoreOptions(raw: unknown): NativeConfig {
     const policy = oneOf(s.policy, 'staleness.policy', 'accept', ['accept', 'scale', 'reject'] as const);
     const bound = s.bound === undefined ? null : num(s.bound, 'staleness.bound', 0, count, 'a non-negative integer');
     if (policy === 'reject' && bound === null) throw new ConfigError('staleness.bound', "staleness.bound is required with policy 'reject'");
+    // Refusing or scaling a push by its staleness would make deterministic's
+    // result depend on when a push arrived, not only on the pushes.
+    if (mode === 'deterministic' && (policy !== 'accept' || bound !== null))
+      throw new ConfigError(
+        'staleness',
+        "staleness must be { policy: 'accept' } without a bound in mode 'deterministic': refusing or scaling stale pushes " +
+          'would make the result depend on timing (staleness is still measured and reported)',
+      );
     staleness = { policy, bound };
   }
   const verify = bool(o.verify, 'verify', DEFAULTS.verify);

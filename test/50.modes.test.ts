@@ -1,5 +1,8 @@
 // 50: what each mode promises beyond a single push.
-import { ParameterStore } from '../lib';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { ConfigError, ParameterStore } from '../lib';
 import { expectSameBits, randoms } from './helpers';
 
 describe('50.modes.deterministic', () => {
@@ -65,4 +68,71 @@ describe('50.modes.averaging', () => {
     s.sync(); // an empty round changes nothing
     expect(s.stats()).toMatchObject({ rounds: 3, pending: 0 });
   });
+});
+
+// Issue 11: what holds under concurrency, from JavaScript.
+describe('50.modes.concurrency', () => {
+  test("deterministic refuses staleness policies that make the step depend on timing", () => {
+    for (const staleness of [{ policy: 'scale' }, { policy: 'reject', bound: 2 }, { policy: 'accept', bound: 3 }] as const) {
+      let err: unknown;
+      try {
+        new ParameterStore({ mode: 'deterministic', staleness, tensors: { w: { shape: [2] } } });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).path).toBe('staleness');
+      expect((err as Error).message).toMatch(/depend on timing/);
+    }
+    // 'accept' is allowed, and staleness is measured.
+    const s = new ParameterStore({ mode: 'deterministic', staleness: { policy: 'accept' }, tensors: { w: { shape: [2] } } });
+    const snap = s.snapshot();
+    s.push({ w: new Float32Array([1, 1]) });
+    expect(s.push({ w: new Float32Array([1, 1]) }, { basedOn: snap }).staleness).toBe(1);
+  });
+
+  test('averaging: gradients whose round sum would leave the range close the round early; none is refused or blocks', async () => {
+    const s = new ParameterStore({ mode: 'averaging', syncEvery: 2, optimizer: { kind: 'sgd', lr: 2 ** -30 }, tensors: { w: { shape: [4] } } });
+    const big = new Float32Array(4).fill(0.9 * 2 ** 30);  // two of them pass 2^30
+    const results = await Promise.all(Array.from({ length: 64 }, () => s.pushAsync({ w: big })));
+    expect(results.every((r) => r.applied)).toBe(true);
+    s.sync();
+    const st = s.stats();
+    expect(st.pushes).toBe(64);
+    expect(st.rounds).toBe(64);  // one push per round: a second would not fit
+    expect(st.pending).toBe(0);
+    s.close();
+  });
+
+  test.each(['atomic', 'averaging', 'deterministic'] as const)(
+    '%s: a checkpoint saved while pushes run holds exactly the pushes its version counts',
+    async (mode) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gv-modes-'));
+      try {
+        const N = 400;
+        const s = new ParameterStore({ mode, optimizer: { kind: 'sgd', lr: 0.5 }, ...(mode === 'averaging' ? { syncEvery: 3 } : {}), tensors: { w: { shape: [N] } } });
+        // Push k touches element k only.
+        const pushes = Array.from({ length: N }, (_, k) => {
+          const g = new Float32Array(N);
+          g[k] = 1;
+          return s.pushAsync({ w: g });
+        });
+        const saves = Array.from({ length: 12 }, (_, i) => s.save(path.join(dir, `c${i}.safetensors`)));
+        const saved = await Promise.all(saves);
+        await Promise.all(pushes);
+        for (let i = 0; i < saves.length; i++) {
+          const back = await ParameterStore.load(path.join(dir, `c${i}.safetensors`));
+          back.sync();  // averaging: the saved open round is applied, so its pushes show too
+          const w = back.snapshot().get('w');
+          const touched = w.reduce((n, x) => n + (x !== 0 ? 1 : 0), 0);
+          expect(touched).toBe(saved[i].version);
+          expect(back.version).toBe(saved[i].version);
+          back.close();
+        }
+        s.close();
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
