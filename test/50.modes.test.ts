@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ConfigError, ParameterStore } from '../lib';
+import { ConfigError, OverflowError, ParameterStore } from '../lib';
 import { expectSameBits, randoms } from './helpers';
 
 describe('50.modes.deterministic', () => {
@@ -89,6 +89,31 @@ describe('50.modes.concurrency', () => {
     const snap = s.snapshot();
     s.push({ w: new Float32Array([1, 1]) });
     expect(s.push({ w: new Float32Array([1, 1]) }, { basedOn: snap }).staleness).toBe(1);
+  });
+
+  test('deterministic: pushes past the range are accepted in any order; a save out of range is an OverflowError', async () => {
+    const X = 0.75 * 2 ** 30;
+    const run = (signs: number[]) => {
+      const s = new ParameterStore({ mode: 'deterministic', optimizer: { kind: 'sgd', lr: 1 }, tensors: { w: { shape: [1] } } });
+      for (const sign of signs) s.push({ w: new Float32Array([sign * X]) });
+      return s;
+    };
+    const a = run([-1, -1, 1]), b = run([-1, 1, -1]);
+    expect(a.snapshot().get('w')[0]).toBe(X);
+    expectSameBits(a.snapshot().get('w'), b.snapshot().get('w'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gv-modes-'));
+    try {
+      const c = run([-1, -1]);  // 1.5 * 2^30: exact, but outside the range a file may hold
+      const err = await c.save(path.join(dir, 'out.safetensors')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OverflowError);
+      expect((err as Error).message).toMatch(/parameter 'w' at index 0 is out of the fixed-point range/);
+      expect(fs.existsSync(path.join(dir, 'out.safetensors'))).toBe(false);
+      c.push({ w: new Float32Array([X]) });
+      await c.save(path.join(dir, 'out.safetensors'));
+      expect((await ParameterStore.load(path.join(dir, 'out.safetensors'))).snapshot().get('w')[0]).toBe(X);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('averaging: gradients whose round sum would leave the range close the round early; none is refused or blocks', async () => {

@@ -571,11 +571,10 @@ constexpr bool kTsan = true;
 constexpr bool kTsan = false;
 #endif
 
-// The pieces of a push or a read cut into stripe parts (Stripes::cut).
-std::vector<Stripes::Part>& cut_pieces(const Stripes& st, const Piece* pieces, size_t np) {
-  thread_local std::vector<Stripes::Part> parts;
-  st.cut(np, [&](size_t i) { return pieces[i].offset; }, [&](size_t i) { return pieces[i].len; }, &parts);
-  return parts;
+// f(part) for the stripe parts of pieces, each stripe held once (Stripes::for_parts).
+template <class F>
+void for_piece_parts(Stripes& st, const Piece* pieces, size_t np, bool staggered, F&& f) {
+  st.for_parts(np, [&](size_t i) { return pieces[i].offset; }, [&](size_t i) { return pieces[i].len; }, staggered, f);
 }
 
 template <bool LockedReads>
@@ -593,7 +592,7 @@ class StripedStore final : public Store {
   // and its bias in one stripe change together).
   Status apply(const Grad*, size_t, const Piece* pieces, size_t np, bool sparse, const kernels::StepArgs& a,
                const float*) override {
-    stripes_.each(cut_pieces(stripes_, pieces, np), !sparse, [&](const Stripes::Part& q) {
+    for_piece_parts(stripes_, pieces, np, !sparse, [&](const Stripes::Part& q) {
       const Piece& p = pieces[q.piece];
       step_range(st_, a, q.lo, p.g + (q.lo - p.offset), q.hi - q.lo);
     });
@@ -612,7 +611,7 @@ class StripedStore final : public Store {
     // stays checked.
     if (LockedReads || kTsan) {
       // Each stripe once for all its parts, so a stripe is consistent across tensors.
-      stripes_.each(cut_pieces(stripes_, pieces, np), false, [&](const Stripes::Part& q) {
+      for_piece_parts(stripes_, pieces, np, false, [&](const Stripes::Part& q) {
         if (q.hi - q.lo < 16)
           for (size_t k = q.lo; k < q.hi; ++k) out[k] = st_.params.data()[k];
         else
@@ -737,10 +736,9 @@ class FixedAccumulator {
   // (the adds wrap modulo 2^64; callers that promise no value leaves the
   // range check before adding).
   bool add(const Term* terms, size_t n, double scale, double wd) {
-    thread_local std::vector<Stripes::Part> parts;
-    stripes_.cut(n, [&](size_t i) { return terms[i].offset; }, [&](size_t i) { return terms[i].size; }, &parts);
     bool ok = true;
-    stripes_.each(parts, true, [&](const Stripes::Part& q) {
+    stripes_.for_parts(n, [&](size_t i) { return terms[i].offset; }, [&](size_t i) { return terms[i].size; }, true,
+                       [&](const Stripes::Part& q) {
       const Term& t = terms[q.piece];
       const kernels::Table& k = t.bound < kernels::kFixedExactSimd ? K() : *kernels::table_for(kernels::Isa::Scalar);
       const size_t at = q.lo - t.offset;
@@ -751,8 +749,8 @@ class FixedAccumulator {
 
   // Reads the pieces as floats, each stripe once for all its parts.
   void load(float* out, const Piece* pieces, size_t np) {
-    stripes_.each(cut_pieces(stripes_, pieces, np), false,
-                  [&](const Stripes::Part& q) { K().fixed_load(out + q.lo, q_.data() + q.lo, q.hi - q.lo); });
+    for_piece_parts(stripes_, pieces, np, false,
+                    [&](const Stripes::Part& q) { K().fixed_load(out + q.lo, q_.data() + q.lo, q.hi - q.lo); });
   }
   void load_all(float* out) {
     const Piece all{0, 0, q_.size(), nullptr};

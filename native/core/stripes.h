@@ -105,6 +105,7 @@ class Stripes {
   }
 
   // One stripe's share of a push or a read: flat [lo, hi) of piece `piece`.
+  // for_parts() is the entry point; cut() and each() are its general case.
   struct Part {
     size_t stripe, piece, lo, hi;
   };
@@ -131,6 +132,47 @@ class Stripes {
     // Pieces usually come in layout order (tensors in order, rows ascending).
     if (!ordered)
       std::sort(out->begin(), out->end(), [](const Part& a, const Part& b) { return a.stripe != b.stripe ? a.stripe < b.stripe : a.lo < b.lo; });
+  }
+
+  // f(part) for every stripe part of pieces [off(i), off(i) + len(i)),
+  // i < np, each stripe's parts under one hold of its lock (see cut() and
+  // each()). Pieces in layout order within one stripe, or read ascending,
+  // stream without building the list: the common push and snapshot.
+  template <class Off, class Len, class F>
+  void for_parts(size_t np, Off&& off, Len&& len, bool staggered, F&& f) {
+    bool ordered = true;
+    size_t end = 0, firstStripe = SIZE_MAX, lastStripe = 0;
+    for (size_t i = 0; i < np; ++i) {
+      const size_t o = off(i), n = len(i);
+      if (n == 0) continue;
+      ordered &= o >= end;
+      end = o + n;
+      if (firstStripe == SIZE_MAX) firstStripe = o / floats_;
+      lastStripe = (end - 1) / floats_;
+    }
+    if (firstStripe == SIZE_MAX) return;
+    if (ordered && (!staggered || firstStripe == lastStripe)) {
+      size_t held = SIZE_MAX;
+      for (size_t i = 0; i < np; ++i) {
+        size_t lo = off(i);
+        const size_t e = lo + len(i);
+        while (lo < e) {
+          const size_t s = lo / floats_, hi = std::min(e, (s + 1) * floats_);
+          if (s != held) {
+            if (held != SIZE_MAX) locks_[held].unlock();
+            locks_[s].lock();
+            held = s;
+          }
+          f(Part{s, i, lo, hi});
+          lo = hi;
+        }
+      }
+      locks_[held].unlock();
+      return;
+    }
+    thread_local std::vector<Part> parts;  // for_parts() never nests
+    cut(np, off, len, &parts);
+    each(parts, staggered, f);
   }
 
   // f(part) for every part of cut(), each stripe's parts under one hold of
