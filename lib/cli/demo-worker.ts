@@ -1,7 +1,7 @@
 // The demo's worker_threads: naive in-place writes to a SharedArrayBuffer
 // (the race), or pushes of -1 into a shared store (each mode).
 import { parentPort, workerData } from 'node:worker_threads';
-import { ParameterStore, type StoreHandle } from './store';
+import { ParameterStore, type StoreHandle } from '../store';
 
 interface Job {
   readonly job: 'naive' | 'push';

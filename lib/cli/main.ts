@@ -1,0 +1,93 @@
+// The gradvault command line: one commander program; each command lives in
+// its own file of this folder.
+import * as os from 'node:os';
+import { Command, CommanderError, InvalidArgumentError as ArgError, Option } from 'commander';
+import { MODES } from '../config';
+import { GradvaultError } from '../errors';
+import { MODELS } from '../trainer';
+import { UsageError, int, intList, list, positive } from './args';
+import { bench } from './bench';
+import { demo } from './demo';
+import { inspect } from './inspect';
+import { train } from './train';
+import { VERSION } from './version';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command();
+  program.name('gradvault').description('Asynchronous, parallel gradient training without races').version(VERSION).exitOverride().showHelpAfterError(false);
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  const dataOptions = (c: Command) =>
+    c
+      .option('--data <file>', 'IDX images, LIBSVM or CSV file, or synthetic:sparse-logistic|blobs|ratings (default: Fashion-MNIST if installed, else synthetic)')
+      .addOption(new Option('--format <format>', 'file format (default: from the file name)').choices(['idx', 'libsvm', 'csv']))
+      .option('--labels <file>', 'IDX labels file (default: the images file name with labels-idx1)')
+      .option('--label <column>', 'CSV label column (index or header name)')
+      .option('--test <file>', 'test set (default: 10% of --data, or Fashion-MNIST t10k)')
+      .option('--rows <n>', 'train on the first n rows', int('--rows'))
+      .option('--seed <n>', 'shuffling (and synthetic data) seed', int('--seed', 0), 42);
+  program
+    .command('demo')
+    .description('make the race visible: naive shared writes lose updates, every mode loses none; then a short training run')
+    .option('--threads <n>', 'worker threads', int('--threads', 1, 256), 4)
+    .option('--pushes <n>', 'updates per thread', int('--pushes', 1, 10_000_000), 2000)
+    .option('--size <n>', 'numbers in the shared tensor', int('--size', 1, 1 << 24), 256)
+    .option('--no-train', 'skip the training run')
+    .action(async (o) => demo(o));
+  dataOptions(
+    program
+      .command('train')
+      .description('train a built-in model on native threads')
+      .addOption(new Option('--model <model>', 'default: from the data (softmax, logistic, linear, mf)').choices(MODELS as string[]))
+      .option('--hidden <widths>', 'mlp hidden layers, e.g. 128,64', intList('--hidden'))
+      .option('--rank <n>', 'mf rank', int('--rank'))
+      .addOption(new Option('--mode <mode>', 'update strategy').choices(MODES as string[]).default('atomic'))
+      .option('--threads <n>', 'native threads', int('--threads', 1, 1024), Math.min(4, os.availableParallelism()))
+      .option('--epochs <n>', 'passes over the data', int('--epochs'), 5)
+      .option('--batch <n>', 'rows per pushed gradient', int('--batch', 1, 65536), 32)
+      .option('--lr <x>', 'learning rate', positive('--lr'))
+      .addOption(new Option('--optimizer <kind>', 'optimizer').choices(['sgd', 'adagrad', 'rmsprop', 'adam']).default('sgd'))
+      .option('--momentum <x>', 'sgd momentum', (v) => {
+        const n = Number(v);
+        if (!(n >= 0 && n < 1)) throw new ArgError(`--momentum must be in [0, 1), got '${v}'`);
+        return n;
+      })
+      .option('--save <file>', 'write a checkpoint (safetensors) at the end')
+      .option('--resume <file>', 'start from a checkpoint')
+      .option('--json', 'one JSON line per epoch and at the end', false)
+      .option('--report <file.html>', 'write an HTML page with the loss and throughput curves'),
+  ).action(async (o) => train(o));
+  dataOptions(
+    program
+      .command('bench')
+      .description('modes x threads on one workload, beside the hogwild baseline')
+      .addOption(new Option('--model <model>').choices(MODELS as string[]))
+      .option('--modes <list>', 'comma-separated modes', list('--modes', MODES), [...MODES])
+      .option('--threads <list>', 'comma-separated thread counts', intList('--threads', 1024), [1, Math.min(2, os.availableParallelism())].filter((x, i, a) => a.indexOf(x) === i))
+      .option('--epochs <n>', 'epochs per run', int('--epochs'), 1)
+      .option('--batch <n>', 'batch size', int('--batch', 1, 65536), 32)
+      .option('--lr <x>', 'learning rate', positive('--lr'))
+      .option('--json', 'JSON output', false),
+  ).action(async (o) => bench(o));
+  program
+    .command('inspect')
+    .description("print a checkpoint's tensors, shapes, version, mode and optimizer state")
+    .argument('<file>', 'a .safetensors file')
+    .action(async (file) => inspect(file));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; usage errors were printed by commander as one line
+      return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`gradvault: ${e.message}\n`);
+      return 2;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`gradvault: ${e instanceof GradvaultError ? msg : `unexpected error: ${msg}`}\n`);
+    if (process.env.GRADVAULT_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}
