@@ -443,8 +443,9 @@ if (js) {
 // ---------------------------------------------------------------- training
 if (o.train && fs.existsSync(o.train)) {
   const train = JSON.parse(fs.readFileSync(o.train, 'utf8'));
-  const chartFile = path.join(path.dirname(path.resolve(o.out)), 'train-chart.svg');
-  for (const line of require('./train_report').render(train, chartFile)) w(line);
+  const reportDir = path.dirname(path.resolve(o.out));
+  const chartFile = path.join(reportDir, 'results', 'train-chart.svg');
+  for (const line of require('./train_report').render(train, chartFile, reportDir)) w(line);
 }
 
 // ---------------------------------------------------------------- reproduce

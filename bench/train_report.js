@@ -28,7 +28,9 @@ const num = (x) => (x === undefined || x === null || Number.isNaN(x) ? '–' : M
 const f = (x, d = 2) => (x === undefined || x === null || Number.isNaN(x) ? '–' : Number(x).toFixed(d));
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '–');
 
-function render(data, chartFile) {
+// The chart is a generated result: it goes to bench/results/ (chartFile),
+// linked from the report that lies beside that folder.
+function render(data, chartFile, reportDir = path.dirname(path.dirname(chartFile || '.'))) {
   const out = [];
   const w = (s = '') => out.push(s);
   const table = (head, rows) => {
@@ -116,8 +118,9 @@ function render(data, chartFile) {
     table(['trainer', 'mode', 'threads', 'samples/s', 'wall s', 'test accuracy', '× hand C++ (same threads)', '2 / 1 threads', 'note'], body);
   }
   if (chartFile) {
+    fs.mkdirSync(path.dirname(chartFile), { recursive: true });
     fs.writeFileSync(chartFile, chart(data));
-    w(`![samples/s per workload, 2 threads (log scale)](${path.basename(chartFile)})`);
+    w(`![samples/s per workload, 2 threads (log scale)](${path.relative(reportDir, chartFile)})`);
     w();
   }
   return out;
@@ -180,7 +183,7 @@ module.exports = { render };
 if (require.main === module) {
   const [input, outFile] = process.argv.slice(2);
   const data = JSON.parse(fs.readFileSync(input, 'utf8'));
-  const chartFile = path.join(path.dirname(outFile), 'train-chart.svg');
-  fs.writeFileSync(outFile, render(data, chartFile).join('\n') + '\n');
+  const chartFile = path.join(path.dirname(outFile), 'results', 'train-chart.svg');
+  fs.writeFileSync(outFile, render(data, chartFile, path.dirname(outFile)).join('\n') + '\n');
   console.log(`wrote ${outFile}`);
 }

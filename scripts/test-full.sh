@@ -36,7 +36,7 @@ bash scripts/jest-asan.sh
 step "fuzz corpus and regression inputs replayed (libFuzzer, ASan+UBSan)"
 bash scripts/fuzz.sh replay
 step "soak, short: trainers, worker pushes, snapshots, checkpoints, injected faults (npm run soak: 10 minutes)"
-node scripts/soak.js --seconds 30
+node test/harness/soak.js --seconds 30
 step "both builds (node-gyp, cmake-js) and a prebuild without build/"
 bash scripts/check-builds.sh
 step "API reference from the TSDoc comments (typedoc, warnings are errors)"

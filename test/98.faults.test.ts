@@ -1,6 +1,6 @@
 // 98: faults. A writer killed (SIGKILL) at any moment of a save leaves the
 // old checkpoint or the new one, never a torn file, and its temporaries are
-// swept by the next save (scripts/fault-save.js; an in-place writer as a
+// swept by the next save (test/harness/fault-save.js; an in-place writer as a
 // control is caught). A save on a full disk (a file-size limit; a tiny tmpfs
 // where mounting is allowed) fails with FileError ERR_IO naming the file,
 // leaves the old checkpoint byte for byte and no temporary. The sweep keeps a
@@ -16,12 +16,14 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { spawn, spawnSync } from 'node:child_process';
 import { DataFormatError, FileError, ParameterStore, loadCsv, loadIdx, loadLibsvm, type Dataset, type SparseRow } from '../lib';
+import { mulberry32 } from './harness/common';
 import { bits, randoms } from './helpers';
 
 jest.setTimeout(120_000);
 
 const ROOT = path.join(__dirname, '..');
-const SCRIPT = path.join(ROOT, 'scripts', 'fault-save.js');
+const SCRIPT = path.join(__dirname, 'harness', 'fault-save.js');
+const rng = mulberry32;
 const FIXTURE = path.join(__dirname, 'fixtures', 'disk-full.js');
 
 let dir: string;
@@ -35,18 +37,6 @@ const sub = (name: string) => {
   return d;
 };
 
-/** Seeded xorshift32 in [0, 1). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
 
 function runFaultSave(args: string[]): { status: number | null; out: string; summary: Record<string, any> } {
   const json = path.join(dir, `fault-save-${args.join('_').replace(/[^\w]/g, '')}.json`);
@@ -56,7 +46,7 @@ function runFaultSave(args: string[]): { status: number | null; out: string; sum
   return { status: r.status, out, summary: JSON.parse(fs.readFileSync(json, 'utf8')) };
 }
 
-describe('SIGKILL during save (scripts/fault-save.js)', () => {
+describe('SIGKILL during save (test/harness/fault-save.js)', () => {
   test('20 kills, most inside a save: the file is always the old or the new version, never torn; temporaries swept', () => {
     const { status, out, summary: s } = runFaultSave(['--kills', '20', '--seed', '98']);
     if (status !== 0) throw new Error(`fault-save failed:\n${out}`);

@@ -1,3 +1,4 @@
+import { mulberry32 } from './harness/common';
 import { MODES, type Mode } from '../lib';
 
 /** Every mode with no lost updates. */
@@ -17,15 +18,8 @@ export function seq(n: number, f: (i: number) => number): Float32Array {
 
 /** Deterministic pseudo-random floats in [-1, 1). */
 export function randoms(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  return seq(n, () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s / 2 ** 32) * 2 - 1;
-  });
+  const next = mulberry32(seed);
+  return seq(n, () => next() * 2 - 1);
 }
 
 export function expectClose(actual: Float32Array, expected: ArrayLike<number>, rel = 1e-6, abs = 1e-7): void {

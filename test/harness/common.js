@@ -1,5 +1,5 @@
-// Shared by the long-run scripts (soak.js, fault-save.js) and the lifecycle
-// fixture: a seeded PRNG, so a failing sequence can be replayed, and option
+// Shared by the test harnesses (soak.js, fault-save.js), the lifecycle
+// fixture and the jest tests: the one seeded PRNG (a failing sequence can be replayed), and option
 // parsing on node's util.parseArgs with checked numbers.
 'use strict';
 const util = require('node:util');

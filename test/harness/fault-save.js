@@ -11,7 +11,7 @@
 // save (the writer sweeps dead writers' temporaries). A last child saves once
 // and exits normally: the folder must then hold the checkpoint and nothing else.
 //
-//   node scripts/fault-save.js [--kills N] [--json FILE] [--seed S] [--dir DIR] [--window-ms MS]
+//   node test/harness/fault-save.js [--kills N] [--json FILE] [--seed S] [--dir DIR] [--window-ms MS]
 //
 // --kills     how many children to kill (default 200)
 // --json      also write the summary as JSON to FILE
@@ -38,7 +38,7 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { mulberry32, parseOptions } = require('./common');
 
-const DIST = path.join(__dirname, '..', 'dist');
+const DIST = path.join(__dirname, '..', '..', 'dist');
 
 // ---- the content of version v: integers, so that pushes of -STRIDE with
 // lr 1 move every element exactly to the next version's value.

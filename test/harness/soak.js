@@ -3,7 +3,7 @@
 // Soak (issue 5, part 6): a mixed load on dist/ for N seconds, invariants
 // checked throughout, a summary at the end.
 //
-//   node scripts/soak.js [--seconds N] [--json FILE] [--seed S] [--workers W] [--round SECONDS]
+//   node test/harness/soak.js [--seconds N] [--json FILE] [--seed S] [--workers W] [--round SECONDS]
 //
 // --seconds  how long (default 600)
 // --json     also write the summary as JSON to FILE
@@ -69,7 +69,7 @@ const {
   InvalidArgumentError,
   NonFiniteGradientError,
   ShapeError,
-} = require('../dist');
+} = require('../../dist');
 
 const SIZE = 4096; // 16 KiB: one 64 KiB stripe, so a locked snapshot is one point in time
 const pattern = (i) => (i % 3) + 1;
@@ -191,7 +191,7 @@ function parseArgs(argv) {
 
 function usage(msg) {
   if (msg) console.error(`soak: ${msg}`);
-  console.error('usage: node scripts/soak.js [--seconds N] [--json FILE] [--seed S] [--workers W] [--round SECONDS] [--control phantom|hogwild]');
+  console.error('usage: node test/harness/soak.js [--seconds N] [--json FILE] [--seed S] [--workers W] [--round SECONDS] [--control phantom|hogwild]');
   process.exit(msg ? 2 : 0);
 }
 
