@@ -38,6 +38,7 @@
 #include "sparse/avx2.h"
 #include "sparse/avx512.h"
 #include "sparse/neon.h"
+#include "targets.h"
 #include "sparse/scalar.h"
 #pragma GCC diagnostic pop
 
@@ -70,11 +71,11 @@ const Table kScalar{Isa::Scalar,       "scalar",         scalar::axpby, scalar::
                     GV_MODEL_KERNELS(scalar, scalar::sparse_dot, scalar)};
 
 #if defined(__x86_64__)
-__attribute__((target("avx2"))) void step_avx2(const StepArgs& a, float* p, float* s1, float* s2, const float* g,
+GV_AVX2 void step_avx2(const StepArgs& a, float* p, float* s1, float* s2, const float* g,
                                                size_t n) {
   step_range(a, p, s1, s2, g, n);
 }
-__attribute__((target("avx512f"))) void step_avx512(const StepArgs& a, float* p, float* s1, float* s2,
+GV_AVX512F void step_avx512(const StepArgs& a, float* p, float* s1, float* s2,
                                                     const float* g, size_t n) {
   step_range(a, p, s1, s2, g, n);
 }

@@ -4,6 +4,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "scalar.h"
+#include "../targets.h"
 
 namespace gv::kernels::avx2 {
 
@@ -12,7 +13,7 @@ namespace gv::kernels::avx2 {
 // bits; subtracting the constant's bits turns it into an int64.
 constexpr double kMagic = 6755399441055744.0;
 
-__attribute__((target("avx2"))) inline bool fixed_add(int64_t* q, const float* g, const float* anchor, double scale,
+GV_AVX2 inline bool fixed_add(int64_t* q, const float* g, const float* anchor, double scale,
                                                       double wd, size_t n) {
   const __m256d vs = _mm256_set1_pd(scale), v32 = _mm256_set1_pd(kFixedOne), vm = _mm256_set1_pd(kMagic);
   const __m256d vwd = _mm256_set1_pd(wd);
@@ -36,7 +37,7 @@ __attribute__((target("avx2"))) inline bool fixed_add(int64_t* q, const float* g
 
 // Exact for |q| < 2^51; returns false (output unspecified) otherwise, and
 // the caller falls back to scalar for the block.
-__attribute__((target("avx2"))) inline bool fixed_load_exact(float* out, const int64_t* q, size_t n) {
+GV_AVX2 inline bool fixed_load_exact(float* out, const int64_t* q, size_t n) {
   const __m256d vm = _mm256_set1_pd(kMagic), inv = _mm256_set1_pd(1.0 / kFixedOne);
   const __m256i mbits = _mm256_castpd_si256(vm);
   const __m256i hi = _mm256_set1_epi64x((int64_t{1} << 51) - 1), lo = _mm256_set1_epi64x(-((int64_t{1} << 51) - 1));
@@ -53,7 +54,7 @@ __attribute__((target("avx2"))) inline bool fixed_load_exact(float* out, const i
   return _mm256_testz_si256(bad, bad);
 }
 
-__attribute__((target("avx2"))) inline void fixed_load(float* out, const int64_t* q, size_t n) {
+GV_AVX2 inline void fixed_load(float* out, const int64_t* q, size_t n) {
   constexpr size_t kBlock = 4096;
   for (size_t lo = 0; lo < n; lo += kBlock) {
     size_t len = n - lo < kBlock ? n - lo : kBlock;
@@ -63,7 +64,7 @@ __attribute__((target("avx2"))) inline void fixed_load(float* out, const int64_t
 
 // One branch per 32 floats; the exact position is found by the scalar loop
 // inside the first bad block.
-__attribute__((target("avx2"))) inline scalar::ScanResult scan(const float* x, size_t n) {
+GV_AVX2 inline scalar::ScanResult scan(const float* x, size_t n) {
   const __m256i e = _mm256_set1_epi32(0x7f800000);
   const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   __m256 m0 = _mm256_setzero_ps(), m1 = _mm256_setzero_ps();

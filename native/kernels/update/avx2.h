@@ -4,8 +4,8 @@
 #include <immintrin.h>
 #include <cstdint>
 #include "scalar.h"
+#include "../targets.h"
 
-#define GV_AVX2 __attribute__((target("avx2")))
 
 namespace gv::kernels::avx2 {
 

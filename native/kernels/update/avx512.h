@@ -5,14 +5,14 @@
 #include <immintrin.h>
 #include <cstdint>
 #include "scalar.h"
+#include "../targets.h"
 
-#define GV_AVX512 __attribute__((target("avx512f")))
 
 namespace gv::kernels::avx512 {
 
-GV_AVX512 inline __mmask16 tail_mask(size_t left) { return (__mmask16)((1u << left) - 1u); }
+GV_AVX512F inline __mmask16 tail_mask(size_t left) { return (__mmask16)((1u << left) - 1u); }
 
-GV_AVX512 inline void axpby(float* out, const float* y, const float* x, float a, float b, size_t n) {
+GV_AVX512F inline void axpby(float* out, const float* y, const float* x, float a, float b, size_t n) {
   const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -32,7 +32,7 @@ GV_AVX512 inline void axpby(float* out, const float* y, const float* x, float a,
 // streaming stores: the destination is not read for ownership first (8
 // instead of 12 bytes of traffic per element), and a copy that large would
 // not stay in cache anyway. Measured in bench/: 1.45-1.75x memcpy at 40 MB.
-GV_AVX512 inline void copy_stream(float* dst, const float* src, size_t n) {
+GV_AVX512F inline void copy_stream(float* dst, const float* src, size_t n) {
   size_t i = 0;
   while (i < n && (reinterpret_cast<uintptr_t>(dst + i) & 63)) {  // align the destination
     dst[i] = src[i];
@@ -50,7 +50,7 @@ GV_AVX512 inline void copy_stream(float* dst, const float* src, size_t n) {
   for (; i < n; ++i) dst[i] = src[i];
 }
 
-GV_AVX512 inline void copy(float* dst, const float* src, size_t n) {
+GV_AVX512F inline void copy(float* dst, const float* src, size_t n) {
   size_t i = 0;
   for (; i + 64 <= n; i += 64) {
     __m512 a = _mm512_loadu_ps(src + i), b = _mm512_loadu_ps(src + i + 16);
@@ -66,7 +66,7 @@ GV_AVX512 inline void copy(float* dst, const float* src, size_t n) {
   }
 }
 
-GV_AVX512 inline size_t first_nonfinite(const float* x, size_t n) {
+GV_AVX512F inline size_t first_nonfinite(const float* x, size_t n) {
   const __m512i exp = _mm512_set1_epi32(0x7f800000);
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -76,7 +76,7 @@ GV_AVX512 inline size_t first_nonfinite(const float* x, size_t n) {
   return i + scalar::first_nonfinite(x + i, n - i);
 }
 
-GV_AVX512 inline uint64_t checksum(const float* x, size_t n) {
+GV_AVX512F inline uint64_t checksum(const float* x, size_t n) {
   const uint32_t* w = reinterpret_cast<const uint32_t*>(x);
   const __m512i mul = _mm512_set1_epi32((int)scalar::kChecksumMul);
   const __m512i add = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);

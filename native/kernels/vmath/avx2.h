@@ -4,9 +4,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "scalar.h"
+#include "../targets.h"
 
 // Model kernels may use FMA (dense, sparse, softmax sums); elementwise ones do not.
-#define GV_AVX2_FMA __attribute__((target("avx2,fma")))
 
 namespace gv::kernels::avx2 {
 

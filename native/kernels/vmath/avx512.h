@@ -5,8 +5,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include "scalar.h"
+#include "../targets.h"
 
-#define GV_AVX512F __attribute__((target("avx512f")))
 
 namespace gv::kernels::avx512 {
 
