@@ -21,7 +21,23 @@ enum class Code : int {
   Internal,
 };
 
-const char* code_name(Code c);  // stable string codes, e.g. "ERR_NON_FINITE"
+// Stable string codes, e.g. "ERR_NON_FINITE" (the JS errors' `code`).
+inline const char* code_name(Code c) {
+  switch (c) {
+    case Code::Ok: return "OK";
+    case Code::Config: return "ERR_CONFIG";
+    case Code::InvalidArgument: return "ERR_INVALID_ARGUMENT";
+    case Code::Shape: return "ERR_SHAPE";
+    case Code::NonFinite: return "ERR_NON_FINITE";
+    case Code::Overflow: return "ERR_OVERFLOW";
+    case Code::Closed: return "ERR_CLOSED";
+    case Code::DataFormat: return "ERR_DATA_FORMAT";
+    case Code::NotFound: return "ERR_NOT_FOUND";
+    case Code::Io: return "ERR_IO";
+    case Code::Internal: return "ERR_INTERNAL";
+  }
+  return "ERR_INTERNAL";
+}
 
 struct Status {
   Code code = Code::Ok;

@@ -19,23 +19,6 @@ namespace gv {
 
 // ---------------------------------------------------------------- helpers
 
-const char* code_name(Code c) {
-  switch (c) {
-    case Code::Ok: return "OK";
-    case Code::Config: return "ERR_CONFIG";
-    case Code::InvalidArgument: return "ERR_INVALID_ARGUMENT";
-    case Code::Shape: return "ERR_SHAPE";
-    case Code::NonFinite: return "ERR_NON_FINITE";
-    case Code::Overflow: return "ERR_OVERFLOW";
-    case Code::Closed: return "ERR_CLOSED";
-    case Code::DataFormat: return "ERR_DATA_FORMAT";
-    case Code::NotFound: return "ERR_NOT_FOUND";
-    case Code::Io: return "ERR_IO";
-    case Code::Internal: return "ERR_INTERNAL";
-  }
-  return "ERR_INTERNAL";
-}
-
 static const char* kModeNames[] = {"atomic", "locked", "versioned", "deterministic", "averaging", "hogwild"};
 
 const char* mode_name(Mode m) { return kModeNames[static_cast<int>(m)]; }
