@@ -146,9 +146,8 @@ void point() {
 
 // ---- the protocol variants
 
-struct Correct {
+struct Correct : gv::detail::Plain {  // std::atomic and the production orders
   static void point() { ::point(); }
-  static constexpr bool kRecheck = true, kCounterFirst = true, kRespectPins = true;
 };
 struct NoRecheck : Correct {
   static constexpr bool kRecheck = false;
