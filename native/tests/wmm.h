@@ -21,7 +21,7 @@
 //    location, the newest store it has observed (read, written, or learnt
 //    through happens-before). A load may read any store not older than
 //    that (coherence); a seq_cst load also none older than the location's
-//    newest seq_cst store.
+//    newest seq_cst store, nor than what an earlier seq_cst load read.
 //  - A release store carries its writer's view; an acquire load that reads
 //    it joins that view. An RMW reads the newest store (atomicity) and
 //    carries on what that store carried (the release sequence, as C++20
@@ -32,20 +32,25 @@
 //    violation. Using an atomic whose construction does not happen before
 //    the use (a pointer to it read without acquire) is one too.
 //  - A spin loop calls spin() (the policy's relax()/yield()): the thread
-//    waits until some other thread stores something; when every thread left
-//    is waiting, each is made to see the newest stores (stores become
-//    visible in finite time) and goes on.
+//    waits until another thread stores to a location the loop read since
+//    the last spin() (another iteration reading the same stores would do
+//    the same); when every thread left is waiting, each is made to see the
+//    newest stores (stores become visible in finite time) and goes on.
 //
 // The seq_cst approximation. The interleaving order of the seq_cst
 // operations is taken as the single total order S, and a seq_cst load must
 // read the newest seq_cst store to its location before it in S, or a later
-// one in modification order. For seq_cst-only locations this is exactly
-// C++'s rule, so the Dekker pattern (store A; load B against store B;
-// load A) cannot read two stale values, while with release/acquire it can.
-// It misses executions that C++ allows but no interleaving explains: S
-// must here agree with the modification order of every location and with
-// execution order, so mixing seq_cst and weaker accesses to one location
-// may be explored too strongly; seq_cst fences are not modelled.
+// one in modification order (and, as C++20's coherence-ordered-before
+// requires, nothing older than an earlier seq_cst load of it read). For
+// seq_cst-only locations this is sequential consistency, so the Dekker
+// pattern (store A; load B against store B; load A) cannot read two stale
+// values, while with release/acquire it can.
+// What it may miss: executions that C++ allows but no interleaving explains.
+// Here S is the execution order, which is also every location's
+// modification order, while C++ only asks S to be consistent with
+// happens-before and coherence; so an outcome that needs a seq_cst
+// operation ordered in S against the order its thread ran in, relative to
+// weaker accesses, is never explored. seq_cst fences are not modelled.
 //
 // What else it misses (it is a bug finder within its bounds, not a proof):
 // load buffering (a load reading a store later in the interleaving: the
@@ -58,6 +63,7 @@
 // touched by the one running thread (the main one between executions), and
 // the turn passes under a mutex.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <condition_variable>
 #include <cstdint>
@@ -166,6 +172,7 @@ class Checker {
     me.waitStamp = stores_;
     schedule(tl_tid);
     me.waiting = false;
+    me.watch.clear();
     if (me.fresh) {
       me.fresh = false;
       for (size_t l = 0; l < locs_.size(); ++l) me.view.see(l, static_cast<uint32_t>(locs_[l].mo.size() - 1));
@@ -176,7 +183,7 @@ class Checker {
 
   size_t new_location(uint64_t init) {
     const int me = tl_tid;
-    locs_.push_back(Location{{Write{init, false, false, {}}}, -1, me, th_[me].view.clock[me]});
+    locs_.push_back(Location{{Write{init, false, false, {}}}, 0, me, th_[me].view.clock[me]});
     return locs_.size() - 1;
   }
 
@@ -184,7 +191,7 @@ class Checker {
     Thread& me = begin_op(loc);
     Location& L = locs_[loc];
     uint32_t lo = me.view.seen_of(loc);
-    if (mo == std::memory_order_seq_cst && L.lastSc > static_cast<int64_t>(lo)) lo = static_cast<uint32_t>(L.lastSc);
+    if (mo == std::memory_order_seq_cst && L.scFloor > lo) lo = L.scFloor;
     const uint32_t latest = static_cast<uint32_t>(L.mo.size() - 1);
     uint32_t n = latest - lo + 1;
     if (!running_ || staleLeft_ == 0) n = 1;
@@ -192,6 +199,7 @@ class Checker {
     if (k > 0) --staleLeft_;
     const uint32_t idx = latest - k;
     me.view.see(loc, idx);
+    if (mo == std::memory_order_seq_cst && L.scFloor < idx) L.scFloor = idx;
     const Write& w = L.mo[idx];
     if (acquires(mo) && w.releases) me.view.join(w.msg);
     return w.value;
@@ -272,9 +280,10 @@ class Checker {
   };
   struct Location {
     std::vector<Write> mo;  // modification order
-    int64_t lastSc;         // index of the newest seq_cst store, -1 when none
+    uint32_t scFloor;       // the oldest store a seq_cst load may read: the newest one a seq_cst operation wrote or read
     int creator;
-    uint32_t born;  // the creator's clock at the construction
+    uint32_t born;           // the creator's clock at the construction
+    uint64_t lastStore = 0;  // stores_ at its newest store
     bool reported = false;
   };
   struct Data {
@@ -286,7 +295,8 @@ class Checker {
   struct Thread {
     View view;
     bool done = false, waiting = false, fresh = false;
-    uint64_t waitStamp = 0;
+    uint64_t waitStamp = 0;      // stores_ when it began to wait
+    std::vector<size_t> watch;  // the locations read since the last spin()
   };
   struct Decision {
     uint32_t n, chosen;
@@ -315,6 +325,7 @@ class Checker {
       schedule(tl_tid);
     }
     Thread& me = th_[tl_tid];
+    if (std::find(me.watch.begin(), me.watch.end(), loc) == me.watch.end()) me.watch.push_back(loc);
     Location& L = locs_[loc];
     if (L.born > me.view.clock[L.creator] && !L.reported) {
       L.reported = true;
@@ -332,9 +343,9 @@ class Checker {
       w.releases = true;
       ++me.view.clock[tl_tid];  // what this thread does next is not covered by the release
     }
-    if (w.sc) L.lastSc = idx;
+    if (w.sc) L.scFloor = idx;
     L.mo.push_back(std::move(w));
-    ++stores_;
+    L.lastStore = ++stores_;
   }
 
   void race(const Data& D, const char* op, int other) {
@@ -372,7 +383,14 @@ class Checker {
     return false;
   }
 
-  bool enabled(int t) const { return !th_[t].done && (!th_[t].waiting || stores_ > th_[t].waitStamp); }
+  bool enabled(int t) const {
+    const Thread& T = th_[t];
+    if (T.done) return false;
+    if (!T.waiting) return true;
+    for (size_t l : T.watch)
+      if (locs_[l].lastStore > T.waitStamp) return true;
+    return T.watch.empty() && stores_ > T.waitStamp;
+  }
 
   // The running thread `self` (about to do an atomic operation, waiting, or
   // done) lets the schedule pick who goes on; returns when it is self's turn.
@@ -406,8 +424,9 @@ class Checker {
     if (selfGoesOn && k > 0) --preemptionsLeft_;
     const int next = opts[k];
     if (next == self) return;
+    const bool done = th_[self].done;  // read before the turn passes: after, the state is the next thread's
     pass_turn(next);
-    if (!th_[self].done) wait_turn(self);
+    if (!done) wait_turn(self);
   }
 
   // The scenario threads are kept from one execution to the next (starting
