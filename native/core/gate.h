@@ -23,7 +23,7 @@
 #include <memory>
 #include <mutex>
 
-#include "core/sync_policy.h"
+#include "sync_policy.h"
 
 namespace gv::detail {
 

@@ -16,7 +16,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/sync_policy.h"
+#include "sync_policy.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define GV_TSAN 1

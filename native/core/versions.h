@@ -27,7 +27,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/sync_policy.h"
+#include "sync_policy.h"
 
 namespace gv::detail {
 

@@ -20,6 +20,10 @@
 // the pin; the pointer published before the counter; pinned buffers
 // recycled). The search must catch each of them, or the test fails: it
 // proves the search reaches the interleavings that matter.
+//
+// One thread at a time, every access seeing the latest value: sequential
+// consistency, so this search cannot see a memory-order bug. The orders are
+// checked by test_weak_memory.cpp, under a weak-memory model.
 #include <thread>
 
 #include "check.h"

@@ -51,12 +51,13 @@ void row(const char* protocol, const char* variant, Expect expect, const wmm::Op
   g_total += s;
   const bool caught = r.violating > 0;
   // The budgets: preemptions/stale reads ("all": unbounded); "+" after the
-  // count: the execution cap was reached first.
+  // count: the execution cap was reached first; ops: the most atomic
+  // operations in one execution.
   const std::string budgets =
       o.preemptions >= kAll ? "all" : std::to_string(o.preemptions) + "/" + std::to_string(o.staleReads);
-  std::printf("| %-9s | %-36s | %-6s | %9llu%s | %-7s | %6llu | %-6s | %5.2f s | %s\n", protocol, variant,
+  std::printf("| %-9s | %-36s | %-6s | %9llu%s | %-7s | %4llu | %6llu | %-6s | %5.2f s | %s\n", protocol, variant,
               expect == Expect::Pass ? "pass" : "caught", (unsigned long long)r.executions, r.complete ? " " : "+",
-              budgets.c_str(), (unsigned long long)r.violating, caught ? "yes" : "no", s,
+              budgets.c_str(), (unsigned long long)r.maxSteps, (unsigned long long)r.violating, caught ? "yes" : "no", s,
               r.first.empty() ? note : r.first.c_str());
   gvtest::Context ctx(std::string(protocol) + " / " + variant);
   if (expect == Expect::Pass) CHECK_MSG(!caught, "a violation in a correct (or equivalent) variant: " + r.first);
@@ -256,8 +257,8 @@ int main() {
   if (const char* e = std::getenv("GV_WMM_BUDGET")) g_extra = std::atoi(e);
   using wmm::Options;
   const Options all{kAll, kAll, 1000000};  // the litmus tests: every execution
-  std::printf("| %-9s | %-36s | %-6s | %10s | %-7s | %6s | %-6s | %7s | %s\n", "protocol", "variant", "expect", "executions",
-              "p/s", "bad", "caught", "time", "first violation (or why it passes)");
+  std::printf("| %-9s | %-36s | %-6s | %10s | %-7s | %4s | %6s | %-6s | %7s | %s\n", "protocol", "variant", "expect",
+              "executions", "p/s", "ops", "bad", "caught", "time", "first violation (or why it passes)");
   row("litmus", "SB release/acquire", Expect::Caught, all, store_buffering<memory_order_release, memory_order_acquire>);
   row("litmus", "SB seq_cst", Expect::Pass, all, store_buffering<memory_order_seq_cst, memory_order_seq_cst>);
   row("litmus", "MP relaxed", Expect::Caught, all, message_passing<memory_order_relaxed, memory_order_relaxed>);

@@ -88,7 +88,7 @@ struct Options {
 };
 
 struct Result {
-  uint64_t executions = 0, violating = 0, maxSteps = 0;
+  uint64_t executions = 0, violating = 0, maxSteps = 0;  // maxSteps: atomic operations in the longest execution
   bool complete = false;  // every execution within the budgets explored
   std::string first;      // the first violation found
 };
