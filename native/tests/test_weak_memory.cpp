@@ -167,6 +167,12 @@ struct VRecycleRelaxed : VCorrect {
 struct VUnpinRelaxed : VCorrect {
   static constexpr memory_order kUnpinOrder = memory_order_relaxed;
 };
+// Every seq_cst made acquire/release: what test_schedules cannot tell apart.
+struct VAllAcqRel : VCorrect {
+  static constexpr memory_order kGuessOrder = memory_order_acquire, kPinOrder = memory_order_acq_rel,
+                                kRecheckOrder = memory_order_acquire, kRecycleOrder = memory_order_acquire,
+                                kPublishOrder = memory_order_release;
+};
 struct VGuessAcquire : VCorrect {
   static constexpr memory_order kGuessOrder = memory_order_acquire;
 };
@@ -276,6 +282,7 @@ int main() {
   row("versions", "recycle seq_cst -> acquire", Expect::Caught, v, versions<VRecycleAcquire>(2, 1, 1));
   row("versions", "recycle seq_cst -> relaxed", Expect::Caught, v, versions<VRecycleRelaxed>(2, 1, 1));
   row("versions", "unpin release -> relaxed", Expect::Caught, v, versions<VUnpinRelaxed>(2, 1, 1));
+  row("versions", "every seq_cst -> acquire/release", Expect::Caught, v, versions<VAllAcqRel>(2, 1, 1));
   row("versions", "first load seq_cst -> relaxed", Expect::Caught, v, versions<VGuessRelaxed>(2, 1, 1));
   row("versions", "first load seq_cst -> acquire", Expect::Pass, v, versions<VGuessAcquire>(2, 1, 2),
       "equivalent: the re-check decides");
