@@ -10,8 +10,10 @@
 // the push (and waits for it). Leaving (kLeaveOrder, release) pairs with
 // the closer's drain loads (seq_cst, so acquire): a push's writes happen
 // before the closer's copy. Opening (kOpenOrder, release) pairs with the
-// waiting pushes' kWaitOrder loads and kCheckOrder: the closer's writes
-// (an imported state) happen before the pushes that follow.
+// pushes' kCheckOrder (seq_cst, so acquire): the closer's writes (an
+// imported state) happen before the pushes that follow. (kWaitOrder only
+// decides when to try again; the weak-memory check finds it could be
+// relaxed.)
 //
 // Slots (64 by default, one cache line each; a thread keeps its slot) so
 // that pushes do not all bounce one counter. Closers are serialised by a
