@@ -177,18 +177,9 @@ size_t gate_slot() {
 }
 }  // namespace
 
-void Store::pause() {
-  pauseMu_.lock();
-  paused_.store(true, std::memory_order_seq_cst);
-  for (size_t k = 0; k < kGates; ++k)
-    for (unsigned spins = 0; gates_[k].inFlight.load(std::memory_order_seq_cst) != 0; ++spins)
-      if (spins > 64) std::this_thread::yield();
-}
+void Store::pause() { gate_.close(); }
 
-void Store::resume() {
-  paused_.store(false, std::memory_order_release);
-  pauseMu_.unlock();
-}
+void Store::resume() { gate_.open(); }
 
 void Store::size_image(StateImage* out) const {
   out->params.resize(padded_);
@@ -240,16 +231,8 @@ Status Store::import_state(const StateImage& in) {
 
 Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out, float lr) {
   *out = PushResult{};
-  // The quiescence gate (checkpoints): announce this push, then check the
-  // gate (seq_cst both, as pause() does the reverse).
-  Gate& gate = gates_[gate_slot()];
-  for (;;) {
-    gate.inFlight.fetch_add(1, std::memory_order_seq_cst);
-    if (!paused_.load(std::memory_order_seq_cst)) break;
-    gate.inFlight.fetch_sub(1, std::memory_order_release);
-    while (paused_.load(std::memory_order_acquire)) std::this_thread::yield();
-  }
-  GateSlot slot{&gate};
+  // The quiescence gate (checkpoints; gate.h): waits while pause() holds it.
+  GateSlot slot{gate_.enter(gate_slot())};
   // Shapes and duplicates: a push names each tensor at most once.
   uint64_t seen = 0;
   std::vector<bool> seenMany;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../kernels/optim/step.h"
+#include "gate.h"
 #include "magnitude.h"
 #include "status.h"
 
@@ -246,8 +247,8 @@ class Store {
   virtual Status export_locked(StateImage* out) = 0;
   virtual Status import_locked(const StateImage& in) = 0;
   // The quiescence gate: every push passes it; pause() closes it and waits
-  // for the pushes in flight. Paused holds it closed for a scope, so it
-  // reopens however the scope ends.
+  // for the pushes in flight (detail::QuiescenceGate, gate.h). Paused
+  // holds it closed for a scope, so it reopens however the scope ends.
   void pause();
   void resume();
   struct Paused {
@@ -257,16 +258,14 @@ class Store {
     Paused(const Paused&) = delete;
     Paused& operator=(const Paused&) = delete;
   };
-  struct alignas(64) Gate {
-    std::atomic<uint32_t> inFlight{0};
-  };
+  using Gate = detail::QuiescenceGate<>;
   // A push's place at the gate, left when the push ends (or earlier, by
   // the exact path, which must not hold a slot while it pauses pushes).
   struct GateSlot {
-    Gate* gate = nullptr;
+    Gate::Slot* slot = nullptr;
     void leave() {
-      if (gate) gate->inFlight.fetch_sub(1, std::memory_order_release);  // pairs with pause()'s seq_cst loads
-      gate = nullptr;
+      if (slot) Gate::leave(slot);
+      slot = nullptr;
     }
     ~GateSlot() { leave(); }
   };
@@ -289,15 +288,12 @@ class Store {
   Status step_checked(const Grad* grads, size_t n, const Piece* pieces, size_t np, bool sparse,
                       const kernels::StepArgs& args, const float* maxAbs, GateSlot& slot, PushResult* out);
   MagnitudeLedger ledger_;
-  static constexpr size_t kGates = 64;
 
  public:
-  static constexpr size_t kGateCount = kGates;
+  static constexpr size_t kGateCount = Gate::kSlots;
 
  protected:
-  std::unique_ptr<Gate[]> gates_{new Gate[kGates]};
-  std::atomic<bool> paused_{false};
-  std::mutex pauseMu_;
+  Gate gate_;
   virtual uint64_t extra_bytes() const { return 0; }
   virtual bool counts_version_itself() const { return false; }  // versioned publishes its own versions
 
