@@ -1,5 +1,5 @@
 /**
- * Checkpoints: safetensors files (DESIGN.md §5) holding the parameters under
+ * Checkpoints: safetensors files (README "Checkpoints") holding the parameters under
  * their own names, the optimizer state as `optimizer.<slot>.<tensor>`
  * (PyTorch's slot names), deterministic mode's exact values as
  * `fixed.<tensor>` (I64), and metadata (format, mode, version, step,

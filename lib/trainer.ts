@@ -357,7 +357,7 @@ export interface EvaluateResult {
 
 /**
  * Scores a model's parameters on a data set: `evaluate(store.snapshot(),
- * 'softmax', test)`. The parameters are found by name (DESIGN.md's tensor
+ * 'softmax', test)`. The parameters are found by name (the README's tensor
  * names) and their shapes give the model's; pass a store to use a fresh
  * snapshot of it.
  */

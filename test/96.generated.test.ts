@@ -1,7 +1,7 @@
 /**
  * 96.generated: property-based tests (fast-check, fixed seeds) that throw
  * generated types, shapes, option objects, file bytes and interleavings at
- * the public API and check the promises of DESIGN.md §1: no crash, a typed
+ * the public API and check the promises of docs/ARCHITECTURE.md (invariants): no crash, a typed
  * error naming its field, a store unchanged by a refused call, and no two
  * live snapshots sharing bytes. The counts are printed (and summed in
  * RELIABILITY.md).

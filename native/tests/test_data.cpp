@@ -1,4 +1,4 @@
-// Data loaders (DESIGN.md §5, invariant 5): good IDX (raw and gzip), LIBSVM
+// Data loaders (README "Data"; docs/ARCHITECTURE.md, invariants): good IDX (raw and gzip), LIBSVM
 // and CSV files load to the expected arrays; every malformed file gives a
 // DataFormat status with its file and line/column or byte offset; a missing
 // file is NotFound; synthetic data is deterministic from its seed.

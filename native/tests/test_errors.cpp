@@ -1,4 +1,4 @@
-// Bad input never damages the store (DESIGN.md invariant 5): every refused
+// Bad input never damages the store (docs/ARCHITECTURE.md, invariants): every refused
 // configuration names its field; every refused push returns its code and
 // leaves the store bit-identical (snapshot bytes, version, counters).
 // Staleness bounds and policies, basedOn validation, deterministic overflow.

@@ -1,4 +1,4 @@
-// No lost updates (DESIGN.md invariant 2): 8 threads push gradients whose
+// No lost updates (docs/ARCHITECTURE.md, invariants): 8 threads push gradients whose
 // float sums are exact in any order (small integers, lr = 1), so every mode
 // but hogwild must end at exactly the expected parameters, with version and
 // stats().pushes equal to the number of pushes and every push given its own

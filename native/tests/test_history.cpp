@@ -1,7 +1,7 @@
 // History checker for push / snapshot: many short randomized histories, 2 to
 // 8 threads, each operation stamped with a global logical clock before and
 // after it. Every snapshot is then checked against what the real-time order
-// allows, at the granularity each mode promises (DESIGN.md):
+// allows, at the granularity each mode promises (README "Modes"):
 //
 //   every mode    each element is the sum of a per-thread prefix of that
 //                 thread's pushes: at least those completed before the

@@ -1,4 +1,4 @@
-// safetensors files (DESIGN.md §5): an 8-byte little-endian header length,
+// safetensors files (README "Checkpoints"): an 8-byte little-endian header length,
 // a JSON header { name: { dtype, shape, data_offsets: [begin, end] }, ...,
 // "__metadata__": { string: string } }, then the raw little-endian tensors.
 // Parsing checks everything before any tensor memory is touched: the header

@@ -1,6 +1,6 @@
 // Built-in models: forward, loss and mean gradient over a batch of rows, in
 // native code on the kernel table. A model knows its tensors (names, shapes,
-// initialisation, as DESIGN.md names them) and works on plain pointers, one
+// initialisation, as the README names them) and works on plain pointers, one
 // per tensor in that order: a trainer's private replica and gradient buffer,
 // or a snapshot's arrays for evaluate(). Nothing here touches the store.
 #pragma once
