@@ -67,7 +67,7 @@
 #endif
 
 #include "core/store.h"
-#include "core/stripes.h"
+#include "core/store/stripes.h"
 #include "kernels/dispatch.h"
 
 namespace {

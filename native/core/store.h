@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "../kernels/optim/step.h"
-#include "gate.h"
-#include "magnitude.h"
+#include "store/gate.h"
+#include "store/magnitude.h"
 #include "status.h"
 
 namespace gv {

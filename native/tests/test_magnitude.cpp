@@ -6,7 +6,7 @@
 #include <cmath>
 #include <thread>
 
-#include "../core/magnitude.h"
+#include "core/store/magnitude.h"
 #include "check.h"
 
 using namespace gv;

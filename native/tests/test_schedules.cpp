@@ -27,7 +27,7 @@
 #include <thread>
 
 #include "check.h"
-#include "core/versions.h"
+#include "core/store/versions.h"
 
 namespace {
 

@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "check.h"
-#include "core/gate.h"
-#include "core/stripes.h"
-#include "core/versions.h"
+#include "core/store/gate.h"
+#include "core/store/stripes.h"
+#include "core/store/versions.h"
 #include "wmm.h"
 
 namespace {

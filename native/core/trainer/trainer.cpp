@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "../random.h"
-#include "../stripes.h"
+#include "../platform.h"
 
 namespace gv::train {
 
@@ -63,11 +63,6 @@ Status bind_model(const model::Model& m, const Store& s, std::vector<uint32_t>* 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-#if defined(GV_TSAN)
-constexpr bool kTsanBuild = true;
-#else
-constexpr bool kTsanBuild = false;
-#endif
 
 // Floats a snapshot copies in the time it reads one scattered row.
 constexpr size_t kRowCost = 128;

@@ -15,20 +15,9 @@
 #include <atomic>
 #include <thread>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "../platform.h"
 
 namespace gv {
-
-inline void cpu_relax() {
-#if defined(__x86_64__)
-  _mm_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
 namespace detail {
 
 struct Native {

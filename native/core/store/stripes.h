@@ -19,18 +19,6 @@
 
 #include "sync_policy.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define GV_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define GV_TSAN 1
-#endif
-#endif
-
-// Racy by design (hogwild writes, lock-free reads in mode atomic): not
-// reported by ThreadSanitizer. See native/tests/tsan.supp.
-#define GV_NO_TSAN __attribute__((no_sanitize("thread")))
-
 namespace gv {
 
 namespace detail {
@@ -68,43 +56,6 @@ class Stripes {
 
   size_t count() const { return count_; }
   size_t floats() const { return floats_; }
-
-  // f(lo, hi) for every stripe overlapping [off, off + len) (flat offsets),
-  // each called once while its lock is held, in staggered order.
-  template <class F>
-  void write(size_t off, size_t len, F&& f) {
-    if (len == 0) return;
-    const size_t first = off / floats_, n = (off + len - 1) / floats_ - first + 1;
-    const size_t start = n == 1 ? 0 : thread_start(n);
-    thread_local std::vector<uint32_t> busy;  // write() never nests: f only does element work
-    busy.clear();
-    for (size_t k = 0; k < n; ++k) {
-      size_t s = first + (start + k) % n;
-      if (!locks_[s].try_lock()) {
-        busy.push_back(static_cast<uint32_t>(s));
-        continue;
-      }
-      call(s, off, len, f);
-      locks_[s].unlock();
-    }
-    for (uint32_t s : busy) {
-      locks_[s].lock();
-      call(s, off, len, f);
-      locks_[s].unlock();
-    }
-  }
-
-  // f(lo, hi) for every stripe overlapping [off, off + len) in ascending
-  // order, each under its lock (readers that want each stripe consistent).
-  template <class F>
-  void read(size_t off, size_t len, F&& f) {
-    if (len == 0) return;
-    for (size_t s = off / floats_, last = (off + len - 1) / floats_; s <= last; ++s) {
-      locks_[s].lock();
-      call(s, off, len, f);
-      locks_[s].unlock();
-    }
-  }
 
   // One stripe's share of a push or a read: flat [lo, hi) of piece `piece`.
   // for_parts() is the entry point; cut() and each() are its general case.
@@ -239,14 +190,8 @@ class Stripes {
   }
 
   size_t bytes() const { return count_ * sizeof(StripeLock); }
-  StripeLock& lock_of(size_t stripe) { return locks_[stripe]; }
 
  private:
-  template <class F>
-  void call(size_t s, size_t off, size_t len, F& f) {
-    size_t lo = std::max(off, s * floats_), hi = std::min(off + len, (s + 1) * floats_);
-    f(lo, hi);
-  }
   // Where this thread starts, as a fraction of the stripes in 2^-32 units:
   // the k-th thread to push starts at frac(k * golden ratio), so any number
   // of threads start spread out (a hash of the thread id let two threads

@@ -26,7 +26,7 @@
 #include <cmath>
 #include <mutex>
 
-#include "../kernels/optim/step.h"
+#include "../../kernels/optim/step.h"
 
 namespace gv {
 

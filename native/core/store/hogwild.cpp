@@ -1,0 +1,77 @@
+// Mode hogwild (README "Modes").
+#include <atomic>
+#include <memory>
+
+#include "float_state.h"
+#include "modes.h"
+
+namespace gv::detail {
+namespace {
+
+// hogwild: racy in-place writes, for sparse problems and as the speed
+// reference. Overlapping writers on a stripe are detected with one counter
+// per stripe and counted as conflicts (each one a possible lost update).
+class HogwildStore final : public Store {
+ public:
+  HogwildStore(const StoreConfig& c, std::vector<TensorInfo> t, size_t p) : Store(c, std::move(t), p) {}
+  void initialize() override {
+    st_.allocate(padded_, state_slots());
+    fill_initial(st_.params.data());
+    stripes_ = Stripes(padded_, cfg_.shardFloats);
+    writers_ = std::make_unique<Writers[]>(stripes_.count());
+  }
+
+ protected:
+  struct alignas(64) Writers {
+    std::atomic<uint32_t> n{0};
+  };
+  GV_NO_TSAN Status apply(const Grad*, size_t, const Piece* pieces, size_t np, bool sparse,
+                          const kernels::StepArgs& a, const float*) override {
+    uint64_t overlaps = 0;
+    auto enter = [&](size_t st) {
+      if (writers_[st].n.fetch_add(1, std::memory_order_relaxed) != 0) ++overlaps;
+    };
+    auto leave = [&](size_t st) { writers_[st].n.fetch_sub(1, std::memory_order_relaxed); };
+    auto step = [&](const Piece& p, size_t lo, size_t hi) { step_range(st_, a, lo, p.g + (lo - p.offset), hi - lo); };
+    if (sparse) {
+      walk_stripes(stripes_.floats(), pieces, np, enter, leave, step);
+    } else {
+      for (size_t i = 0; i < np; ++i)
+        stripes_.visit(pieces[i].offset, pieces[i].len, [&](size_t st, size_t lo, size_t hi) {
+          enter(st);
+          step(pieces[i], lo, hi);
+          leave(st);
+        });
+    }
+    if (overlaps) conflicts_.add(overlaps);
+    return Status::Ok();
+  }
+  GV_NO_TSAN uint64_t read(float* out, const Piece* pieces, size_t np, bool) override {
+    uint64_t v = version();
+    copy_pieces(out, st_.params.data(), pieces, np, snapshot_copy(padded_));
+    return v;
+  }
+  uint64_t extra_bytes() const override { return stripes_.count() * sizeof(Writers); }
+  const float* racy_view() override { return st_.params.data(); }
+  bool uses_ledger() const override { return true; }
+  GV_NO_TSAN size_t dry_run(const Piece* p, size_t np, const kernels::StepArgs& a) override { return dry_run_float(st_, p, np, a); }
+  GV_NO_TSAN void measure(double* p, double* s1, double* s2) override { measure_float(st_, p, s1, s2); }
+  Status export_locked(StateImage* out) override {
+    export_float(st_, padded_, out);
+    return Status::Ok();
+  }
+  Status import_locked(const StateImage& in) override { return import_float(st_, padded_, in); }
+
+ private:
+  FloatState st_;
+  Stripes stripes_;
+  std::unique_ptr<Writers[]> writers_;
+};
+
+}  // namespace
+
+std::shared_ptr<Store> make_hogwild(const StoreConfig& c, std::vector<TensorInfo> t, size_t padded) {
+  return std::make_shared<HogwildStore>(c, std::move(t), padded);
+}
+
+}  // namespace gv::detail
