@@ -29,8 +29,8 @@
 #endif
 #endif
 
-// Racy by design (hogwild writes, lock-free reads in mode atomic): not
-// reported by ThreadSanitizer. See native/tests/tsan.supp.
+// Racy by design (hogwild's writes and reads): not reported by
+// ThreadSanitizer. See native/tests/tsan.supp.
 #define GV_NO_TSAN __attribute__((no_sanitize("thread")))
 
 namespace gv {
