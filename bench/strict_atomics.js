@@ -6,7 +6,7 @@
 // the medians over processes to bench/results/strict-atomics.json.
 //
 //   cmake --build build-cmake/release --target gv_bench_strict_atomics gv_bench_strict_atomics_strict
-//   node bench/strict_atomics.js [--rounds 5] [--isas avx512,avx2,scalar]
+//   node bench/strict_atomics.js [--rounds 9] [--reps 15] [--isas avx512,avx2,scalar]
 'use strict';
 const { execFileSync } = require('child_process');
 const fs = require('fs');
@@ -17,25 +17,30 @@ const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
   return i > 0 ? process.argv[i + 1] : dflt;
 };
-const rounds = Number(arg('--rounds', '5'));
+const rounds = Number(arg('--rounds', '9'));
+const reps = arg('--reps', '15');
 const root = path.resolve(__dirname, '..');
 const bin = (v) => path.join(root, 'build-cmake/release', `gv_bench_strict_atomics${v}`);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function run(variant, isa) {
-  const out = execFileSync(bin(variant), ['--reps', '9'], { env: { ...process.env, GRADVAULT_ISA: isa } });
+  const out = execFileSync(bin(variant), ['--reps', reps], { env: { ...process.env, GRADVAULT_ISA: isa } });
   return JSON.parse(out.toString());
 }
 
 const isas = arg('--isas', 'avx512,avx2,scalar').split(',');
-const results = [];
-for (const isa of isas) {
-  const d = [], s = [];
-  for (let r = 0; r < rounds; ++r) {
-    // Alternate which build goes first, so drift favours neither.
+const runs = Object.fromEntries(isas.map((isa) => [isa, { d: [], s: [] }]));
+// Rounds outermost and the builds alternating in each, so the load of the
+// machine drifting during the run weighs on every pair alike.
+for (let r = 0; r < rounds; ++r)
+  for (const isa of isas) {
+    const { d, s } = runs[isa];
     if (r % 2 === 0) d.push(run('', isa)), s.push(run('_strict', isa));
     else s.push(run('_strict', isa)), d.push(run('', isa));
   }
+const results = [];
+for (const isa of isas) {
+  const { d, s } = runs[isa];
   if (d[0].isa !== isa) {
     console.log(`${isa}: not supported here (ran ${d[0].isa}), skipped`);
     continue;
@@ -63,8 +68,14 @@ for (const isa of isas) {
 const doc = {
   what: "mode 'atomic': one push (sgd) and one snapshot of 10 M floats, one thread, default build vs GV_STRICT_ATOMICS",
   command: 'node bench/strict_atomics.js',
-  method: `medians of 9 runs per process, then the median over ${rounds} alternating fresh processes per build`,
-  machine: { cpu: os.cpus()[0].model, cores: os.cpus().length, node: process.version, date: new Date().toISOString() },
+  method: `medians of ${reps} runs per process, then the median over ${rounds} alternating fresh processes per build`,
+  machine: {
+    cpu: os.cpus()[0].model,
+    cores: os.cpus().length,
+    loadAverageAtEnd: os.loadavg()[0],
+    node: process.version,
+    date: new Date().toISOString(),
+  },
   results,
 };
 const file = path.join(root, 'bench/results/strict-atomics.json');

@@ -75,7 +75,7 @@ void hunt_kernels(const kernels::Table& k, int readers) {
   // 2^20 floats: larger than kStreamBytes, so the streaming copy is used as
   // the store uses it.
   constexpr size_t kN = size_t{1} << 20;
-  const uint64_t toggles = gvtest::scaled(1200, 40);
+  const uint64_t toggles = gvtest::scaled(800, 40);
   AlignedBuffer buf(kN), patA(kN), patB(kN);
   for (size_t i = 0; i < kN; ++i) buf.p[i] = patA.p[i] = from_bits(kPatA), patB.p[i] = from_bits(kPatB);
 
@@ -124,7 +124,7 @@ void hunt_store(size_t tensorFloats, int writers, int readers) {
                                    std::vector<float>(tensorFloats, from_bits(kStoreA))));
   }
   auto store = gvtest::make_store(c, std::move(specs));
-  const uint64_t pushes = gvtest::scaled(1600, 40);
+  const uint64_t pushes = gvtest::scaled(1000, 40);
   const float a = from_bits(kStoreA), b = from_bits(kStoreB);
   // Exact in both directions (see kStoreA): the flips below really reach B and A.
   CHECK(bits_of(a - (a - b)) == kStoreB && bits_of(b - (b - a)) == kStoreA);
