@@ -68,7 +68,9 @@ __attribute__((optimize("no-tree-vectorize"))) void step_scalar(const StepArgs& 
   step_range(a, p, s1, s2, g, n);
 }
 
-const Table kScalar{Isa::Scalar,       "scalar",         scalar::axpby, scalar::copy,   scalar::copy_stream, scalar::copy_racy, scalar::copy_racy_stream,
+// copy_racy_stream: scalar and NEON have no streaming stores, so both slots
+// hold the plain racy copy.
+const Table kScalar{Isa::Scalar,       "scalar",         scalar::axpby, scalar::copy,   scalar::copy_stream, scalar::copy_racy, scalar::copy_racy,
                     scalar::first_nonfinite, scalar::checksum, step_scalar,   scalar::scan,
                     scalar::fixed_add,       scalar::fixed_load,
                     GV_MODEL_KERNELS(scalar, scalar::sparse_dot, scalar)};
@@ -99,7 +101,7 @@ const Table kAvx512{Isa::Avx512,      "avx512",    avx512::axpby,   avx512::copy
 void step_neon(const StepArgs& a, float* p, float* s1, float* s2, const float* g, size_t n) {
   step_range(a, p, s1, s2, g, n);
 }
-const Table kNeon{Isa::Neon,       "neon",         neon::axpby, neon::copy,   neon::copy_stream, neon::copy_racy, neon::copy_racy_stream,      neon::first_nonfinite,
+const Table kNeon{Isa::Neon,       "neon",         neon::axpby, neon::copy,   neon::copy_stream, neon::copy_racy, neon::copy_racy,      neon::first_nonfinite,
                   neon::checksum, step_neon,      neon::scan,  neon::fixed_add, neon::fixed_load,
                   GV_MODEL_KERNELS(neon, neon::sparse_dot, neon)};
 #endif

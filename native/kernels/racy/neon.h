@@ -27,8 +27,5 @@ inline void copy_racy(float* dst, const float* src, size_t n) {
   scalar::copy_racy(dst + i, src + i, n - i);
 }
 
-// AArch64 has no streaming stores in this build (update's copy_stream is copy too).
-inline void copy_racy_stream(float* dst, const float* src, size_t n) { copy_racy(dst, src, n); }
-
 }  // namespace gv::kernels::neon
 #endif

@@ -20,21 +20,27 @@ namespace gv::kernels::scalar {
 // atomics included, uninstrumented) while the writers' locking stays checked.
 // The builtin rather than std::atomic_ref: it expands in place, where a
 // library call could be instrumented out of line under the sanitizer.
+//
+// These loops are not vectorised (atomics never are) and run at about one
+// element per cycle, bound by the front end rather than by memory: unrolled,
+// so that where the linker happens to place the loop does not halve its
+// speed (measured: 3.6 vs 6.3 ms for 10 M floats, the same code at two
+// addresses).
 __attribute__((no_sanitize("thread"))) inline void copy_racy(float* dst, const float* src, size_t n) {
+#pragma GCC unroll 4
   for (size_t i = 0; i < n; ++i) __atomic_load(src + i, dst + i, __ATOMIC_RELAXED);
 }
-
-// The scalar reference has no streaming stores: the same loop.
-inline void copy_racy_stream(float* dst, const float* src, size_t n) { copy_racy(dst, src, n); }
 
 // GV_STRICT_ATOMICS: readers and the stripe's owner both access the shared
 // parameters through std::atomic_ref, so the program has no data race at
 // all. These stay instrumented: a ThreadSanitizer build checks that claim.
 inline void load_relaxed(float* dst, const float* src, size_t n) {
+#pragma GCC unroll 4
   for (size_t i = 0; i < n; ++i)
     dst[i] = std::atomic_ref<float>(const_cast<float&>(src[i])).load(std::memory_order_relaxed);
 }
 inline void store_relaxed(float* dst, const float* src, size_t n) {
+#pragma GCC unroll 4
   for (size_t i = 0; i < n; ++i) std::atomic_ref<float>(dst[i]).store(src[i], std::memory_order_relaxed);
 }
 
