@@ -80,8 +80,8 @@ struct AlignedBuffer {
 };
 
 void hunt_kernels(const kernels::Table& k, int readers) {
-  // 2^20 floats: larger than kStreamBytes, so the streaming copy is used as
-  // the store uses it.
+  // 2^20 floats (4 MiB = kStreamBytes): a buffer the size at which the
+  // store switches to the streaming copy, and far larger than L2.
   constexpr size_t kN = size_t{1} << 20;
   const uint64_t toggles = gvtest::scaled(800, 40);
   AlignedBuffer buf(kN), patA(kN), patB(kN);

@@ -17,13 +17,14 @@ namespace gv::kernels::avx2 {
 //
 // The hardware assumption: the x86-64 manuals (Intel SDM vol. 3A "Guaranteed
 // Atomic Operations", AMD APM vol. 2 "Access Atomicity") guarantee aligned
-// accesses of up to 8 bytes (16 on AVX CPUs, for aligned 16-byte moves) and
-// say a wider vector access "may be implemented using multiple memory
-// accesses"; they promise nothing per element beyond that. Every
-// implementation splits such a load only at 8-byte or wider aligned
-// boundaries (the cache data path is 16-64 bytes wide), never inside an
-// aligned 4-byte element, so each float is read whole. test_torn hunts for
-// a counter-example on every ISA the CPU has.
+// accesses of up to 8 bytes (Intel's, on CPUs with AVX, also aligned 16-byte
+// vector moves) and say a wider vector access "may be implemented using
+// multiple memory accesses"; they promise nothing per element beyond that.
+// Known implementations split such a load only at 8-byte or wider aligned
+// boundaries (their cache data paths are 16-64 bytes wide), never inside an
+// aligned 4-byte element, so each float is read whole. That is an
+// assumption, not a documented rule: test_torn hunts for a counter-example
+// on every ISA the CPU has.
 __attribute__((target("avx2"))) inline __m256 load_whole(const float* p) {
   __m256 v;
   asm volatile("vmovups %1, %0" : "=x"(v) : "m"(*reinterpret_cast<const float(*)[8]>(p)));
