@@ -49,7 +49,7 @@ struct StoreConfig {
   NonFinitePolicy nonFinite = NonFinitePolicy::Reject;
   uint64_t syncEvery = 1;            // averaging: pushes per round
   uint64_t seed = 0;                 // initialisation
-  size_t shardFloats = 16384;        // floats per stripe (64 KiB): the unit a writer owns (stripes.h)
+  size_t shardFloats = 16384;        // floats per stripe (64 KiB): the unit a writer owns (store/stripes.h)
 };
 
 struct TensorInfo {

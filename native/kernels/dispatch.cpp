@@ -6,6 +6,10 @@
 
 #include "fixed/avx2.h"
 #include "fixed/neon.h"
+#include "racy/avx2.h"
+#include "racy/avx512.h"
+#include "racy/neon.h"
+#include "racy/scalar.h"
 #include "update/avx2.h"
 #include "update/avx512.h"
 #include "update/neon.h"
@@ -65,7 +69,9 @@ __attribute__((optimize("no-tree-vectorize"))) void step_scalar(const StepArgs& 
   step_range(a, p, s1, s2, g, n);
 }
 
-const Table kScalar{Isa::Scalar,       "scalar",         scalar::axpby, scalar::copy,   scalar::copy_stream,
+// copy_racy_stream: scalar and NEON have no streaming stores, so both slots
+// hold the plain racy copy.
+const Table kScalar{Isa::Scalar,       "scalar",         scalar::axpby, scalar::copy,   scalar::copy_stream, scalar::copy_racy, scalar::copy_racy,
                     scalar::first_nonfinite, scalar::checksum, step_scalar,   scalar::scan,
                     scalar::fixed_add,       scalar::fixed_load,
                     GV_MODEL_KERNELS(scalar, scalar::sparse_dot, scalar)};
@@ -79,14 +85,14 @@ GV_AVX512F void step_avx512(const StepArgs& a, float* p, float* s1, float* s2,
                                                     const float* g, size_t n) {
   step_range(a, p, s1, s2, g, n);
 }
-const Table kAvx2{Isa::Avx2,       "avx2",         avx2::axpby, avx2::copy,   avx2::copy_stream,      avx2::first_nonfinite,
+const Table kAvx2{Isa::Avx2,       "avx2",         avx2::axpby, avx2::copy,   avx2::copy_stream, avx2::copy_racy, avx2::copy_racy_stream,      avx2::first_nonfinite,
                   avx2::checksum, step_avx2,      avx2::scan,  avx2::fixed_add, avx2::fixed_load,
                   GV_MODEL_KERNELS(avx2, avx2::sparse_dot_unrolled, avx2)};
 // The fixed family and scan have no AVX-512 versions yet: every AVX-512 CPU
 // has AVX2, and these are bound by memory, not by vector width.
 // sparse_dot and the row kernels: plain loads beat gathers (sparse/README.md);
 // every AVX-512 CPU has AVX2 and FMA, so they run the AVX2 loops.
-const Table kAvx512{Isa::Avx512,      "avx512",    avx512::axpby,   avx512::copy,   avx512::copy_stream,
+const Table kAvx512{Isa::Avx512,      "avx512",    avx512::axpby,   avx512::copy,   avx512::copy_stream, avx512::copy_racy, avx512::copy_racy_stream,
                     avx512::first_nonfinite, avx512::checksum, step_avx512, avx2::scan,
                     avx2::fixed_add,  avx2::fixed_load,
                     GV_MODEL_KERNELS(avx512, avx2::sparse_dot_unrolled, avx2)};
@@ -96,7 +102,7 @@ const Table kAvx512{Isa::Avx512,      "avx512",    avx512::axpby,   avx512::copy
 void step_neon(const StepArgs& a, float* p, float* s1, float* s2, const float* g, size_t n) {
   step_range(a, p, s1, s2, g, n);
 }
-const Table kNeon{Isa::Neon,       "neon",         neon::axpby, neon::copy,   neon::copy_stream,      neon::first_nonfinite,
+const Table kNeon{Isa::Neon,       "neon",         neon::axpby, neon::copy,   neon::copy_stream, neon::copy_racy, neon::copy_racy,      neon::first_nonfinite,
                   neon::checksum, step_neon,      neon::scan,  neon::fixed_add, neon::fixed_load,
                   GV_MODEL_KERNELS(neon, neon::sparse_dot, neon)};
 #endif

@@ -22,6 +22,12 @@ struct Table {
   // copy with streaming stores where the ISA has them: for large snapshots,
   // whose destination is not read back soon and would not fit in cache.
   void (*copy_stream)(float* dst, const float* src, size_t n);
+  // racy/: copy and copy_stream for a source that other threads write while
+  // it is read (mode 'atomic''s lock-free snapshots): every aligned 4-byte
+  // element is read by one access the hardware performs whole, so each
+  // element copied is a value some store wrote (racy/README.md).
+  void (*copy_racy)(float* dst, const float* src, size_t n);
+  void (*copy_racy_stream)(float* dst, const float* src, size_t n);
   size_t (*first_nonfinite)(const float* x, size_t n);
   uint64_t (*checksum)(const float* x, size_t n);
   void (*step)(const StepArgs& a, float* p, float* s1, float* s2, const float* g, size_t n);

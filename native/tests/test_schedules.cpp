@@ -1,5 +1,5 @@
 // Deterministic-schedule test of mode 'versioned''s lock-free protocol
-// (core/versions.h, the very template VersionedStore uses): version
+// (core/store/versions.h, the very template VersionedStore uses): version
 // publication, reader pins and buffer recycling.
 //
 // The scenario's threads are real threads, but only one runs at a time: at

@@ -1,7 +1,7 @@
 // A small stateless model checker for C++ atomics under a weak memory
 // model, for the lock-free protocols of the core (versions.h, stripes.h,
 // gate.h), run on their production code through its policy S
-// (core/sync_policy.h): S::template Atomic<T> = wmm::Atomic<T>,
+// (core/store/sync_policy.h): S::template Atomic<T> = wmm::Atomic<T>,
 // S::template Data<T> = wmm::NonAtomic<T>.
 //
 // A scenario's threads are real threads, but one runs at a time: before
@@ -582,7 +582,7 @@ class NonAtomic {
   size_t id_;
 };
 
-// The policy hooks of core/sync_policy.h, checked: P is a protocol's
+// The policy hooks of core/store/sync_policy.h, checked: P is a protocol's
 // production policy (its orders), or a mutant derived from one.
 template <class P>
 struct Checked : P {

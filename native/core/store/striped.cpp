@@ -1,4 +1,5 @@
 // Modes atomic and locked (README "Modes").
+#include "../../kernels/racy/scalar.h"
 #include "float_state.h"
 #include "modes.h"
 
@@ -11,7 +12,18 @@ namespace {
 // atomic snapshots take no lock (a reader never waits; each element is one
 // value some push wrote), locked snapshots take each stripe's lock (each
 // stripe is consistent).
-constexpr bool kTsan = kTsanBuild;
+//
+// GV_STRICT_ATOMICS (a build option: CMake, or GRADVAULT_STRICT_ATOMICS=1
+// for node-gyp) makes atomic mode data-race free by the letter of C++: the
+// owner steps a stripe in a private scratch and stores it back with relaxed
+// atomic stores, and snapshots read with relaxed atomic loads. By default
+// the owner steps the stripe in place and snapshots use the racy-copy
+// kernels (kernels/racy), which rest on a hardware guarantee instead.
+#if defined(GV_STRICT_ATOMICS) && GV_STRICT_ATOMICS
+constexpr bool kStrictAtomics = true;
+#else
+constexpr bool kStrictAtomics = false;
+#endif
 
 template <bool LockedReads>
 class StripedStore final : public Store {
@@ -30,7 +42,8 @@ class StripedStore final : public Store {
                const float*) override {
     for_piece_parts(stripes_, pieces, np, !sparse, [&](const Stripes::Part& q) {
       const Piece& p = pieces[q.piece];
-      step_range(st_, a, q.lo, p.g + (q.lo - p.offset), q.hi - q.lo);
+      if constexpr (kStrictAtomics && !LockedReads) strict_step(a, q.lo, p.g + (q.lo - p.offset), q.hi - q.lo);
+      else step_range(st_, a, q.lo, p.g + (q.lo - p.offset), q.hi - q.lo);
     });
     return Status::Ok();
   }
@@ -39,13 +52,8 @@ class StripedStore final : public Store {
   // in part, per element or per stripe, and is not counted).
   uint64_t read(float* out, const Piece* pieces, size_t np, bool sparse) override {
     uint64_t v = version();
-    const auto copy = snapshot_copy(padded_);
-    // Under ThreadSanitizer atomic reads take the stripe locks too: the
-    // lock-free read is a benign race by design (TSan cannot judge it, and a
-    // suppression would need the reader's stack, which TSan sometimes cannot
-    // restore), while what TSan can check, that writers exclude each other,
-    // stays checked.
-    if (LockedReads || kTsan) {
+    if constexpr (LockedReads) {
+      const auto copy = snapshot_copy(padded_);
       // Each stripe once for all its parts, so a stripe is consistent across tensors.
       for_piece_parts(stripes_, pieces, np, false, [&](const Stripes::Part& q) {
         if (q.hi - q.lo < 16)
@@ -54,16 +62,33 @@ class StripedStore final : public Store {
           copy(out + q.lo, st_.params.data() + q.lo, q.hi - q.lo);
       });
     } else {
-      lock_free_copy(out, pieces, np, copy);
+      lock_free_copy(out, pieces, np);
     }
     return v;
   }
-  // Aligned 4-byte elements are written and read whole by SIMD loads and
-  // stores on x86-64 and AArch64, so each element read is a value some push
-  // wrote; in C++ terms this read races with the owner's plain stores, as a
-  // hogwild read does (tsan.supp names this function).
-  GV_NO_TSAN void lock_free_copy(float* out, const Piece* pieces, size_t np, void (*copy)(float*, const float*, size_t)) {
-    copy_pieces(out, st_.params.data(), pieces, np, copy);
+  // Without a lock, while owners write: each element is read whole, so it is
+  // a value some push wrote. By default with the racy-copy kernels (every
+  // build, sanitizers included, runs this path; ThreadSanitizer does not see
+  // their loads, kernels/racy/README.md), large stores with streaming stores
+  // as snapshot_copy; strict builds with relaxed atomic loads.
+  void lock_free_copy(float* out, const Piece* pieces, size_t np) {
+    const auto copy = kStrictAtomics                                      ? kernels::scalar::load_relaxed
+                      : padded_ * sizeof(float) >= kernels::kStreamBytes ? K().copy_racy_stream
+                                                                          : K().copy_racy;
+    for (size_t i = 0; i < np; ++i) copy(out + pieces[i].offset, st_.params.data() + pieces[i].offset, pieces[i].len);
+  }
+  // GV_STRICT_ATOMICS: one stripe's step, made in a private scratch with the
+  // usual kernels (the same bits as step_range) and published with relaxed
+  // atomic stores, which lock-free readers may load at any time. The owner
+  // reads the stripe plainly: only it writes it, under the stripe lock.
+  void strict_step(const kernels::StepArgs& a, size_t off, const float* g, size_t len) {
+    thread_local std::vector<float> scratch;
+    scratch.resize(len);
+    float* p = scratch.data();
+    K().copy(p, st_.params.data() + off, len);
+    if (plain_sgd(a)) K().axpby(p, p, g, -a.lr, 1.f, len);
+    else K().step(a, p, st_.s1_at(off), st_.s2_at(off), g, len);
+    kernels::scalar::store_relaxed(st_.params.data() + off, p, len);
   }
   uint64_t extra_bytes() const override { return stripes_.bytes(); }
   bool uses_ledger() const override { return true; }
