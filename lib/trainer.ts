@@ -170,8 +170,9 @@ function resolveTrain(o: Record<string, unknown>): ResolvedTrain {
     seed: num(o.seed, 'seed', 0, intIn(0, Number.MAX_SAFE_INTEGER), 'a non-negative integer'),
     lr: o.lr === undefined ? 0 : checkLearningRate(o.lr, 'lr'),
     maxAhead: num(o.maxAhead, 'maxAhead', -1, intIn(0, 1e12), 'a non-negative integer'),
+    // NaN: no target (the core's TrainerConfig reads it so)
+    targetLoss: o.targetLoss === undefined ? NaN : num(o.targetLoss, 'targetLoss', 0, Number.isFinite, 'a finite number'),
   };
-  if (o.targetLoss !== undefined) n.targetLoss = num(o.targetLoss, 'targetLoss', 0, Number.isFinite, 'a finite number');
   const s = o.schedule ?? 'constant';
   const sched = typeof s === 'string' ? { kind: s } : requireObject(s, 'schedule');
   const kind = oneOf(sched.kind, 'schedule.kind', 'constant', ['constant', 'step', 'inverse-sqrt'] as const);

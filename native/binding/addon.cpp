@@ -6,6 +6,8 @@
 
 #include "../kernels/dispatch.h"
 #include "../kernels/fixed/scalar.h"
+#include "../core/model/model.h"
+#include "../core/trainer/trainer.h"
 #include "binding.h"
 #include "convert.h"
 #include "buffers.h"
@@ -33,6 +35,62 @@ Napi::Value isa_info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// defaults() -> the core structs' defaults, for the test that checks lib/
+// config.ts and lib/trainer.ts default to the same values (test/15.defaults).
+Napi::Value core_defaults(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto n = [&](double v) { return Napi::Number::New(env, v); };
+  const StoreConfig c;
+  const kernels::StepArgs& a = c.optimizer;
+  Napi::Object opt = Napi::Object::New(env);
+  opt.Set("kind", optimizer_kind_name(a.kind));
+  opt.Set("lr", n(a.lr));
+  opt.Set("momentum", n(a.momentum));
+  opt.Set("nesterov", a.nesterov);
+  opt.Set("weightDecay", n(a.weightDecay));
+  opt.Set("decoupled", a.decoupled);
+  opt.Set("beta1", n(a.beta1));
+  opt.Set("beta2", n(a.beta2));
+  opt.Set("alpha", n(a.alpha));
+  opt.Set("eps", n(a.eps));
+  Napi::Object store = Napi::Object::New(env);
+  store.Set("mode", mode_name(c.mode));
+  store.Set("optimizer", opt);
+  store.Set("stalePolicy", stale_policy_name(c.stalePolicy));
+  store.Set("nonFinite", non_finite_name(c.nonFinite));
+  store.Set("syncEvery", n(static_cast<double>(c.syncEvery)));
+  store.Set("seed", n(static_cast<double>(c.seed)));
+  const TensorSpec t;
+  Napi::Object tensor = Napi::Object::New(env);
+  tensor.Set("init", init_name(t.init));
+  tensor.Set("std", n(t.std));
+  const model::ModelSpec m;
+  Napi::Object mo = Napi::Object::New(env);
+  Napi::Array hidden = Napi::Array::New(env, m.hidden.size());
+  for (size_t i = 0; i < m.hidden.size(); ++i) hidden.Set(i, n(m.hidden[i]));
+  mo.Set("hidden", hidden);
+  mo.Set("rank", n(m.rank));
+  mo.Set("biases", m.biases);
+  mo.Set("l2", n(m.l2));
+  const train::TrainerConfig tc;
+  Napi::Object tr = Napi::Object::New(env);
+  tr.Set("epochs", n(tc.epochs));
+  tr.Set("batchSize", n(tc.batchSize));
+  tr.Set("seed", n(static_cast<double>(tc.seed)));
+  tr.Set("lr", n(tc.lr));
+  tr.Set("stepEvery", n(tc.stepEvery));
+  tr.Set("gamma", n(tc.gamma));
+  tr.Set("scale", n(tc.scale));
+  tr.Set("maxAhead", n(static_cast<double>(tc.maxAhead)));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("store", store);
+  o.Set("tensor", tensor);
+  o.Set("model", mo);
+  o.Set("trainer", tr);
+  o.Set("maxTensorElements", n(static_cast<double>(kMaxTensorElements)));
+  return o;
+}
+
 class Addon : public Napi::Addon<Addon> {
  public:
   Addon(Napi::Env env, Napi::Object exports) {
@@ -52,6 +110,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Evaluate>("evaluate"),
                              InstanceMethod<&Addon::Train>("train"),
                              InstanceMethod<&Addon::ReadCheckpoint>("readCheckpoint"),
+                             InstanceMethod<&Addon::Defaults>("defaults"),
                              // Q32.32 values beyond this are refused (kernels/fixed): checkpoint readers check fixed.* with it
                              InstanceValue("fixedLimit", Napi::BigInt::New(env, gv::kernels::kFixedLimit)),
                          });
@@ -71,6 +130,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Evaluate(const Napi::CallbackInfo& info) { return evaluate(info); }
   Napi::Value Train(const Napi::CallbackInfo& info) { return train(info); }
   Napi::Value ReadCheckpoint(const Napi::CallbackInfo& info) { return read_checkpoint(info); }
+  Napi::Value Defaults(const Napi::CallbackInfo& info) { return core_defaults(info); }
 
  public:
   Napi::FunctionReference storeCtor_;

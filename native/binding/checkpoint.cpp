@@ -42,67 +42,53 @@ Napi::Value save_store(const Napi::CallbackInfo& info, std::shared_ptr<Store> st
   return queue_promise<ckpt::SaveInfo>(env, std::move(job), std::move(convert), store);
 }
 
-// restore({ version, step, state: [{ slot, name, data }], fixed: [{ name, data }] }):
-// a freshly created store takes a checkpoint's optimizer state and counters.
+namespace {
+
+// { name, data } with data a typed array of element T (napi type `type`);
+// data of another type arrives as null, which the core reports.
+template <class T>
+ckpt::RestoreInput::Array<T> array_of(const Napi::Value& v, napi_typedarray_type type) {
+  if (!v.IsObject()) throw_arg(v.Env(), "restore entries must be objects");
+  Napi::Object e = v.As<Napi::Object>();
+  ckpt::RestoreInput::Array<T> a;
+  a.name = str(e, "name");
+  Napi::Value dv = field(e, "data");
+  if (dv.IsTypedArray() && dv.As<Napi::TypedArray>().TypedArrayType() == type) {
+    Napi::TypedArrayOf<T> t = dv.As<Napi::TypedArrayOf<T>>();
+    a.data = t.Data();
+    a.size = t.ElementLength();
+  }
+  return a;
+}
+
+Napi::Array array_field(const Napi::Object& o, const char* key) {
+  Napi::Value v = field(o, key);
+  if (!v.IsArray()) throw_arg(o.Env(), std::string(key) + " must be an array");
+  return v.As<Napi::Array>();
+}
+
+}  // namespace
+
+// restore({ version, step, state: [{ slot, name, data }], fixed: [{ name, data }], round: [{ name, data }], pending }):
+// a freshly created store takes a checkpoint's optimizer state and counters
+// (ckpt::restore builds the image). The arrays are read during the call only.
 void restore_store(const Napi::CallbackInfo& info, Store& s) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw_arg(env, "restore expects an object");
   Napi::Object o = info[0].As<Napi::Object>();
-  gv::StateImage img;
-  img.params.resize(s.padded_floats());
-  s.snapshot(img.params.data());  // the parameters came with the store's creation
-  img.version = static_cast<uint64_t>(num(o, "version", 0));
-  img.step = static_cast<uint64_t>(num(o, "step", 0));
-  auto tensorOf = [&](const std::string& name) -> const gv::TensorInfo& {
-    int64_t t = s.find(name);
-    if (t < 0) throw make_error(env, Code::InvalidArgument, "no tensor '" + name + "'");
-    return s.tensor(static_cast<size_t>(t));
-  };
-  Napi::Value sv = o.Get("state");
-  if (sv.IsArray()) {
-    Napi::Array a = sv.As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); ++i) {
-      Napi::Object e = a.Get(i).As<Napi::Object>();
-      const int slot = static_cast<int>(num(e, "slot", 1));
-      const gv::TensorInfo& t = tensorOf(str(e, "name", ""));
-      Napi::Value dv = e.Get("data");
-      if (!dv.IsTypedArray() || dv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
-          dv.As<Napi::Float32Array>().ElementLength() != t.size)
-        throw make_error(env, Code::Shape, "optimizer state for '" + t.name + "' must be a Float32Array of " + std::to_string(t.size));
-      std::vector<float>& dst = slot == 2 ? img.s2 : img.s1;
-      if (dst.empty()) dst.assign(s.padded_floats(), 0.f);
-      std::memcpy(dst.data() + t.offset, dv.As<Napi::Float32Array>().Data(), t.size * sizeof(float));
-    }
+  ckpt::RestoreInput in;
+  in.version = static_cast<uint64_t>(num(o, "version"));
+  in.step = static_cast<uint64_t>(num(o, "step"));
+  in.pending = static_cast<uint64_t>(num(o, "pending"));
+  Napi::Array state = array_field(o, "state"), fixed = array_field(o, "fixed"), round = array_field(o, "round");
+  for (uint32_t i = 0; i < state.Length(); ++i) {
+    Napi::Value e = state.Get(i);
+    auto a = array_of<float>(e, napi_float32_array);
+    in.state.emplace_back(static_cast<int>(num(e.As<Napi::Object>(), "slot")), std::move(a));
   }
-  // { name, data: BigInt64Array of the tensor's size } into dst at the tensor's offset
-  auto copyI64 = [&](Napi::Value ev, const char* what, std::vector<int64_t>& dst) -> const gv::TensorInfo& {
-    Napi::Object e = ev.As<Napi::Object>();
-    const gv::TensorInfo& t = tensorOf(str(e, "name", ""));
-    Napi::Value dv = e.Get("data");
-    if (!dv.IsTypedArray() || dv.As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array ||
-        dv.As<Napi::TypedArrayOf<int64_t>>().ElementLength() != t.size)
-      throw make_error(env, Code::Shape, std::string(what) + " for '" + t.name + "' must be a BigInt64Array of " + std::to_string(t.size));
-    std::memcpy(dst.data() + t.offset, dv.As<Napi::TypedArrayOf<int64_t>>().Data(), t.size * sizeof(int64_t));
-    return t;
-  };
-  Napi::Value fv = o.Get("fixed");
-  if (fv.IsArray()) {
-    Napi::Array a = fv.As<Napi::Array>();
-    if (a.Length() > 0) img.fixed.assign(s.padded_floats(), 0);
-    for (uint32_t i = 0; i < a.Length(); ++i) copyI64(a.Get(i), "fixed-point values", img.fixed);
-    if (img.fixed.size() && a.Length() != s.tensor_count()) img.fixed.clear();  // partial: use the float values
-  }
-  // averaging's open round: round: [{ name, data: BigInt64Array }], pending
-  Napi::Value rv = o.Get("round");
-  img.pending = static_cast<uint64_t>(num(o, "pending", 0));
-  if (img.pending > 0) {
-    if (!rv.IsArray()) throw_arg(env, "round must be an array");
-    Napi::Array a = rv.As<Napi::Array>();
-    img.round.assign(s.padded_floats(), 0);
-    img.roundTensors.assign(s.tensor_count(), 0);
-    for (uint32_t i = 0; i < a.Length(); ++i) img.roundTensors[static_cast<size_t>(s.find(copyI64(a.Get(i), "round sums", img.round).name))] = 1;
-  }
-  Status st = s.import_state(img);
+  for (uint32_t i = 0; i < fixed.Length(); ++i) in.fixed.push_back(array_of<int64_t>(fixed.Get(i), napi_bigint64_array));
+  for (uint32_t i = 0; i < round.Length(); ++i) in.round.push_back(array_of<int64_t>(round.Get(i), napi_bigint64_array));
+  Status st = ckpt::restore(s, in);
   if (!st.ok()) throw status_error(env, st, &s);
 }
 
@@ -126,26 +112,16 @@ Napi::Object tensors_js(Napi::Env env, ReadResult& r) {
     e.Set("name", t.name);
     e.Set("dtype", t.dtype);
     e.Set("shape", shape_js(env, t.shape));
-    size_t numel = 1;
-    for (int64_t d : t.shape) numel *= static_cast<size_t>(d);
     // where its bytes start in the file, for errors that name a byte offset
     e.Set("offset", Napi::Number::New(env, static_cast<double>(r.header.dataStart + t.begin)));
-    const uint8_t* src = r.data.data() + t.begin;
-    if (t.dtype == "F32") {
+    const size_t numel = static_cast<size_t>(ckpt::elements(t));
+    if (ckpt::is_float(t)) {
       Napi::Float32Array a = Napi::Float32Array::New(env, numel);
-      std::memcpy(a.Data(), src, numel * 4);
-      e.Set("data", a);
-    } else if (t.dtype == "F64") {
-      Napi::Float32Array a = Napi::Float32Array::New(env, numel);
-      for (size_t i = 0; i < numel; ++i) {
-        double v;
-        std::memcpy(&v, src + 8 * i, 8);
-        a[i] = static_cast<float>(v);
-      }
+      ckpt::read_floats(t, r.data.data(), a.Data());
       e.Set("data", a);
     } else if (t.dtype == "I64") {
       Napi::TypedArrayOf<int64_t> a = Napi::TypedArrayOf<int64_t>::New(env, numel, napi_bigint64_array);
-      std::memcpy(a.Data(), src, numel * 8);
+      std::memcpy(a.Data(), r.data.data() + t.begin, numel * sizeof(int64_t));
       e.Set("data", a);
     } else {
       e.Set("data", env.Null());

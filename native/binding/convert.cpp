@@ -30,66 +30,69 @@ Napi::Error status_error(Napi::Env env, const Status& s, const Store* store) {
 }
 
 // ---- config conversion
+//
+// The facade sends every field the glue reads (lib/native.ts declares them,
+// resolved by lib/config.ts and lib/trainer.ts): a missing one is a bug
+// there, an internal error here, never a default. Defaults live in
+// lib/config.ts and the core's structs only.
 
-double num(const Napi::Object& o, const char* key, double dflt) {
+Napi::Value field(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return dflt;
+  if (v.IsUndefined()) throw make_error(o.Env(), Code::Internal, std::string("the addon was called without the field '") + key + "'");
+  return v;
+}
+
+double num(const Napi::Object& o, const char* key) {
+  Napi::Value v = field(o, key);
   if (!v.IsNumber()) throw_arg(o.Env(), std::string(key) + " must be a number");
   return v.As<Napi::Number>().DoubleValue();
 }
 
-bool flag(const Napi::Object& o, const char* key, bool dflt) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return dflt;
-  return v.ToBoolean().Value();
+bool flag(const Napi::Object& o, const char* key) {
+  Napi::Value v = field(o, key);
+  if (!v.IsBoolean()) throw_arg(o.Env(), std::string(key) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
 }
 
-std::string str(const Napi::Object& o, const char* key, const char* dflt) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return dflt;
+std::string str(const Napi::Object& o, const char* key) {
+  Napi::Value v = field(o, key);
   if (!v.IsString()) throw_arg(o.Env(), std::string(key) + " must be a string");
   return v.As<Napi::String>().Utf8Value();
 }
 
+static Napi::Object object(const Napi::Object& o, const char* key) {
+  Napi::Value v = field(o, key);
+  if (!v.IsObject()) throw_arg(o.Env(), std::string(key) + " must be an object");
+  return v.As<Napi::Object>();
+}
+
+// A core parse_xxx() result: its ERR_CONFIG Status as the error.
+static void parsed(Napi::Env env, const Status& s) {
+  if (!s.ok()) throw status_error(env, s, nullptr);
+}
+
 gv::StoreConfig to_config(Napi::Env env, const Napi::Object& c) {
   gv::StoreConfig cfg;
-  if (!gv::parse_mode(str(c, "mode", "atomic"), &cfg.mode)) throw_arg(env, "unknown mode");
-  Napi::Value ov = c.Get("optimizer");
-  if (ov.IsObject()) {
-    Napi::Object o = ov.As<Napi::Object>();
-    std::string kind = str(o, "kind", "sgd");
-    auto& a = cfg.optimizer;
-    if (kind == "sgd") a.kind = gv::kernels::OptKind::Sgd;
-    else if (kind == "adagrad") a.kind = gv::kernels::OptKind::Adagrad;
-    else if (kind == "rmsprop") a.kind = gv::kernels::OptKind::Rmsprop;
-    else if (kind == "adam") a.kind = gv::kernels::OptKind::Adam;
-    else throw_arg(env, "unknown optimizer kind");
-    a.lr = static_cast<float>(num(o, "lr", 0.01));
-    a.momentum = static_cast<float>(num(o, "momentum", 0));
-    a.nesterov = flag(o, "nesterov", false);
-    a.weightDecay = static_cast<float>(num(o, "weightDecay", 0));
-    a.decoupled = flag(o, "decoupled", false);
-    a.beta1 = static_cast<float>(num(o, "beta1", 0.9));
-    a.beta2 = static_cast<float>(num(o, "beta2", 0.999));
-    a.alpha = static_cast<float>(num(o, "alpha", 0.99));
-    a.eps = static_cast<float>(num(o, "eps", 1e-8));
-  }
-  Napi::Value sv = c.Get("staleness");
-  if (sv.IsObject()) {
-    Napi::Object s = sv.As<Napi::Object>();
-    std::string policy = str(s, "policy", "accept");
-    if (policy == "accept") cfg.stalePolicy = gv::StalePolicy::Accept;
-    else if (policy == "scale") cfg.stalePolicy = gv::StalePolicy::Scale;
-    else if (policy == "reject") cfg.stalePolicy = gv::StalePolicy::Reject;
-    else throw_arg(env, "unknown staleness policy");
-    double bound = num(s, "bound", -1);
-    if (bound >= 0) cfg.staleBound = static_cast<uint64_t>(bound);
-  }
-  cfg.nonFinite = str(c, "nonFinite", "reject") == "skip" ? gv::NonFinitePolicy::Skip : gv::NonFinitePolicy::Reject;
-  cfg.syncEvery = static_cast<uint64_t>(num(c, "syncEvery", 1));
-  cfg.seed = static_cast<uint64_t>(num(c, "seed", 0));
-  double shard = num(c, "shardFloats", 16384);
-  cfg.shardFloats = shard >= 16 ? static_cast<size_t>(shard) : 0;
+  parsed(env, gv::parse_store_mode(str(c, "mode"), &cfg.mode));
+  Napi::Object o = object(c, "optimizer");
+  auto& a = cfg.optimizer;
+  parsed(env, gv::parse_optimizer_kind(str(o, "kind"), &a.kind));
+  a.lr = static_cast<float>(num(o, "lr"));
+  a.momentum = static_cast<float>(num(o, "momentum"));
+  a.nesterov = flag(o, "nesterov");
+  a.weightDecay = static_cast<float>(num(o, "weightDecay"));
+  a.decoupled = flag(o, "decoupled");
+  a.beta1 = static_cast<float>(num(o, "beta1"));
+  a.beta2 = static_cast<float>(num(o, "beta2"));
+  a.alpha = static_cast<float>(num(o, "alpha"));
+  a.eps = static_cast<float>(num(o, "eps"));
+  Napi::Object st = object(c, "staleness");
+  parsed(env, gv::parse_stale_policy(str(st, "policy"), &cfg.stalePolicy));
+  // bound: null is no bound (the core's UINT64_MAX)
+  if (!field(st, "bound").IsNull()) cfg.staleBound = static_cast<uint64_t>(num(st, "bound"));
+  parsed(env, gv::parse_non_finite(str(c, "nonFinite"), &cfg.nonFinite));
+  cfg.syncEvery = static_cast<uint64_t>(num(c, "syncEvery"));
+  cfg.seed = static_cast<uint64_t>(num(c, "seed"));
   return cfg;
 }
 
@@ -102,8 +105,8 @@ std::vector<gv::TensorSpec> to_tensors(Napi::Env env, const Napi::Value& v) {
     if (!tv.IsObject()) throw_arg(env, "tensor spec must be an object");
     Napi::Object t = tv.As<Napi::Object>();
     gv::TensorSpec s;
-    s.name = str(t, "name", "");
-    Napi::Value shape = t.Get("shape");
+    s.name = str(t, "name");
+    Napi::Value shape = field(t, "shape");
     if (!shape.IsArray()) throw_arg(env, "shape must be an array");
     Napi::Array sh = shape.As<Napi::Array>();
     for (uint32_t d = 0; d < sh.Length(); ++d) {
@@ -111,19 +114,15 @@ std::vector<gv::TensorSpec> to_tensors(Napi::Env env, const Napi::Value& v) {
       if (!dv.IsNumber()) throw_arg(env, "shape entries must be numbers");
       s.shape.push_back(dv.As<Napi::Number>().Int64Value());
     }
-    std::string init = str(t, "init", "zeros");
-    if (init == "zeros") s.init = gv::InitKind::Zeros;
-    else if (init == "glorot") s.init = gv::InitKind::Glorot;
-    else if (init == "normal") s.init = gv::InitKind::Normal;
-    else if (init == "values") {
-      s.init = gv::InitKind::Values;
-      Napi::Value vals = t.Get("values");
+    parsed(env, gv::parse_init(str(t, "init"), &s.init));
+    if (s.init == gv::InitKind::Values) {
+      Napi::Value vals = field(t, "values");
       if (!vals.IsTypedArray() || vals.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
         throw_arg(env, "values must be a Float32Array");
       Napi::Float32Array f = vals.As<Napi::Float32Array>();
       s.values.assign(f.Data(), f.Data() + f.ElementLength());
-    } else throw_arg(env, "unknown init");
-    s.std = static_cast<float>(num(t, "std", 0.01));
+    }
+    s.std = static_cast<float>(num(t, "std"));
     out.push_back(std::move(s));
   }
   return out;
@@ -134,8 +133,8 @@ std::string string_arg(const Napi::CallbackInfo& info, uint32_t k, const char* n
   return info[k].As<Napi::String>().Utf8Value();
 }
 
-Napi::Object options_arg(const Napi::CallbackInfo& info, uint32_t k) {
-  if (info.Length() <= k || !info[k].IsObject()) return Napi::Object::New(info.Env());
+Napi::Object object_arg(const Napi::CallbackInfo& info, uint32_t k, const char* name) {
+  if (info.Length() <= k || !info[k].IsObject()) throw_arg(info.Env(), std::string(name) + " must be an object");
   return info[k].As<Napi::Object>();
 }
 
@@ -149,22 +148,23 @@ gv::model::ModelSpec to_model_spec(Napi::Env env, const Napi::Value& v) {
   if (!v.IsObject()) throw_arg(env, "model must be an object");
   Napi::Object o = v.As<Napi::Object>();
   gv::model::ModelSpec m;
-  if (!gv::model::parse_kind(str(o, "kind", ""), &m.kind)) throw_arg(env, "unknown model kind");
-  Napi::Value h = o.Get("hidden");
-  if (h.IsArray()) {
-    m.hidden.clear();
-    Napi::Array a = h.As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); ++i) {
-      Napi::Value x = a.Get(i);
-      if (!x.IsNumber()) throw_arg(env, "hidden entries must be numbers");
-      double w = x.As<Napi::Number>().DoubleValue();
-      m.hidden.push_back(w >= 1 && w <= 65536 ? static_cast<uint32_t>(w) : 0);
-    }
+  parsed(env, gv::model::parse_model_kind(str(o, "kind"), &m.kind));
+  Napi::Value h = field(o, "hidden");
+  if (!h.IsArray()) throw_arg(env, "hidden must be an array");
+  m.hidden.clear();
+  Napi::Array a = h.As<Napi::Array>();
+  // Out-of-range widths and ranks become 0, which the core refuses (a
+  // double beyond uint32 would not convert).
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value x = a.Get(i);
+    if (!x.IsNumber()) throw_arg(env, "hidden entries must be numbers");
+    double w = x.As<Napi::Number>().DoubleValue();
+    m.hidden.push_back(w >= 1 && w <= 65536 ? static_cast<uint32_t>(w) : 0);
   }
-  double rank = num(o, "rank", 10);
+  double rank = num(o, "rank");
   m.rank = rank >= 1 && rank <= 4096 ? static_cast<uint32_t>(rank) : 0;
-  m.biases = flag(o, "biases", true);
-  m.l2 = static_cast<float>(num(o, "l2", 0));
+  m.biases = flag(o, "biases");
+  m.l2 = static_cast<float>(num(o, "l2"));
   return m;
 }
 
@@ -172,20 +172,17 @@ gv::train::TrainerConfig to_trainer_config(Napi::Env env, const Napi::Value& v) 
   if (!v.IsObject()) throw_arg(env, "trainer options must be an object");
   Napi::Object o = v.As<Napi::Object>();
   gv::train::TrainerConfig c;
-  c.threads = static_cast<uint32_t>(num(o, "threads", 1));
-  c.epochs = static_cast<uint32_t>(num(o, "epochs", 1));
-  c.batchSize = static_cast<uint32_t>(num(o, "batchSize", 1));
-  c.seed = static_cast<uint64_t>(num(o, "seed", 0));
-  c.lr = static_cast<float>(num(o, "lr", 0));
-  std::string sched = str(o, "schedule", "constant");
-  c.schedule = sched == "step" ? gv::train::Schedule::Step
-               : sched == "inverse-sqrt" ? gv::train::Schedule::InverseSqrt
-                                         : gv::train::Schedule::Constant;
-  c.stepEvery = static_cast<uint32_t>(num(o, "stepEvery", 1));
-  c.gamma = static_cast<float>(num(o, "gamma", 0.5));
-  c.scale = num(o, "scale", 1000);
-  c.maxAhead = static_cast<int64_t>(num(o, "maxAhead", -1));
-  c.targetLoss = num(o, "targetLoss", NAN);
+  c.threads = static_cast<uint32_t>(num(o, "threads"));
+  c.epochs = static_cast<uint32_t>(num(o, "epochs"));
+  c.batchSize = static_cast<uint32_t>(num(o, "batchSize"));
+  c.seed = static_cast<uint64_t>(num(o, "seed"));
+  c.lr = static_cast<float>(num(o, "lr"));
+  parsed(env, gv::train::parse_schedule(str(o, "schedule"), &c.schedule));
+  c.stepEvery = static_cast<uint32_t>(num(o, "stepEvery"));
+  c.gamma = static_cast<float>(num(o, "gamma"));
+  c.scale = num(o, "scale");
+  c.maxAhead = static_cast<int64_t>(num(o, "maxAhead"));
+  c.targetLoss = num(o, "targetLoss");  // NaN: no target
   return c;
 }
 

@@ -19,11 +19,13 @@ Napi::Error make_error(Napi::Env env, Code code, const std::string& message);
 Napi::Error status_error(Napi::Env env, const Status& s, const Store* store);
 [[noreturn]] void throw_arg(Napi::Env env, const std::string& what);
 
-double num(const Napi::Object& o, const char* key, double dflt);
-bool flag(const Napi::Object& o, const char* key, bool dflt);
-std::string str(const Napi::Object& o, const char* key, const char* dflt);
+// o[key], which must be there (see convert.cpp), of the type named.
+Napi::Value field(const Napi::Object& o, const char* key);
+double num(const Napi::Object& o, const char* key);
+bool flag(const Napi::Object& o, const char* key);
+std::string str(const Napi::Object& o, const char* key);
 std::string string_arg(const Napi::CallbackInfo& info, uint32_t k, const char* name);
-Napi::Object options_arg(const Napi::CallbackInfo& info, uint32_t k);
+Napi::Object object_arg(const Napi::CallbackInfo& info, uint32_t k, const char* name);
 Napi::Array shape_js(Napi::Env env, const std::vector<int64_t>& shape);
 
 StoreConfig to_config(Napi::Env env, const Napi::Object& c);

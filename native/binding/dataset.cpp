@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "binding.h"
 #include "convert.h"
@@ -140,18 +141,19 @@ DatasetPtr dataset_arg(const Napi::CallbackInfo& info, uint32_t k) {
 // loadIdx(images, labels, scale) -> Promise<NativeDataset>
 Napi::Value load_idx(const Napi::CallbackInfo& info) {
   std::string images = string_arg(info, 0, "images"), labels = string_arg(info, 1, "labels");
-  bool scale = info.Length() < 3 || info[2].ToBoolean().Value();
+  if (info.Length() < 3 || !info[2].IsBoolean()) throw_arg(info.Env(), "scale must be a boolean");
+  bool scale = info[2].As<Napi::Boolean>().Value();
   return start(info.Env(), [=](gv::data::Dataset* d) { return gv::data::load_idx(images, labels, scale, d); });
 }
 
 // loadLibsvm(file, { indexBase: -1|0|1, features }) -> Promise<NativeDataset>
 Napi::Value load_libsvm(const Napi::CallbackInfo& info) {
   std::string file = string_arg(info, 0, "file");
-  Napi::Object o = options_arg(info, 1);
+  Napi::Object o = object_arg(info, 1, "options");
   gv::data::LibsvmOptions opt;
-  double base = num(o, "indexBase", -1);
+  double base = num(o, "indexBase");
   opt.indexBase = base == 0 ? 0 : base == 1 ? 1 : -1;
-  double features = num(o, "features", 0);
+  double features = num(o, "features");
   opt.features = features >= 1 ? static_cast<uint64_t>(features) : 0;
   return start(info.Env(), [=](gv::data::Dataset* d) { return gv::data::load_libsvm(file, opt, d); });
 }
@@ -159,13 +161,13 @@ Napi::Value load_libsvm(const Napi::CallbackInfo& info) {
 // loadCsv(file, { labelIndex, labelName, header: -1|0|1, delimiter }) -> Promise<NativeDataset>
 Napi::Value load_csv(const Napi::CallbackInfo& info) {
   std::string file = string_arg(info, 0, "file");
-  Napi::Object o = options_arg(info, 1);
+  Napi::Object o = object_arg(info, 1, "options");
   gv::data::CsvOptions opt;
-  opt.labelIndex = static_cast<int64_t>(num(o, "labelIndex", -1));
-  opt.labelName = str(o, "labelName", "");
-  double header = num(o, "header", -1);
+  opt.labelIndex = static_cast<int64_t>(num(o, "labelIndex"));
+  opt.labelName = str(o, "labelName");
+  double header = num(o, "header");
   opt.header = header == 0 ? 0 : header == 1 ? 1 : -1;
-  std::string delim = str(o, "delimiter", ",");
+  std::string delim = str(o, "delimiter");
   if (delim.size() != 1) throw_arg(info.Env(), "delimiter must be one character");
   opt.delimiter = delim[0];
   return start(info.Env(), [=](gv::data::Dataset* d) { return gv::data::load_csv(file, opt, d); });
@@ -175,24 +177,22 @@ Napi::Value load_csv(const Napi::CallbackInfo& info) {
 Napi::Value synthetic_dataset(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string kind = string_arg(info, 0, "kind");
-  Napi::Object o = options_arg(info, 1);
+  Napi::Object o = object_arg(info, 1, "options");
   gv::data::SyntheticOptions opt;
-  auto u64 = [&](const char* key, uint64_t dflt) {
-    double x = num(o, key, static_cast<double>(dflt));
+  // rows and seed always; the rest are the kind's own (lib/data.ts sends
+  // exactly those): a field another kind reads is absent and unread.
+  auto u64 = [&](const char* key, uint64_t* out) {
+    double x = num(o, key);
     if (!(x >= 0) || x > 9007199254740991.0) throw_arg(env, std::string(key) + " must be a non-negative integer");
-    return static_cast<uint64_t>(x);
+    *out = static_cast<uint64_t>(x);
   };
-  opt.rows = u64("rows", opt.rows);
-  opt.seed = u64("seed", opt.seed);
-  opt.features = u64("features", opt.features);
-  opt.classes = u64("classes", opt.classes);
-  opt.users = u64("users", opt.users);
-  opt.items = u64("items", opt.items);
-  opt.rank = u64("rank", opt.rank);
-  opt.nnz = num(o, "nnz", opt.nnz);
-  opt.zipf = num(o, "zipf", opt.zipf);
-  opt.noise = num(o, "noise", opt.noise);
-  opt.spread = num(o, "spread", opt.spread);
+  u64("rows", &opt.rows);
+  u64("seed", &opt.seed);
+  for (auto [key, out] : {std::pair{"features", &opt.features}, {"classes", &opt.classes}, {"users", &opt.users},
+                          {"items", &opt.items}, {"rank", &opt.rank}})
+    if (o.Has(key)) u64(key, out);
+  for (auto [key, out] : {std::pair{"nnz", &opt.nnz}, {"zipf", &opt.zipf}, {"noise", &opt.noise}, {"spread", &opt.spread}})
+    if (o.Has(key)) *out = num(o, key);
   auto d = std::make_shared<gv::data::Dataset>();
   Status s = gv::data::synthetic(kind, opt, d.get());
   if (!s.ok()) throw status_error(env, s, nullptr);

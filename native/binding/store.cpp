@@ -259,9 +259,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
       const gv::TensorInfo& t = s.tensor(i);
       Napi::Object o = Napi::Object::New(env);
       o.Set("name", t.name);
-      Napi::Array shape = Napi::Array::New(env, t.shape.size());
-      for (size_t d = 0; d < t.shape.size(); ++d) shape.Set(d, Napi::Number::New(env, static_cast<double>(t.shape[d])));
-      o.Set("shape", shape);
+      o.Set("shape", shape_js(env, t.shape));
       o.Set("size", Napi::Number::New(env, static_cast<double>(t.size)));
       o.Set("offset", Napi::Number::New(env, static_cast<double>(t.offset)));
       arr.Set(i, o);

@@ -46,10 +46,8 @@ Napi::Array tensor_specs_js(Napi::Env env, const gv::model::Model& m) {
   for (const gv::TensorSpec& t : m.tensors()) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("name", t.name);
-    Napi::Array shape = Napi::Array::New(env);
-    for (uint32_t d = 0; d < t.shape.size(); ++d) shape.Set(d, Napi::Number::New(env, static_cast<double>(t.shape[d])));
-    o.Set("shape", shape);
-    o.Set("init", t.init == gv::InitKind::Glorot ? "glorot" : t.init == gv::InitKind::Normal ? "normal" : "zeros");
+    o.Set("shape", shape_js(env, t.shape));
+    o.Set("init", gv::init_name(t.init));
     o.Set("std", Napi::Number::New(env, t.std));
     out.Set(k++, o);
   }
@@ -108,15 +106,14 @@ Napi::Value evaluate(const Napi::CallbackInfo& info) {
   if (!s.ok()) throw status_error(env, s, nullptr);
   std::vector<const float*> p;
   for (int k : order) p.push_back(ptr[k]);
-  gv::model::EvalSums sums;
-  s = gv::model::evaluate(*m, p.data(), *d, &sums);
+  gv::model::Evaluation ev;
+  s = gv::model::evaluate(*m, p.data(), *d, &ev);
   if (!s.ok()) throw status_error(env, s, nullptr);
   Napi::Object o = Napi::Object::New(env);
-  const double rows = static_cast<double>(sums.rows);
-  o.Set("rows", Napi::Number::New(env, rows));
-  o.Set("loss", Napi::Number::New(env, rows ? sums.loss / rows : NAN));
-  if (m->regression()) o.Set("rmse", Napi::Number::New(env, rows ? std::sqrt(sums.sqErr / rows) : NAN));
-  else o.Set("accuracy", Napi::Number::New(env, rows ? sums.correct / rows : NAN));
+  o.Set("rows", Napi::Number::New(env, static_cast<double>(ev.rows)));
+  o.Set("loss", Napi::Number::New(env, ev.loss));
+  if (ev.regression) o.Set("rmse", Napi::Number::New(env, ev.rmse));
+  else o.Set("accuracy", Napi::Number::New(env, ev.accuracy));
   return o;
 }
 

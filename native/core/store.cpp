@@ -1309,7 +1309,7 @@ Status validate(const StoreConfig& c, const std::vector<TensorSpec>& tensors) {
       if (t.shape[d] < 0) return config_error(f + ".shape", "has a negative dimension " + std::to_string(t.shape[d]));
       size *= static_cast<double>(t.shape[d]);
     }
-    if (size > 4.0e9) return config_error(f + ".shape", "is too large (" + std::to_string(size) + " elements)");
+    if (size > static_cast<double>(kMaxTensorElements)) return config_error(f + ".shape", "is too large (" + std::to_string(size) + " elements)");
     if (t.init == InitKind::Values && t.values.size() != static_cast<size_t>(size))
       return config_error(f + ".init", "has " + std::to_string(t.values.size()) + " values, expected " +
                                            std::to_string(static_cast<size_t>(size)));

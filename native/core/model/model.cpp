@@ -37,6 +37,12 @@ bool parse_kind(const std::string& s, Kind* out) {
   return false;
 }
 
+Status parse_model_kind(const std::string& s, Kind* out) {
+  static const char* const names[] = {kind_name(Kind::Linear), kind_name(Kind::Logistic), kind_name(Kind::Softmax),
+                                      kind_name(Kind::Svm),    kind_name(Kind::Mlp),      kind_name(Kind::Mf)};
+  return parse_named(s, names, "model", out);
+}
+
 namespace {
 
 const kernels::Table& K() { return kernels::active(); }
@@ -751,6 +757,19 @@ Status evaluate(const Model& m, const float* const* p, const Dataset& d, EvalSum
   std::vector<float> ws(m.workspace_floats(d, Model::kEvalBlock) + 16);
   for (uint64_t r = 0; r < d.rows; r += Model::kEvalBlock)
     m.eval(p, d, r, std::min<uint64_t>(d.rows, r + Model::kEvalBlock), ws.data(), out);
+  return Status::Ok();
+}
+
+Status evaluate(const Model& m, const float* const* p, const Dataset& d, Evaluation* out) {
+  EvalSums sums;
+  Status s = evaluate(m, p, d, &sums);
+  if (!s.ok()) return s;
+  const double rows = static_cast<double>(sums.rows);
+  out->rows = sums.rows;
+  out->regression = m.regression();
+  out->loss = rows ? sums.loss / rows : NAN;
+  out->rmse = out->regression && rows ? std::sqrt(sums.sqErr / rows) : NAN;
+  out->accuracy = !out->regression && rows ? static_cast<double>(sums.correct) / rows : NAN;
   return Status::Ok();
 }
 

@@ -18,6 +18,8 @@ namespace gv::model {
 enum class Kind { Linear, Logistic, Softmax, Svm, Mlp, Mf };
 const char* kind_name(Kind k);
 bool parse_kind(const std::string& s, Kind* out);
+// The same as a Status: an unknown kind is ERR_CONFIG naming the field 'model' and the value.
+Status parse_model_kind(const std::string& s, Kind* out);
 
 struct ModelSpec {
   Kind kind = Kind::Softmax;
@@ -106,5 +108,17 @@ class Model {
 // evaluate(): the model at parameters p over all of d, in blocks, on the
 // calling thread.
 Status evaluate(const Model& m, const float* const* p, const data::Dataset& d, EvalSums* out);
+
+// evaluate() as the facade reports it: the means over the rows (NaN when
+// there are none); rmse for regression models, accuracy for the others (the
+// other one NaN).
+struct Evaluation {
+  uint64_t rows = 0;
+  double loss = 0;
+  bool regression = false;
+  double accuracy = 0;
+  double rmse = 0;
+};
+Status evaluate(const Model& m, const float* const* p, const data::Dataset& d, Evaluation* out);
 
 }  // namespace gv::model
