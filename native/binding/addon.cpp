@@ -4,13 +4,13 @@
 // checkpoint.cpp; conversions in convert.cpp. No math here.
 #include <napi.h>
 
-#include "../kernels/dispatch.h"
-#include "../kernels/fixed/scalar.h"
 #include "../core/model/model.h"
 #include "../core/trainer/trainer.h"
+#include "../kernels/dispatch.h"
+#include "../kernels/fixed/scalar.h"
 #include "binding.h"
-#include "convert.h"
 #include "buffers.h"
+#include "convert.h"
 
 namespace gv::binding {
 namespace {

@@ -1,6 +1,5 @@
 #include "convert.h"
 
-#include <cmath>
 
 namespace gv::binding {
 

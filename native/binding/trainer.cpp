@@ -1,7 +1,6 @@
 // Models, the native trainer and evaluate(): modelTensors, evaluate, train,
 // and the runs each environment keeps so its teardown can stop them.
 #include <atomic>
-#include <cmath>
 #include <memory>
 #include <string>
 #include <thread>
