@@ -3,6 +3,9 @@
 // takes no defaults of its own: a missing field or an unknown name is an
 // error there, never a silent fallback.
 import { DEFAULTS, MAX_TENSOR_ELEMENTS, TENSOR_DEFAULTS } from '../lib/config';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { native, type NativeStoreConfig } from '../lib/native';
 import { TRAINER_DEFAULTS } from '../lib/trainer';
 
@@ -81,5 +84,34 @@ describe('the addon parses names in the core and takes no defaults', () => {
     );
     expect(() => native().modelTensors({ ...model, kind: 'tree' as never }, data)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', field: 'model' }));
     store.close();
+  });
+});
+
+describe('the core checks what the glue passes through', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gv-15-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('loaders: indexBase and header are -1, 0 or 1 (other values used to mean auto)', async () => {
+    const svm = path.join(dir, 'a.svm');
+    fs.writeFileSync(svm, '1 1:0.5\n');
+    await expect(native().loadLibsvm(svm, { indexBase: 2, features: 0 })).rejects.toMatchObject({ code: 'ERR_CONFIG', field: 'indexBase' });
+    expect((await native().loadLibsvm(svm, { indexBase: 1, features: 0 })).info().rows).toBe(1);
+    const csv = path.join(dir, 'a.csv');
+    fs.writeFileSync(csv, '1,2\n');
+    const opts = { labelIndex: 0, labelName: '', delimiter: ',' };
+    await expect(native().loadCsv(csv, { ...opts, header: 5 })).rejects.toMatchObject({ code: 'ERR_CONFIG', field: 'header' });
+    expect((await native().loadCsv(csv, { ...opts, header: 0 })).info().rows).toBe(1);
+  });
+
+  test('evaluate: values that do not fill their shape are ERR_SHAPE', () => {
+    const data = native().synthetic('blobs', { rows: 4, seed: 0, features: 2, classes: 2, spread: 1 });
+    const model = { kind: 'softmax' as const, hidden: [128], rank: 10, biases: true, l2: 0 };
+    const tensors = native().modelTensors(model, data);
+    const names = tensors.map((t) => t.name);
+    const shapes = tensors.map((t) => t.shape);
+    const arrays = shapes.map((s) => new Float32Array(s.reduce((a, b) => a * b, 1)));
+    expect(native().evaluate(names, shapes, arrays, model, data).rows).toBe(4);
+    arrays[0] = new Float32Array(arrays[0].length + 1);
+    expect(() => native().evaluate(names, shapes, arrays, model, data)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
   });
 });

@@ -1,5 +1,8 @@
 #include "convert.h"
 
+#include <climits>
+#include <cmath>
+
 
 namespace gv::binding {
 
@@ -51,6 +54,13 @@ bool flag(const Napi::Object& o, const char* key) {
   Napi::Value v = field(o, key);
   if (!v.IsBoolean()) throw_arg(o.Env(), std::string(key) + " must be a boolean");
   return v.As<Napi::Boolean>().Value();
+}
+
+int64_t integer(const Napi::Object& o, const char* key, int64_t lo, int64_t hi) {
+  const double x = num(o, key);
+  if (!(x >= static_cast<double>(lo) && x <= static_cast<double>(hi)) || x != std::floor(x))
+    throw_arg(o.Env(), std::string(key) + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+  return static_cast<int64_t>(x);
 }
 
 std::string str(const Napi::Object& o, const char* key) {

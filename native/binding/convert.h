@@ -24,6 +24,8 @@ Napi::Value field(const Napi::Object& o, const char* key);
 double num(const Napi::Object& o, const char* key);
 bool flag(const Napi::Object& o, const char* key);
 std::string str(const Napi::Object& o, const char* key);
+// A number that is an integer in lo..hi (the C++ field's range; the core checks what it means).
+int64_t integer(const Napi::Object& o, const char* key, int64_t lo, int64_t hi);
 std::string string_arg(const Napi::CallbackInfo& info, uint32_t k, const char* name);
 Napi::Object object_arg(const Napi::CallbackInfo& info, uint32_t k, const char* name);
 Napi::Array shape_js(Napi::Env env, const std::vector<int64_t>& shape);

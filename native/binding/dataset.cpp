@@ -1,6 +1,7 @@
 // Datasets: parsed off the JS thread, held in C++ memory behind a shared_ptr
 // that a native trainer can share without copying. JS reads copies (rows,
 // labels), never views into the dataset.
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -13,6 +14,8 @@
 
 namespace gv::binding {
 namespace {
+
+constexpr int64_t kMaxSafeInteger = (int64_t{1} << 53) - 1;  // Number.MAX_SAFE_INTEGER
 
 class NativeDataset : public Napi::ObjectWrap<NativeDataset> {
  public:
@@ -151,10 +154,8 @@ Napi::Value load_libsvm(const Napi::CallbackInfo& info) {
   std::string file = string_arg(info, 0, "file");
   Napi::Object o = object_arg(info, 1, "options");
   gv::data::LibsvmOptions opt;
-  double base = num(o, "indexBase");
-  opt.indexBase = base == 0 ? 0 : base == 1 ? 1 : -1;
-  double features = num(o, "features");
-  opt.features = features >= 1 ? static_cast<uint64_t>(features) : 0;
+  opt.indexBase = static_cast<int>(integer(o, "indexBase", INT_MIN, INT_MAX));
+  opt.features = static_cast<uint64_t>(integer(o, "features", 0, kMaxSafeInteger));
   return start(info.Env(), [=](gv::data::Dataset* d) { return gv::data::load_libsvm(file, opt, d); });
 }
 
@@ -163,10 +164,9 @@ Napi::Value load_csv(const Napi::CallbackInfo& info) {
   std::string file = string_arg(info, 0, "file");
   Napi::Object o = object_arg(info, 1, "options");
   gv::data::CsvOptions opt;
-  opt.labelIndex = static_cast<int64_t>(num(o, "labelIndex"));
+  opt.labelIndex = integer(o, "labelIndex", -1, kMaxSafeInteger);
   opt.labelName = str(o, "labelName");
-  double header = num(o, "header");
-  opt.header = header == 0 ? 0 : header == 1 ? 1 : -1;
+  opt.header = static_cast<int>(integer(o, "header", INT_MIN, INT_MAX));
   std::string delim = str(o, "delimiter");
   if (delim.size() != 1) throw_arg(info.Env(), "delimiter must be one character");
   opt.delimiter = delim[0];
@@ -181,11 +181,7 @@ Napi::Value synthetic_dataset(const Napi::CallbackInfo& info) {
   gv::data::SyntheticOptions opt;
   // rows and seed always; the rest are the kind's own (lib/data.ts sends
   // exactly those): a field another kind reads is absent and unread.
-  auto u64 = [&](const char* key, uint64_t* out) {
-    double x = num(o, key);
-    if (!(x >= 0) || x > 9007199254740991.0) throw_arg(env, std::string(key) + " must be a non-negative integer");
-    *out = static_cast<uint64_t>(x);
-  };
+  auto u64 = [&](const char* key, uint64_t* out) { *out = static_cast<uint64_t>(integer(o, key, 0, kMaxSafeInteger)); };
   u64("rows", &opt.rows);
   u64("seed", &opt.seed);
   for (auto [key, out] : {std::pair{"features", &opt.features}, {"classes", &opt.classes}, {"users", &opt.users},

@@ -75,38 +75,25 @@ Napi::Value evaluate(const Napi::CallbackInfo& info) {
   Napi::Array names = info[0].As<Napi::Array>(), shapes = info[1].As<Napi::Array>(), arrays = info[2].As<Napi::Array>();
   const uint32_t n = names.Length();
   if (shapes.Length() != n || arrays.Length() != n) throw_arg(env, "names, shapes and arrays must have one entry per tensor");
-  std::vector<std::string> nm;
-  std::vector<std::vector<int64_t>> sh;
-  std::vector<const float*> ptr;
+  std::vector<gv::model::NamedArray> tensors(n);
   for (uint32_t i = 0; i < n; ++i) {
-    nm.push_back(names.Get(i).ToString().Utf8Value());
+    gv::model::NamedArray& t = tensors[i];
+    t.name = names.Get(i).ToString().Utf8Value();
     Napi::Value sv = shapes.Get(i);
     if (!sv.IsArray()) throw_arg(env, "shapes entries must be arrays");
     Napi::Array sa = sv.As<Napi::Array>();
-    std::vector<int64_t> shape;
-    size_t size = 1;
-    for (uint32_t d = 0; d < sa.Length(); ++d) {
-      shape.push_back(sa.Get(d).ToNumber().Int64Value());
-      size *= static_cast<size_t>(shape.back());
-    }
-    sh.push_back(shape);
+    for (uint32_t d = 0; d < sa.Length(); ++d) t.shape.push_back(sa.Get(d).ToNumber().Int64Value());
     Napi::Value av = arrays.Get(i);
     if (!av.IsTypedArray() || av.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
       throw_arg(env, "arrays entries must be Float32Arrays");
     Napi::Float32Array f = av.As<Napi::Float32Array>();
-    if (f.ElementLength() != size) throw make_error(env, Code::Shape, "tensor '" + nm.back() + "' has " + std::to_string(f.ElementLength()) + " values, its shape says " + std::to_string(size));
-    ptr.push_back(f.Data());
+    t.data = f.Data();
+    t.size = f.ElementLength();
   }
   gv::model::ModelSpec spec = to_model_spec(env, info[3]);
   DatasetPtr d = dataset_arg(info, 4);
-  std::unique_ptr<gv::model::Model> m;
-  std::vector<int> order;
-  Status s = gv::model::Model::from_shapes(spec, nm, sh, &m, &order);
-  if (!s.ok()) throw status_error(env, s, nullptr);
-  std::vector<const float*> p;
-  for (int k : order) p.push_back(ptr[k]);
   gv::model::Evaluation ev;
-  s = gv::model::evaluate(*m, p.data(), *d, &ev);
+  Status s = gv::model::evaluate(spec, tensors, *d, &ev);
   if (!s.ok()) throw status_error(env, s, nullptr);
   Napi::Object o = Napi::Object::New(env);
   o.Set("rows", Napi::Number::New(env, static_cast<double>(ev.rows)));

@@ -773,4 +773,24 @@ Status evaluate(const Model& m, const float* const* p, const Dataset& d, Evaluat
   return Status::Ok();
 }
 
+Status evaluate(const ModelSpec& spec, const std::vector<NamedArray>& tensors, const Dataset& d, Evaluation* out) {
+  std::vector<std::string> names;
+  std::vector<std::vector<int64_t>> shapes;
+  for (const NamedArray& t : tensors) {
+    uint64_t size = 1;
+    for (int64_t n : t.shape) size *= static_cast<uint64_t>(n);
+    if (t.size != size)
+      return Status::Error(Code::Shape, "tensor '" + t.name + "' has " + std::to_string(t.size) + " values, its shape says " + std::to_string(size));
+    names.push_back(t.name);
+    shapes.push_back(t.shape);
+  }
+  std::unique_ptr<Model> m;
+  std::vector<int> order;
+  Status s = Model::from_shapes(spec, names, shapes, &m, &order);
+  if (!s.ok()) return s;
+  std::vector<const float*> p;
+  for (int k : order) p.push_back(tensors[static_cast<size_t>(k)].data);
+  return evaluate(*m, p.data(), d, out);
+}
+
 }  // namespace gv::model

@@ -121,4 +121,16 @@ struct Evaluation {
 };
 Status evaluate(const Model& m, const float* const* p, const data::Dataset& d, Evaluation* out);
 
+// A snapshot's tensor for evaluate(): its name, shape and size values.
+struct NamedArray {
+  std::string name;
+  std::vector<int64_t> shape;
+  const float* data = nullptr;
+  size_t size = 0;
+};
+// evaluate() of a model given its tensors by name, in any order (the model
+// comes from their shapes: Model::from_shapes). A tensor whose values do not
+// fill its shape is ERR_SHAPE.
+Status evaluate(const ModelSpec& spec, const std::vector<NamedArray>& tensors, const data::Dataset& d, Evaluation* out);
+
 }  // namespace gv::model
