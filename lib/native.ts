@@ -226,7 +226,7 @@ export interface NativeStoreInstance {
   sharedOptions(): string;
   close(): void;
   tensors(): NativeTensor[];
-  info(): { mode: string; id: number; paddedFloats: number; learningRate: number };
+  info(): { mode: WireMode; id: number; paddedFloats: number; learningRate: number };
   setLearningRate(lr: number): void;
   save(file: string, meta: Record<string, string>): Promise<NativeSaveResult>;
   restore(o: NativeRestore): void;
