@@ -1,6 +1,5 @@
 // The wrapped store: NativeStore, pushes (sync and on the pool), snapshots,
 // stats, and the process-wide registry behind share() / attach().
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -189,13 +188,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     Napi::ArrayBuffer buf = snapshot_buffer(env, s.padded_floats() * sizeof(float));
     float* out = static_cast<float*>(buf.Data());
     uint64_t v = s.snapshot(out);
-    // The padding between tensors is not written by the store; a recycled
-    // buffer must not show an earlier snapshot's bytes there.
-    for (size_t i = 0; i < s.tensor_count(); ++i) {
-      const gv::TensorInfo& t = s.tensor(i);
-      size_t end = i + 1 < s.tensor_count() ? s.tensor(i + 1).offset : s.padded_floats();
-      std::memset(out + t.offset + t.size, 0, (end - t.offset - t.size) * sizeof(float));
-    }
+    gv::clear_padding(s, out);  // the buffer may be a recycled one
     Napi::Object o = Napi::Object::New(env);
     o.Set("version", Napi::Number::New(env, static_cast<double>(v)));
     o.Set("buffer", buf);

@@ -44,6 +44,12 @@ const char* non_finite_name(NonFinitePolicy p);
 // constant (MAX_TENSOR_ELEMENTS; test/15.defaults checks they agree).
 constexpr uint64_t kMaxTensorElements = uint64_t{1} << 32;
 
+// Zeroes the padding between the tensors of a padded-layout buffer (which
+// snapshot() does not write): a reused buffer then shows no earlier bytes
+// there (padding.cpp).
+class Store;
+void clear_padding(const Store& s, float* out);
+
 struct TensorSpec {
   TensorSpec() = default;
   TensorSpec(std::string n, std::vector<int64_t> s, InitKind i = InitKind::Zeros, float sd = 0.01f)
