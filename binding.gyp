@@ -2,7 +2,8 @@
   "targets": [
     {
       "target_name": "gradvault",
-      "sources": ["<!@(node native/sources.js)", "native/binding/addon.cpp"],
+      "sources": ["<!@(node native/sources.js)", "native/binding/addon.cpp", "native/binding/buffers.cpp", "native/binding/checkpoint.cpp",
+                  "native/binding/convert.cpp", "native/binding/dataset.cpp", "native/binding/store.cpp", "native/binding/trainer.cpp"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: when a worker_thread is
       # terminated (or the process exits) during a call into the addon, Node

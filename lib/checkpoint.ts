@@ -9,6 +9,7 @@
 import { OPTIMIZER_KEYS, MODES, type Mode, type OptimizerOptions, type ResolvedOptimizer } from './config';
 import { types } from 'node:util';
 import { DataFormatError } from './errors';
+import type { Assert, IsWire, NativeRawTensor, NativeSaveResult } from './native';
 
 export const FORMAT = 'gradvault/1';
 
@@ -47,6 +48,10 @@ export interface RawTensor {
   readonly offset: number;
   readonly data: Float32Array | BigInt64Array | null;
 }
+
+// As the addon builds them (lib/native.ts): a change on one side only fails to compile.
+type _SaveIsWire = Assert<IsWire<SaveResult, NativeSaveResult>>;
+type _RawTensorIsWire = Assert<IsWire<RawTensor, NativeRawTensor>>;
 
 /** The store options a checkpoint remembers beside its mode and optimizer. */
 export interface SavedOptions {

@@ -5,6 +5,7 @@
  */
 import { types } from 'node:util';
 import { ConfigError } from './errors';
+import type { NativeTensorSpec } from './native';
 
 /** Update strategy; see the README's modes table. */
 export type Mode = 'atomic' | 'locked' | 'versioned' | 'deterministic' | 'averaging' | 'hogwild';
@@ -106,6 +107,15 @@ export interface ResolvedStoreOptions {
   readonly syncEvery: number;
   readonly tensors: readonly ResolvedTensor[];
 }
+
+/**
+ * Elements of one tensor, at most: 2^32, as the core's kMaxTensorElements
+ * (native/core/store.h; test/15.defaults checks they agree).
+ */
+export const MAX_TENSOR_ELEMENTS = 2 ** 32;
+
+/** The tensor options' defaults. */
+export const TENSOR_DEFAULTS = Object.freeze({ init: 'zeros' as const, std: 0.01 });
 
 export const DEFAULTS = Object.freeze({
   mode: 'atomic' as Mode,
@@ -297,12 +307,14 @@ function resolveOptimizer(raw: unknown, mode: Mode): ResolvedOptimizer {
   return Object.freeze(r);
 }
 
-function resolveTensors(raw: unknown): { resolved: ResolvedTensor[]; init: { init: string; std: number; values?: Float32Array }[] } {
+type TensorInit = Pick<NativeTensorSpec, 'init' | 'std' | 'values'>;
+
+function resolveTensors(raw: unknown): { resolved: ResolvedTensor[]; init: TensorInit[] } {
   const t = requireObject(raw, 'tensors');
   const names = Object.keys(t);
   if (names.length === 0) throw new ConfigError('tensors', 'tensors must name at least one tensor');
   const resolved: ResolvedTensor[] = [];
-  const init: { init: string; std: number; values?: Float32Array }[] = [];
+  const init: TensorInit[] = [];
   for (const name of names) {
     const path = `tensors.${name}`;
     if (name.includes('\0')) throw new ConfigError(path, `${path}: a tensor name cannot contain a NUL character`);
@@ -316,10 +328,10 @@ function resolveTensors(raw: unknown): { resolved: ResolvedTensor[]; init: { ini
       if (typeof d !== 'number' || !count(d)) throw new ConfigError(`${path}.shape`, `${path}.shape[${i}] must be a non-negative integer, got ${describe(d)}`);
     });
     const size = (shape as number[]).reduce((a, b) => a * b, 1);
-    if (size > 2 ** 32) throw new ConfigError(`${path}.shape`, `${path}.shape has ${size} elements, more than 2^32`);
-    const std = fnum(spec.std, `${path}.std`, 0.01, 'nonNegative');
-    let entry: { init: string; std: number; values?: Float32Array };
-    const i = spec.init ?? 'zeros';
+    if (size > MAX_TENSOR_ELEMENTS) throw new ConfigError(`${path}.shape`, `${path}.shape has ${size} elements, more than 2^32`);
+    const std = fnum(spec.std, `${path}.std`, TENSOR_DEFAULTS.std, 'nonNegative');
+    let entry: TensorInit;
+    const i = spec.init ?? TENSOR_DEFAULTS.init;
     if (i === 'zeros' || i === 'glorot' || i === 'normal') entry = { init: i, std };
     else if (types.isFloat32Array(i) || Array.isArray(i)) {  // a Float32Array of any realm (vm contexts, jest)
       const values = Float32Array.from(i as ArrayLike<number>);  // read once, then checked
@@ -339,7 +351,7 @@ function resolveTensors(raw: unknown): { resolved: ResolvedTensor[]; init: { ini
 /** @internal What the addon receives: the resolved options plus the initial values. */
 export interface NativeConfig {
   resolved: ResolvedStoreOptions;
-  tensorSpecs: { name: string; shape: readonly number[]; init: string; std: number; values?: Float32Array }[];
+  tensorSpecs: NativeTensorSpec[];
 }
 
 /** Validates and freezes store options. Throws ConfigError naming the first bad field. */

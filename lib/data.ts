@@ -12,7 +12,7 @@
 import { checkKeys, describe, isPlainObject, num, oneOf, bool } from './config';
 import { ConfigError, InvalidArgumentError, fromNative, guardInput } from './errors';
 import { checkPath } from './paths';
-import { native, type NativeDatasetInstance } from './native';
+import { native, type NativeDatasetInstance, type NativeSyntheticOptions } from './native';
 
 export type DatasetKind = 'dense' | 'sparse' | 'ratings';
 
@@ -292,7 +292,7 @@ function makeSynthetic(kind: SyntheticKind, opts?: SyntheticOptions): Dataset {
   checkKeys(o, SYNTHETIC_KEYS[k], '', `synthetic('${k}')`);
   const rows = num(o.rows, 'rows', 10000, int(1, 2 ** 32), 'an integer in 1..4294967296');
   const seed = num(o.seed, 'seed', 0, int(0, Number.MAX_SAFE_INTEGER), 'a non-negative safe integer');
-  let resolved: Record<string, number>;
+  let resolved: NativeSyntheticOptions;
   if (k === 'sparse-logistic') {
     const features = num(o.features, 'features', 47236, int(1, 0xfffffffe), 'an integer in 1..4294967294');
     resolved = {

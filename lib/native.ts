@@ -6,6 +6,181 @@ import { NativeLoadError } from './errors';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const nodeGypBuild: (dir: string) => unknown = require('node-gyp-build');
 
+// The wire types: every value that crosses the addon boundary, declared
+// here and nowhere else (this file imports from no higher layer). The facade
+// maps them to its public types once, and checks those against these
+// (trainer.ts, checkpoint.ts), so the C++ side (native/binding) and the
+// public API cannot drift apart without a compile error. The addon reads
+// every field declared here: defaults live in lib/config.ts and the core.
+
+/**
+ * @internal true when A and B are assignable both ways (readonly aside): a
+ * public type checked against its wire type with `IsWire<Public, Wire>`.
+ */
+export type IsWire<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** @internal Fails to compile unless T is true. */
+export type Assert<T extends true> = T;
+
+/** @internal */
+export type WireMode = 'atomic' | 'locked' | 'versioned' | 'deterministic' | 'averaging' | 'hogwild';
+/** @internal */
+export type WireOptimizerKind = 'sgd' | 'adagrad' | 'rmsprop' | 'adam';
+/** @internal */
+export type WireStalenessPolicy = 'accept' | 'scale' | 'reject';
+/** @internal */
+export type WireNonFinite = 'reject' | 'skip';
+/** @internal */
+export type WireInit = 'zeros' | 'glorot' | 'normal';
+/** @internal */
+export type WireSchedule = 'constant' | 'step' | 'inverse-sqrt';
+/** @internal */
+export type WireModelKind = 'linear' | 'logistic' | 'softmax' | 'svm' | 'mlp' | 'mf';
+
+/** @internal new NativeStore(config, tensors) */
+export interface NativeStoreConfig {
+  mode: WireMode;
+  optimizer: {
+    kind: WireOptimizerKind;
+    lr: number;
+    momentum: number;
+    nesterov: boolean;
+    weightDecay: number;
+    decoupled: boolean;
+    beta1: number;
+    beta2: number;
+    alpha: number;
+    eps: number;
+  };
+  /** bound: null for none */
+  staleness: { policy: WireStalenessPolicy; bound: number | null };
+  nonFinite: WireNonFinite;
+  syncEvery: number;
+  seed: number;
+}
+
+/** @internal values: with init 'values' only, exactly the tensor's size */
+export interface NativeTensorSpec {
+  name: string;
+  shape: readonly number[];
+  init: WireInit | 'values';
+  std: number;
+  values?: Float32Array;
+}
+
+/** @internal */
+export interface NativeModelSpec {
+  kind: WireModelKind;
+  hidden: readonly number[];
+  rank: number;
+  biases: boolean;
+  l2: number;
+}
+
+/** @internal targetLoss: NaN for none; maxAhead: -1 for unbounded; lr: 0 for the store's */
+export interface NativeTrainerOptions {
+  threads: number;
+  epochs: number;
+  batchSize: number;
+  seed: number;
+  lr: number;
+  schedule: WireSchedule;
+  stepEvery: number;
+  gamma: number;
+  scale: number;
+  maxAhead: number;
+  targetLoss: number;
+}
+
+/** @internal The progress event the trainer's thread builds (native/binding/convert.cpp progress_js). */
+export interface NativeProgress {
+  epoch: number;
+  epochs: number;
+  samples: number;
+  epochSamples: number;
+  loss: number;
+  seconds: number;
+  epochSeconds: number;
+  samplesPerSec: number;
+  lr: number;
+  version: number;
+  staleness: { mean: number; max: number; rejected: number; skipped: number };
+  conflicts: number;
+}
+
+/** @internal */
+export interface NativeTrainResult {
+  epochs: number;
+  samples: number;
+  seconds: number;
+  samplesPerSec: number;
+  loss: number;
+  reason: 'completed' | 'target-loss' | 'aborted';
+}
+
+/** @internal accuracy for classifiers, rmse for regression models */
+export interface NativeEvaluateResult {
+  rows: number;
+  loss: number;
+  accuracy?: number;
+  rmse?: number;
+}
+
+/** @internal */
+export interface NativeSaveResult {
+  file: string;
+  bytes: number;
+  version: number;
+  pauseSeconds: number;
+  seconds: number;
+}
+
+/** @internal A tensor of a read checkpoint: F32 and F64 as float32, I64 as BigInt64Array, other dtypes null. */
+export interface NativeRawTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  offset: number;
+  data: Float32Array | BigInt64Array | null;
+}
+
+/** @internal restore(): a checkpoint's state for a freshly created store. */
+export interface NativeRestore {
+  version: number;
+  step: number;
+  state: { slot: number; name: string; data: Float32Array }[];
+  fixed: { name: string; data: BigInt64Array }[];
+  round: { name: string; data: BigInt64Array }[];
+  pending: number;
+}
+
+/** @internal What modelTensors() answers: the store a model needs for the data. */
+export interface NativeModelTensor {
+  name: string;
+  shape: number[];
+  init: WireInit;
+  std: number;
+}
+
+/** @internal synthetic(): rows and seed, plus the kind's own fields only. */
+export type NativeSyntheticOptions = { rows: number; seed: number } & Record<string, number>;
+
+/** @internal The core structs' defaults (test/15.defaults checks lib/ against them). */
+export interface NativeDefaults {
+  store: {
+    mode: WireMode;
+    optimizer: NativeStoreConfig['optimizer'];
+    stalePolicy: WireStalenessPolicy;
+    nonFinite: WireNonFinite;
+    syncEvery: number;
+    seed: number;
+  };
+  tensor: { init: WireInit; std: number };
+  model: { hidden: number[]; rank: number; biases: boolean; l2: number };
+  trainer: { epochs: number; batchSize: number; seed: number; lr: number; stepEvery: number; gamma: number; scale: number; maxAhead: number };
+  /** elements of one tensor, at most */
+  maxTensorElements: number;
+}
+
 /** @internal The addon's surface, as the facade uses it. */
 export interface NativeResult {
   applied: boolean;
@@ -51,17 +226,10 @@ export interface NativeStoreInstance {
   sharedOptions(): string;
   close(): void;
   tensors(): NativeTensor[];
-  info(): { mode: string; id: number; paddedFloats: number; learningRate: number };
+  info(): { mode: WireMode; id: number; paddedFloats: number; learningRate: number };
   setLearningRate(lr: number): void;
-  save(file: string, meta: Record<string, string>): Promise<import('./checkpoint').SaveResult>;
-  restore(o: {
-    version: number;
-    step: number;
-    state: { slot: number; name: string; data: Float32Array }[];
-    fixed: { name: string; data: BigInt64Array }[];
-    round: { name: string; data: BigInt64Array }[];
-    pending: number;
-  }): void;
+  save(file: string, meta: Record<string, string>): Promise<NativeSaveResult>;
+  restore(o: NativeRestore): void;
 }
 
 /** @internal */
@@ -85,15 +253,15 @@ export interface NativeDatasetInstance {
   slice(start: number, end: number): NativeDatasetInstance;
 }
 
-/** @internal */
 /** @internal A native training run. */
 export interface NativeTrainRun {
-  done: Promise<import('./trainer').TrainResult>;
+  done: Promise<NativeTrainResult>;
   cancel(): void;
 }
 
+/** @internal */
 export interface NativeAddon {
-  NativeStore: new (config: object | null, tensors: object[] | null, sharedId?: number) => NativeStoreInstance;
+  NativeStore: new (config: NativeStoreConfig | null, tensors: NativeTensorSpec[] | null, sharedId?: number) => NativeStoreInstance;
   checksum(data: Float32Array): bigint;
   release(buffer: ArrayBuffer): void;
   /** Q32.32 values beyond ± this are out of range (kernels/fixed). */
@@ -105,23 +273,24 @@ export interface NativeAddon {
     file: string,
     options: { labelIndex: number; labelName: string; header: number; delimiter: string },
   ): Promise<NativeDatasetInstance>;
-  synthetic(kind: string, options: object): NativeDatasetInstance;
-  readCheckpoint(file: string): Promise<{ metadata: Record<string, string>; tensors: import('./checkpoint').RawTensor[] }>;
-  modelTensors(model: object, data: NativeDatasetInstance): { name: string; shape: number[]; init: 'zeros' | 'glorot' | 'normal'; std: number }[];
+  synthetic(kind: string, options: NativeSyntheticOptions): NativeDatasetInstance;
+  readCheckpoint(file: string): Promise<{ metadata: Record<string, string>; tensors: NativeRawTensor[] }>;
+  modelTensors(model: NativeModelSpec, data: NativeDatasetInstance): NativeModelTensor[];
   evaluate(
     names: string[],
     shapes: number[][],
     arrays: Float32Array[],
-    model: object,
+    model: NativeModelSpec,
     data: NativeDatasetInstance,
-  ): import('./trainer').EvaluateResult;
+  ): NativeEvaluateResult;
   train(
     store: NativeStoreInstance,
     data: NativeDatasetInstance,
-    model: object,
-    options: object,
-    onProgress: (p: import('./trainer').TrainProgress) => void,
+    model: NativeModelSpec,
+    options: NativeTrainerOptions,
+    onProgress: (p: NativeProgress) => void,
   ): NativeTrainRun;
+  defaults(): NativeDefaults;
 }
 
 let addon: NativeAddon | undefined;

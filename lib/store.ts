@@ -1,6 +1,6 @@
 import { OPTIMIZER_KEYS, checkKeys, checkLearningRate, isPlainObject, resolveStoreOptions, describe, type ResolvedStoreOptions, type ResolvedTensor, type StoreOptions, type Mode } from './config';
 import { ClosedError, ConfigError, DataFormatError, InPlaceModificationError, InvalidArgumentError, ShapeError, fromNative, guardInput } from './errors';
-import { native, type NativeResult, type NativeStoreInstance } from './native';
+import { native, type NativeResult, type NativeStoreConfig, type NativeStoreInstance } from './native';
 import { Snapshot } from './snapshot';
 import { types } from 'node:util';
 import { interpret, slotNames, type SaveResult } from './checkpoint';
@@ -141,7 +141,7 @@ export class ParameterStore {
       this.#native = a.native;
     } else {
       const cfg = guardInput(() => resolveStoreOptions(options), (m) => new ConfigError('options', `reading the options threw: ${m}`));
-      const nativeConfig = {
+      const nativeConfig: NativeStoreConfig = {
         mode: cfg.resolved.mode,
         optimizer: cfg.resolved.optimizer,
         staleness: cfg.resolved.staleness,

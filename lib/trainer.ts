@@ -20,7 +20,7 @@ import {
 } from './config';
 import { AbortError, ConfigError, GradvaultError, InvalidArgumentError, fromNative, guardInput } from './errors';
 import { Dataset } from './data';
-import { native, type NativeTrainRun } from './native';
+import { native, type NativeEvaluateResult, type NativeModelSpec, type NativeProgress, type NativeTrainRun, type NativeTrainResult, type Assert, type IsWire, type NativeTrainerOptions } from './native';
 import { ParameterStore, nativeStoreOf } from './store';
 import { Snapshot } from './snapshot';
 
@@ -138,7 +138,7 @@ function resolveModel(o: Record<string, unknown>, path = ''): ResolvedModel {
   const p = (k: string) => (path ? `${path}.${k}` : k);
   if (o.model === undefined) throw new ConfigError(p('model'), `${p('model')} is required: one of ${MODELS.map((m) => `'${m}'`).join(', ')}`);
   const kind = oneOf(o.model, p('model'), 'softmax', MODELS);
-  let hidden: number[] = [128];
+  let hidden: readonly number[] = TRAINER_DEFAULTS.hidden;
   if (o.hidden !== undefined) {
     if (!Array.isArray(o.hidden) || o.hidden.length === 0)
       throw new ConfigError(p('hidden'), `${p('hidden')} must be a non-empty array of layer widths, got ${describe(o.hidden)}`);
@@ -150,41 +150,70 @@ function resolveModel(o: Record<string, unknown>, path = ''): ResolvedModel {
   return Object.freeze({
     kind,
     hidden: Object.freeze(hidden),
-    rank: num(o.rank, p('rank'), 10, intIn(1, 4096), 'an integer in 1..4096'),
-    biases: bool(o.biases, p('biases'), true),
-    l2: num(o.l2, p('l2'), 0, (x) => Number.isFinite(x) && x >= 0 && Number.isFinite(Math.fround(x)), 'a float32 >= 0'),
+    rank: num(o.rank, p('rank'), TRAINER_DEFAULTS.rank, intIn(1, 4096), 'an integer in 1..4096'),
+    biases: bool(o.biases, p('biases'), TRAINER_DEFAULTS.biases),
+    l2: num(o.l2, p('l2'), TRAINER_DEFAULTS.l2, (x) => Number.isFinite(x) && x >= 0 && Number.isFinite(Math.fround(x)), 'a float32 >= 0'),
   });
 }
 
 interface ResolvedTrain {
   readonly model: ResolvedModel;
-  readonly native: Record<string, number | string>;
+  readonly native: NativeTrainerOptions;
 }
+
+/**
+ * @internal Defaults of the trainer and model options where the core's
+ * structs have one too (test/15.defaults checks they agree); threads
+ * defaults to the machine's parallelism here, 1 in the core.
+ */
+export const TRAINER_DEFAULTS = Object.freeze({
+  epochs: 1,
+  batchSize: 1,
+  seed: 0,
+  lr: 0,
+  stepEvery: 1,
+  gamma: 0.5,
+  scale: 1000,
+  maxAhead: -1,
+  hidden: Object.freeze([128]),
+  rank: 10,
+  biases: true,
+  l2: 0,
+});
 
 function resolveTrain(o: Record<string, unknown>): ResolvedTrain {
   const model = resolveModel(o);
-  const n: Record<string, number | string> = {
-    threads: num(o.threads, 'threads', Math.max(1, availableParallelism()), intIn(1, 1024), 'an integer in 1..1024'),
-    epochs: num(o.epochs, 'epochs', 1, intIn(1, 1e9), 'an integer >= 1'),
-    batchSize: num(o.batchSize, 'batchSize', 1, intIn(1, 65536), 'an integer in 1..65536'),
-    seed: num(o.seed, 'seed', 0, intIn(0, Number.MAX_SAFE_INTEGER), 'a non-negative integer'),
-    lr: o.lr === undefined ? 0 : checkLearningRate(o.lr, 'lr'),
-    maxAhead: num(o.maxAhead, 'maxAhead', -1, intIn(0, 1e12), 'a non-negative integer'),
-  };
-  if (o.targetLoss !== undefined) n.targetLoss = num(o.targetLoss, 'targetLoss', 0, Number.isFinite, 'a finite number');
+  const D = TRAINER_DEFAULTS;
+  const threads = num(o.threads, 'threads', Math.max(1, availableParallelism()), intIn(1, 1024), 'an integer in 1..1024');
+  const epochs = num(o.epochs, 'epochs', D.epochs, intIn(1, 1e9), 'an integer >= 1');
+  const batchSize = num(o.batchSize, 'batchSize', D.batchSize, intIn(1, 65536), 'an integer in 1..65536');
+  const seed = num(o.seed, 'seed', D.seed, intIn(0, Number.MAX_SAFE_INTEGER), 'a non-negative integer');
+  const lr = o.lr === undefined ? D.lr : checkLearningRate(o.lr, 'lr');
+  const maxAhead = num(o.maxAhead, 'maxAhead', D.maxAhead, intIn(0, 1e12), 'a non-negative integer');
+  // NaN: no target (as the core's TrainerConfig)
+  const targetLoss = o.targetLoss === undefined ? NaN : num(o.targetLoss, 'targetLoss', 0, Number.isFinite, 'a finite number');
   const s = o.schedule ?? 'constant';
   const sched = typeof s === 'string' ? { kind: s } : requireObject(s, 'schedule');
   const kind = oneOf(sched.kind, 'schedule.kind', 'constant', ['constant', 'step', 'inverse-sqrt'] as const);
   if (typeof s === 'string' && s !== kind) throw new ConfigError('schedule', `schedule must be one of 'constant', 'step', 'inverse-sqrt', got ${describe(s)}`);
   checkKeys(sched, kind === 'step' ? ['kind', 'every', 'gamma'] : kind === 'inverse-sqrt' ? ['kind', 'scale'] : ['kind'], 'schedule', `schedule '${kind}'`);
-  n.schedule = kind;
-  n.stepEvery = num(sched.every, 'schedule.every', 1, intIn(1, 1e9), 'an integer >= 1');
-  n.gamma = num(sched.gamma, 'schedule.gamma', 0.5, (x) => Number.isFinite(x) && x > 0, '> 0');
-  n.scale = num(sched.scale, 'schedule.scale', 1000, (x) => Number.isFinite(x) && x > 0, '> 0');
-  return { model, native: n };
+  const native: NativeTrainerOptions = {
+    threads,
+    epochs,
+    batchSize,
+    seed,
+    lr,
+    maxAhead,
+    targetLoss,
+    schedule: kind,
+    stepEvery: num(sched.every, 'schedule.every', D.stepEvery, intIn(1, 1e9), 'an integer >= 1'),
+    gamma: num(sched.gamma, 'schedule.gamma', D.gamma, (x) => Number.isFinite(x) && x > 0, '> 0'),
+    scale: num(sched.scale, 'schedule.scale', D.scale, (x) => Number.isFinite(x) && x > 0, '> 0'),
+  };
+  return { model, native };
 }
 
-function modelNative(m: ResolvedModel): object {
+function modelNative(m: ResolvedModel): NativeModelSpec {
   return { kind: m.kind, hidden: m.hidden, rank: m.rank, biases: m.biases, l2: m.l2 };
 }
 
@@ -291,7 +320,7 @@ export class Trainer {
     let outcome: { ok: true; value: TrainResult } | { ok: false; error: unknown } | null = null;
     let run: NativeTrainRun;
     try {
-      run = native().train(nativeStoreOf(store), d.handle, modelNative(this.#resolved.model), this.#resolved.native, (p: TrainProgress) => {
+      run = native().train(nativeStoreOf(store), d.handle, modelNative(this.#resolved.model), this.#resolved.native, (p: NativeProgress) => {
         queue.push(Object.freeze(p));
         wake?.();
       });
@@ -354,6 +383,12 @@ export interface EvaluateResult {
   /** linear and mf: root mean squared error. */
   readonly rmse?: number;
 }
+
+// The public results are the wire types (lib/native.ts) as the addon builds
+// them: a field added, removed or retyped on one side only fails to compile.
+type _ProgressIsWire = Assert<IsWire<TrainProgress, NativeProgress>>;
+type _ResultIsWire = Assert<IsWire<TrainResult, NativeTrainResult>>;
+type _EvaluateIsWire = Assert<IsWire<EvaluateResult, NativeEvaluateResult>>;
 
 /**
  * Scores a model's parameters on a data set: `evaluate(store.snapshot(),

@@ -1,5 +1,6 @@
 // Errors cross the core boundary as a Status, never as an exception.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -81,6 +82,22 @@ inline std::string escape_bytes(std::string_view t) {
     }
   }
   return r;
+}
+
+// A configuration name -> enum value: names[i] is the name of value i. An
+// unknown name is an ERR_CONFIG Status naming the field, the value and every
+// name it could have been, never a default.
+template <class E, size_t N>
+Status parse_named(const std::string& s, const char* const (&names)[N], const char* field, E* out) {
+  std::string known;
+  for (size_t i = 0; i < N; ++i) {
+    if (s == names[i]) {
+      *out = static_cast<E>(i);
+      return Status::Ok();
+    }
+    known += (i ? ", '" : "'") + std::string(names[i]) + "'";
+  }
+  return Status::Error(Code::Config, std::string(field) + " must be one of " + known + ", got '" + escape_bytes(s) + "'", field);
 }
 
 }  // namespace gv

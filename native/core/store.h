@@ -28,6 +28,29 @@ enum class NonFinitePolicy : int { Reject = 0, Skip };
 const char* mode_name(Mode m);
 bool parse_mode(const std::string& s, Mode* out);
 
+// The configuration's names, as the facade sends them (lib/config.ts). An
+// unknown name is an ERR_CONFIG Status naming the field and the value, never
+// a default (store/parse.cpp).
+Status parse_store_mode(const std::string& s, Mode* out);               // mode
+Status parse_optimizer_kind(const std::string& s, kernels::OptKind* out); // optimizer.kind
+Status parse_init(const std::string& s, InitKind* out);                 // init: zeros, glorot, normal, values
+Status parse_stale_policy(const std::string& s, StalePolicy* out);      // staleness.policy
+Status parse_non_finite(const std::string& s, NonFinitePolicy* out);    // nonFinite
+const char* init_name(InitKind k);
+const char* optimizer_kind_name(kernels::OptKind k);
+const char* stale_policy_name(StalePolicy p);
+const char* non_finite_name(NonFinitePolicy p);
+
+// Elements of one tensor, at most: lib/config.ts refuses more with the same
+// constant (MAX_TENSOR_ELEMENTS; test/15.defaults checks they agree).
+constexpr uint64_t kMaxTensorElements = uint64_t{1} << 32;
+
+// Zeroes the padding between the tensors of a padded-layout buffer (which
+// snapshot() does not write): a reused buffer then shows no earlier bytes
+// there (store/pipeline.cpp).
+class Store;
+void clear_padding(const Store& s, float* out);
+
 struct TensorSpec {
   TensorSpec() = default;
   TensorSpec(std::string n, std::vector<int64_t> s, InitKind i = InitKind::Zeros, float sd = 0.01f)

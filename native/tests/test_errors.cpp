@@ -379,10 +379,60 @@ void averaging_overflow() {
   CHECK_EQ(b3, -static_cast<float>(static_cast<double>(c.optimizer.lr) * ((1.0 + 6e8) / 2)));
 }
 
+// Configuration names: each parse_xxx() takes back every name its *_name()
+// gives, and an unknown name is ERR_CONFIG naming the field and the value,
+// never a default (the binding used to read an unknown nonFinite as 'reject'
+// and an unknown schedule as 'constant').
+void config_names() {
+  for (int i = 0; i < 6; ++i) {
+    Mode m{};
+    CHECK_OK(parse_store_mode(mode_name(static_cast<Mode>(i)), &m));
+    CHECK_EQ(static_cast<int>(m), i);
+  }
+  for (int i = 0; i < 4; ++i) {
+    OptKind k{};
+    CHECK_OK(parse_optimizer_kind(optimizer_kind_name(static_cast<OptKind>(i)), &k));
+    CHECK_EQ(static_cast<int>(k), i);
+    InitKind init{};
+    CHECK_OK(parse_init(init_name(static_cast<InitKind>(i)), &init));
+    CHECK_EQ(static_cast<int>(init), i);
+  }
+  for (int i = 0; i < 3; ++i) {
+    StalePolicy p{};
+    CHECK_OK(parse_stale_policy(stale_policy_name(static_cast<StalePolicy>(i)), &p));
+    CHECK_EQ(static_cast<int>(p), i);
+  }
+  for (int i = 0; i < 2; ++i) {
+    NonFinitePolicy p{};
+    CHECK_OK(parse_non_finite(non_finite_name(static_cast<NonFinitePolicy>(i)), &p));
+    CHECK_EQ(static_cast<int>(p), i);
+  }
+  NonFinitePolicy nf = NonFinitePolicy::Skip;
+  Status st = parse_non_finite("ignore", &nf);
+  CHECK(st.code == Code::Config);
+  CHECK_EQ(st.field, std::string("nonFinite"));
+  CHECK_EQ(st.message, std::string("nonFinite must be one of 'reject', 'skip', got 'ignore'"));
+  CHECK(nf == NonFinitePolicy::Skip);  // untouched
+  Mode m = Mode::Hogwild;
+  st = parse_store_mode("fast\x01", &m);
+  CHECK(st.code == Code::Config);
+  CHECK_EQ(st.field, std::string("mode"));
+  CHECK(st.message.find("got 'fast\\x01'") != std::string::npos);  // the value's bytes escaped
+  CHECK(m == Mode::Hogwild);
+  // One size limit, 2^32 elements (lib/config.ts: MAX_TENSOR_ELEMENTS):
+  // one more is refused before anything is allocated.
+  std::shared_ptr<Store> s;
+  st = Store::create(base(), {gvtest::tensor("W", {65536, 65537})}, &s);
+  CHECK(st.code == Code::Config);
+  CHECK(st.message.find("too large") != std::string::npos);
+  CHECK_EQ(kMaxTensorElements, uint64_t{65536} * 65536);
+}
+
 }  // namespace
 
 int main() {
   config_errors();
+  config_names();
   for (Mode m : gvtest::kAllModes) push_errors(m);
   non_finite_skip();
   staleness();

@@ -1,6 +1,7 @@
 #include "checkpoint.h"
 
 #include <chrono>
+#include <cstring>
 
 namespace gv::ckpt {
 
@@ -67,6 +68,73 @@ Status save(Store& s, const std::string& file, const std::vector<std::pair<std::
   info->pauseSeconds = img.pauseSeconds;
   info->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return Status::Ok();
+}
+
+Status restore(Store& s, const RestoreInput& in) {
+  const size_t padded = s.padded_floats();
+  StateImage img;
+  img.params.resize(padded);
+  s.snapshot(img.params.data());  // the parameters came with the store's creation
+  img.version = in.version;
+  img.step = in.step;
+  // The tensor an array is for, checked against its size; what names the array in errors.
+  auto place = [&](const auto& a, const char* what, const char* type, const TensorInfo** out) {
+    const int64_t t = s.find(a.name);
+    if (t < 0) return Status::Error(Code::InvalidArgument, "no tensor '" + a.name + "'");
+    const TensorInfo& ti = s.tensor(static_cast<size_t>(t));
+    if (!a.data || a.size != ti.size)
+      return Status::Error(Code::Shape, std::string(what) + " for '" + ti.name + "' must be a " + type + " of " + std::to_string(ti.size));
+    *out = &ti;
+    return Status::Ok();
+  };
+  const TensorInfo* t = nullptr;
+  for (const auto& [slot, a] : in.state) {
+    if (Status st = place(a, "optimizer state", "Float32Array", &t); !st.ok()) return st;
+    std::vector<float>& dst = slot == 2 ? img.s2 : img.s1;
+    if (dst.empty()) dst.assign(padded, 0.f);
+    std::memcpy(dst.data() + t->offset, a.data, t->size * sizeof(float));
+  }
+  if (!in.fixed.empty()) {
+    img.fixed.assign(padded, 0);
+    for (const auto& a : in.fixed) {
+      if (Status st = place(a, "fixed-point values", "BigInt64Array", &t); !st.ok()) return st;
+      std::memcpy(img.fixed.data() + t->offset, a.data, t->size * sizeof(int64_t));
+    }
+    if (in.fixed.size() != s.tensor_count()) img.fixed.clear();  // partial: use the float values
+  }
+  img.pending = in.pending;
+  if (img.pending > 0) {
+    img.round.assign(padded, 0);
+    img.roundTensors.assign(s.tensor_count(), 0);
+    for (const auto& a : in.round) {
+      if (Status st = place(a, "round sums", "BigInt64Array", &t); !st.ok()) return st;
+      std::memcpy(img.round.data() + t->offset, a.data, t->size * sizeof(int64_t));
+      img.roundTensors[static_cast<size_t>(s.find(a.name))] = 1;
+    }
+  }
+  return s.import_state(img);
+}
+
+uint64_t elements(const st::Tensor& t) {
+  uint64_t n = 1;
+  for (int64_t d : t.shape) n *= static_cast<uint64_t>(d);
+  return n;
+}
+
+bool is_float(const st::Tensor& t) { return t.dtype == "F32" || t.dtype == "F64"; }
+
+void read_floats(const st::Tensor& t, const uint8_t* data, float* out) {
+  const uint8_t* src = data + t.begin;
+  const uint64_t n = elements(t);
+  if (t.dtype == "F32") {
+    std::memcpy(out, src, n * sizeof(float));
+    return;
+  }
+  for (uint64_t i = 0; i < n; ++i) {
+    double v;
+    std::memcpy(&v, src + 8 * i, 8);
+    out[i] = static_cast<float>(v);
+  }
 }
 
 }  // namespace gv::ckpt

@@ -31,4 +31,33 @@ struct SaveInfo {
 // facade adds the optimizer's JSON and the store options).
 Status save(Store& s, const std::string& file, const std::vector<std::pair<std::string, std::string>>& meta, SaveInfo* info);
 
+// A checkpoint's state for a freshly created store (the facade picks what
+// applies: the optimizer's slots when the kinds match, deterministic's exact
+// values, averaging's open round). Arrays are by tensor name, each exactly
+// the tensor's size; a null data is an array of the wrong type. The
+// messages name the typed arrays the facade sends.
+struct RestoreInput {
+  template <class T>
+  struct Array {
+    std::string name;
+    const T* data = nullptr;
+    size_t size = 0;
+  };
+  uint64_t version = 0, step = 0;
+  std::vector<std::pair<int, Array<float>>> state;  // slot 1 or 2
+  std::vector<Array<int64_t>> fixed;                // all tensors, or ignored (partial: the float values stand)
+  std::vector<Array<int64_t>> round;                // the open round's sums, for the tensors it named
+  uint64_t pending = 0;                             // pushes in the open round (0: none)
+};
+
+// Builds the store's state image (its parameters as created, the input's
+// state and counters) and imports it.
+Status restore(Store& s, const RestoreInput& in);
+
+// A read tensor's values as float32 (F32 as it is, F64 rounded), into
+// out[elements(t)]; other dtypes are not float tensors.
+uint64_t elements(const st::Tensor& t);
+bool is_float(const st::Tensor& t);
+void read_floats(const st::Tensor& t, const uint8_t* data, float* out);
+
 }  // namespace gv::ckpt

@@ -145,6 +145,8 @@ Status load(const std::string& file, const CsvOptions& o, Dataset* out) {
 }  // namespace
 
 Status load_csv(const std::string& file, const CsvOptions& o, Dataset* out) {
+  if (o.header < -1 || o.header > 1)
+    return Status::Error(Code::Config, "header must be -1 (auto), 0 or 1, got " + std::to_string(o.header), "header");
   try {
     return load(file, o, out);
   } catch (const std::bad_alloc&) {

@@ -114,6 +114,8 @@ Status load(const std::string& file, const LibsvmOptions& o, Dataset* out) {
 }  // namespace
 
 Status load_libsvm(const std::string& file, const LibsvmOptions& o, Dataset* out) {
+  if (o.indexBase < -1 || o.indexBase > 1)
+    return Status::Error(Code::Config, "indexBase must be -1 (auto), 0 or 1, got " + std::to_string(o.indexBase), "indexBase");
   try {
     return load(file, o, out);
   } catch (const std::bad_alloc&) {

@@ -38,6 +38,12 @@ bool parse_kind(const std::string& s, Kind* out) {
   return false;
 }
 
+Status parse_model_kind(const std::string& s, Kind* out) {
+  static const char* const names[] = {kind_name(Kind::Linear), kind_name(Kind::Logistic), kind_name(Kind::Softmax),
+                                      kind_name(Kind::Svm),    kind_name(Kind::Mlp),      kind_name(Kind::Mf)};
+  return parse_named(s, names, "model", out);
+}
+
 namespace {
 Status config_error(const std::string& msg, const std::string& field) { return Status::Error(Code::Config, msg, field); }
 }  // namespace
@@ -205,6 +211,39 @@ Status evaluate(const Model& m, const float* const* p, const Dataset& d, EvalSum
   for (uint64_t r = 0; r < d.rows; r += Model::kEvalBlock)
     m.eval(p, d, r, std::min<uint64_t>(d.rows, r + Model::kEvalBlock), ws.data(), out);
   return Status::Ok();
+}
+
+Status evaluate(const Model& m, const float* const* p, const Dataset& d, Evaluation* out) {
+  EvalSums sums;
+  Status s = evaluate(m, p, d, &sums);
+  if (!s.ok()) return s;
+  const double rows = static_cast<double>(sums.rows);
+  out->rows = sums.rows;
+  out->regression = m.regression();
+  out->loss = rows ? sums.loss / rows : NAN;
+  out->rmse = out->regression && rows ? std::sqrt(sums.sqErr / rows) : NAN;
+  out->accuracy = !out->regression && rows ? static_cast<double>(sums.correct) / rows : NAN;
+  return Status::Ok();
+}
+
+Status evaluate(const ModelSpec& spec, const std::vector<NamedArray>& tensors, const Dataset& d, Evaluation* out) {
+  std::vector<std::string> names;
+  std::vector<std::vector<int64_t>> shapes;
+  for (const NamedArray& t : tensors) {
+    uint64_t size = 1;
+    for (int64_t n : t.shape) size *= static_cast<uint64_t>(n);
+    if (t.size != size)
+      return Status::Error(Code::Shape, "tensor '" + t.name + "' has " + std::to_string(t.size) + " values, its shape says " + std::to_string(size));
+    names.push_back(t.name);
+    shapes.push_back(t.shape);
+  }
+  std::unique_ptr<Model> m;
+  std::vector<int> order;
+  Status s = Model::from_shapes(spec, names, shapes, &m, &order);
+  if (!s.ok()) return s;
+  std::vector<const float*> p;
+  for (int k : order) p.push_back(tensors[static_cast<size_t>(k)].data);
+  return evaluate(*m, p.data(), d, out);
 }
 
 }  // namespace gv::model

@@ -18,6 +18,8 @@ namespace gv::model {
 enum class Kind { Linear, Logistic, Softmax, Svm, Mlp, Mf };
 const char* kind_name(Kind k);
 bool parse_kind(const std::string& s, Kind* out);
+// The same as a Status: an unknown kind is ERR_CONFIG naming the field 'model' and the value.
+Status parse_model_kind(const std::string& s, Kind* out);
 
 struct ModelSpec {
   Kind kind = Kind::Softmax;
@@ -106,5 +108,29 @@ class Model {
 // evaluate(): the model at parameters p over all of d, in blocks, on the
 // calling thread.
 Status evaluate(const Model& m, const float* const* p, const data::Dataset& d, EvalSums* out);
+
+// evaluate() as the facade reports it: the means over the rows (NaN when
+// there are none); rmse for regression models, accuracy for the others (the
+// other one NaN).
+struct Evaluation {
+  uint64_t rows = 0;
+  double loss = 0;
+  bool regression = false;
+  double accuracy = 0;
+  double rmse = 0;
+};
+Status evaluate(const Model& m, const float* const* p, const data::Dataset& d, Evaluation* out);
+
+// A snapshot's tensor for evaluate(): its name, shape and size values.
+struct NamedArray {
+  std::string name;
+  std::vector<int64_t> shape;
+  const float* data = nullptr;
+  size_t size = 0;
+};
+// evaluate() of a model given its tensors by name, in any order (the model
+// comes from their shapes: Model::from_shapes). A tensor whose values do not
+// fill its shape is ERR_SHAPE.
+Status evaluate(const ModelSpec& spec, const std::vector<NamedArray>& tensors, const data::Dataset& d, Evaluation* out);
 
 }  // namespace gv::model

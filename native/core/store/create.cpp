@@ -10,19 +10,6 @@ namespace gv {
 using detail::kFixedMax;
 using detail::kFixedOne;
 
-static const char* kModeNames[] = {"atomic", "locked", "versioned", "deterministic", "averaging", "hogwild"};
-
-const char* mode_name(Mode m) { return kModeNames[static_cast<int>(m)]; }
-
-bool parse_mode(const std::string& s, Mode* out) {
-  for (int i = 0; i < 6; ++i)
-    if (s == kModeNames[i]) {
-      *out = static_cast<Mode>(i);
-      return true;
-    }
-  return false;
-}
-
 namespace {
 
 Status config_error(const std::string& field, const std::string& msg) {
@@ -82,7 +69,7 @@ Status validate(const StoreConfig& c, const std::vector<TensorSpec>& tensors) {
       if (t.shape[d] < 0) return config_error(f + ".shape", "has a negative dimension " + std::to_string(t.shape[d]));
       size *= static_cast<double>(t.shape[d]);
     }
-    if (size > 4.0e9) return config_error(f + ".shape", "is too large (" + std::to_string(size) + " elements)");
+    if (size > static_cast<double>(kMaxTensorElements)) return config_error(f + ".shape", "is too large (" + std::to_string(size) + " elements)");
     if (t.init == InitKind::Values && t.values.size() != static_cast<size_t>(size))
       return config_error(f + ".init", "has " + std::to_string(t.values.size()) + " values, expected " +
                                            std::to_string(static_cast<size_t>(size)));

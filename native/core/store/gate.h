@@ -1,6 +1,6 @@
 // The store's quiescence gate: every push passes it; a checkpoint closes it
 // and waits for the pushes in flight, so that it copies a state no push is
-// changing (Store::pause() / resume(), store.cpp).
+// changing (Store::pause() / resume(), pipeline.cpp).
 //
 // A push announces itself in its slot's counter (inFlight++), then checks
 // that the gate is open; a closer sets `closed`, then waits for every slot

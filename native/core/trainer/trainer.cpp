@@ -23,6 +23,11 @@ const char* stop_reason_name(StopReason r) {
   return "?";
 }
 
+Status parse_schedule(const std::string& s, Schedule* out) {
+  static const char* const names[] = {"constant", "step", "inverse-sqrt"};
+  return parse_named(s, names, "schedule.kind", out);
+}
+
 Status check_config(const TrainerConfig& c) {
   auto bad = [](const std::string& f, const std::string& m) { return Status::Error(Code::Config, f + " " + m, f); };
   if (c.threads < 1 || c.threads > 1024) return bad("threads", "must be in 1..1024, got " + std::to_string(c.threads));

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "../data/dataset.h"
 #include "../model/model.h"
@@ -22,6 +23,8 @@
 namespace gv::train {
 
 enum class Schedule { Constant = 0, Step, InverseSqrt };
+// schedule.kind: 'constant', 'step', 'inverse-sqrt'; anything else is an ERR_CONFIG Status.
+Status parse_schedule(const std::string& s, Schedule* out);
 
 struct TrainerConfig {
   uint32_t threads = 1;

@@ -1,0 +1,41 @@
+// Shared glue of the binding: JS values to core structs and back, and a core
+// Status to a JS error with a stable code. The TypeScript facade validates
+// and normalises every argument first; the checks here only keep a bad call
+// from crashing the process.
+#pragma once
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "../core/model/model.h"
+#include "../core/store.h"
+#include "../core/trainer/trainer.h"
+
+namespace gv::binding {
+
+Napi::Error make_error(Napi::Env env, Code code, const std::string& message);
+// store (may be null) names the tensor a Status points at.
+Napi::Error status_error(Napi::Env env, const Status& s, const Store* store);
+[[noreturn]] void throw_arg(Napi::Env env, const std::string& what);
+
+// o[key], which must be there (see convert.cpp), of the type named.
+Napi::Value field(const Napi::Object& o, const char* key);
+double num(const Napi::Object& o, const char* key);
+bool flag(const Napi::Object& o, const char* key);
+std::string str(const Napi::Object& o, const char* key);
+// A number that is an integer in lo..hi (the C++ field's range; the core checks what it means).
+int64_t integer(const Napi::Object& o, const char* key, int64_t lo, int64_t hi);
+std::string string_arg(const Napi::CallbackInfo& info, uint32_t k, const char* name);
+Napi::Object object_arg(const Napi::CallbackInfo& info, uint32_t k, const char* name);
+Napi::Array shape_js(Napi::Env env, const std::vector<int64_t>& shape);
+
+StoreConfig to_config(Napi::Env env, const Napi::Object& c);
+std::vector<TensorSpec> to_tensors(Napi::Env env, const Napi::Value& v);
+model::ModelSpec to_model_spec(Napi::Env env, const Napi::Value& v);
+train::TrainerConfig to_trainer_config(Napi::Env env, const Napi::Value& v);
+
+Napi::Object result_object(Napi::Env env, const PushResult& r);
+Napi::Object progress_js(Napi::Env env, const train::Progress& p);
+
+}  // namespace gv::binding

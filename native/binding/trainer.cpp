@@ -1,0 +1,182 @@
+// Models, the native trainer and evaluate(): modelTensors, evaluate, train,
+// and the runs each environment keeps so its teardown can stop them.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "binding.h"
+#include "convert.h"
+
+namespace gv::binding {
+
+// One training run: owned jointly by its thread, the JS handle and the
+// progress events in flight.
+struct TrainRun {
+  std::shared_ptr<Store> store;
+  DatasetPtr data;
+  std::unique_ptr<gv::model::Model> model;
+  gv::train::TrainerConfig cfg;
+  std::atomic<bool> cancel{false};
+  Napi::ThreadSafeFunction tsfn;
+  Napi::Promise::Deferred deferred;
+  std::thread thread;
+  Status status;
+  gv::train::Result result;
+  explicit TrainRun(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+};
+
+namespace {
+
+void join_run(TrainRun& r) {
+  if (r.thread.joinable()) r.thread.join();
+}
+
+struct TrainEvent {
+  std::shared_ptr<TrainRun> run;
+  bool final = false;
+  gv::train::Progress progress;
+};
+
+Napi::Array tensor_specs_js(Napi::Env env, const gv::model::Model& m) {
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (const gv::TensorSpec& t : m.tensors()) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", t.name);
+    o.Set("shape", shape_js(env, t.shape));
+    o.Set("init", gv::init_name(t.init));
+    o.Set("std", Napi::Number::New(env, t.std));
+    out.Set(k++, o);
+  }
+  return out;
+}
+
+}  // namespace
+
+// modelTensors(model, dataset) -> [{ name, shape, init, std }]: the store a
+// model needs for this data.
+Napi::Value model_tensors(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  gv::model::ModelSpec spec = to_model_spec(env, info[0]);
+  DatasetPtr d = dataset_arg(info, 1);
+  std::unique_ptr<gv::model::Model> m;
+  Status s = gv::model::Model::create(spec, gv::model::Model::dims_of(*d), &m);
+  if (!s.ok()) throw status_error(env, s, nullptr);
+  return tensor_specs_js(env, *m);
+}
+
+// evaluate(names, shapes, arrays, model, dataset) -> { rows, loss, accuracy | rmse }
+Napi::Value evaluate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsArray())
+    throw_arg(env, "evaluate expects (names, shapes, arrays, model, dataset)");
+  Napi::Array names = info[0].As<Napi::Array>(), shapes = info[1].As<Napi::Array>(), arrays = info[2].As<Napi::Array>();
+  const uint32_t n = names.Length();
+  if (shapes.Length() != n || arrays.Length() != n) throw_arg(env, "names, shapes and arrays must have one entry per tensor");
+  std::vector<gv::model::NamedArray> tensors(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    gv::model::NamedArray& t = tensors[i];
+    t.name = names.Get(i).ToString().Utf8Value();
+    Napi::Value sv = shapes.Get(i);
+    if (!sv.IsArray()) throw_arg(env, "shapes entries must be arrays");
+    Napi::Array sa = sv.As<Napi::Array>();
+    for (uint32_t d = 0; d < sa.Length(); ++d) t.shape.push_back(sa.Get(d).ToNumber().Int64Value());
+    Napi::Value av = arrays.Get(i);
+    if (!av.IsTypedArray() || av.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw_arg(env, "arrays entries must be Float32Arrays");
+    Napi::Float32Array f = av.As<Napi::Float32Array>();
+    t.data = f.Data();
+    t.size = f.ElementLength();
+  }
+  gv::model::ModelSpec spec = to_model_spec(env, info[3]);
+  DatasetPtr d = dataset_arg(info, 4);
+  gv::model::Evaluation ev;
+  Status s = gv::model::evaluate(spec, tensors, *d, &ev);
+  if (!s.ok()) throw status_error(env, s, nullptr);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("rows", Napi::Number::New(env, static_cast<double>(ev.rows)));
+  o.Set("loss", Napi::Number::New(env, ev.loss));
+  if (ev.regression) o.Set("rmse", Napi::Number::New(env, ev.rmse));
+  else o.Set("accuracy", Napi::Number::New(env, ev.accuracy));
+  return o;
+}
+
+
+// train(store, dataset, model, options, onProgress) -> { done: Promise<result>, cancel() }
+Napi::Value train(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !is_instance(env, info[0], true) || !info[4].IsFunction())
+    throw_arg(env, "train expects (store, dataset, model, options, onProgress)");
+  auto run = std::make_shared<TrainRun>(env);
+  run->store = store_arg(info, 0);
+  run->data = dataset_arg(info, 1);
+  gv::model::ModelSpec spec = to_model_spec(env, info[2]);
+  run->cfg = to_trainer_config(env, info[3]);
+  Status s = gv::train::check_config(run->cfg);
+  if (s.ok()) s = gv::model::Model::create(spec, gv::model::Model::dims_of(*run->data), &run->model);
+  if (s.ok()) s = run->model->check_data(*run->data);
+  std::vector<uint32_t> idx;
+  if (s.ok()) s = gv::train::bind_model(*run->model, *run->store, &idx);
+  if (!s.ok()) throw status_error(env, s, run->store.get());
+
+  auto* registry = run_registry(env);
+  run->tsfn = Napi::ThreadSafeFunction::New(env, info[4].As<Napi::Function>(), "gradvault.train", 0, 1);
+  registry->runs.insert(run);
+  run->thread = std::thread([run] {
+    auto emit = [&](TrainEvent* e) {
+      napi_status st = run->tsfn.BlockingCall(e, [](Napi::Env env, Napi::Function cb, TrainEvent* ev) {
+        std::unique_ptr<TrainEvent> hold(ev);
+        if (!env) return;  // the environment is going away
+        TrainRun& r = *ev->run;
+        if (!ev->final) {
+          cb.Call({progress_js(env, ev->progress)});
+          return;
+        }
+        join_run(r);
+        auto* reg = run_registry(env);
+        if (reg) reg->runs.erase(ev->run);
+        if (!r.status.ok()) {
+          Napi::Error err = status_error(env, r.status, r.store.get());
+          err.Set("reason", gv::train::stop_reason_name(r.result.reason));
+          r.deferred.Reject(err.Value());
+          return;
+        }
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("epochs", Napi::Number::New(env, r.result.epochs));
+        o.Set("samples", Napi::Number::New(env, static_cast<double>(r.result.samples)));
+        o.Set("seconds", Napi::Number::New(env, r.result.seconds));
+        o.Set("samplesPerSec", Napi::Number::New(env, r.result.samplesPerSec));
+        o.Set("loss", Napi::Number::New(env, r.result.loss));
+        o.Set("reason", gv::train::stop_reason_name(r.result.reason));
+        r.deferred.Resolve(o);
+      });
+      if (st != napi_ok) delete e;
+    };
+    run->status = gv::train::train(run->cfg, *run->store, *run->model, *run->data, &run->cancel,
+                                   [&](const gv::train::Progress& p) {
+                                     auto* e = new TrainEvent{run, false, p};
+                                     emit(e);
+                                   },
+                                   &run->result);
+    emit(new TrainEvent{run, true, {}});
+    run->tsfn.Release();
+  });
+
+  Napi::Object handle = Napi::Object::New(env);
+  handle.Set("done", run->deferred.Promise());
+  std::weak_ptr<TrainRun> weak = run;
+  handle.Set("cancel", Napi::Function::New(env, [weak](const Napi::CallbackInfo& ci) {
+               if (auto r = weak.lock()) r->cancel.store(true);
+               return ci.Env().Undefined();
+             }));
+  return handle;
+}
+
+void RunRegistry::stop_all() {
+  for (const auto& r : runs) r->cancel.store(true);
+  for (const auto& r : runs) join_run(*r);
+}
+
+}  // namespace gv::binding
