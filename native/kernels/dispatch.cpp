@@ -57,11 +57,14 @@ double softmax_xent_batch(const float* z, size_t rows, size_t k, const uint32_t*
   return s;
 }
 
-// The model kernels of one instruction set, in Table order (after fixed_load).
-#define GV_MODEL_KERNELS(ns, sparse_dot_fn, rows_ns)                                                     \
-  ns::dot, ns::gemv, ns::gemv_t, ns::gemm, sparse_dot_fn, ns::sparse_axpy, rows_ns::rows_gather,         \
-      rows_ns::rows_scatter, ns::softmax_xent, softmax_xent_batch<ns::softmax_xent>, ns::log_softmax,    \
-      ns::sigmoid, ns::logloss, ns::relu, ns::relu_backward
+// The model kernels of one instruction set, by field name (a swap of two
+// fields of one signature, gemv and gemv_t, would otherwise compile).
+#define GV_MODEL_KERNELS(ns, sparse_dot_fn, rows_ns)                                                              \
+  .dot = ns::dot, .gemv = ns::gemv, .gemv_t = ns::gemv_t, .gemm = ns::gemm, .sparse_dot = sparse_dot_fn,          \
+  .sparse_axpy = ns::sparse_axpy, .rows_gather = rows_ns::rows_gather, .rows_scatter = rows_ns::rows_scatter,     \
+  .softmax_xent = ns::softmax_xent, .softmax_xent_batch = softmax_xent_batch<ns::softmax_xent>,                  \
+  .log_softmax = ns::log_softmax, .sigmoid = ns::sigmoid, .logloss = ns::logloss, .relu = ns::relu,              \
+  .relu_backward = ns::relu_backward
 
 // The scalar reference: the vectoriser is switched off so it stays a reference.
 __attribute__((optimize("no-tree-vectorize"))) void step_scalar(const StepArgs& a, float* p, float* s1, float* s2,
@@ -71,10 +74,20 @@ __attribute__((optimize("no-tree-vectorize"))) void step_scalar(const StepArgs& 
 
 // copy_racy_stream: scalar and NEON have no streaming stores, so both slots
 // hold the plain racy copy.
-const Table kScalar{Isa::Scalar,       "scalar",         scalar::axpby, scalar::copy,   scalar::copy_stream, scalar::copy_racy, scalar::copy_racy,
-                    scalar::first_nonfinite, scalar::checksum, step_scalar,   scalar::scan,
-                    scalar::fixed_add,       scalar::fixed_load,
-                    GV_MODEL_KERNELS(scalar, scalar::sparse_dot, scalar)};
+const Table kScalar{.isa = Isa::Scalar,
+                   .name = "scalar",
+                   .axpby = scalar::axpby,
+                   .copy = scalar::copy,
+                   .copy_stream = scalar::copy_stream,
+                   .copy_racy = scalar::copy_racy,
+                   .copy_racy_stream = scalar::copy_racy,
+                   .first_nonfinite = scalar::first_nonfinite,
+                   .checksum = scalar::checksum,
+                   .step = step_scalar,
+                   .scan = scalar::scan,
+                   .fixed_add = scalar::fixed_add,
+                   .fixed_load = scalar::fixed_load,
+                   GV_MODEL_KERNELS(scalar, scalar::sparse_dot, scalar)};
 
 #if defined(__x86_64__)
 GV_AVX2 void step_avx2(const StepArgs& a, float* p, float* s1, float* s2, const float* g,
@@ -85,26 +98,58 @@ GV_AVX512F void step_avx512(const StepArgs& a, float* p, float* s1, float* s2,
                                                     const float* g, size_t n) {
   step_range(a, p, s1, s2, g, n);
 }
-const Table kAvx2{Isa::Avx2,       "avx2",         avx2::axpby, avx2::copy,   avx2::copy_stream, avx2::copy_racy, avx2::copy_racy_stream,      avx2::first_nonfinite,
-                  avx2::checksum, step_avx2,      avx2::scan,  avx2::fixed_add, avx2::fixed_load,
-                  GV_MODEL_KERNELS(avx2, avx2::sparse_dot_unrolled, avx2)};
+const Table kAvx2{.isa = Isa::Avx2,
+                   .name = "avx2",
+                   .axpby = avx2::axpby,
+                   .copy = avx2::copy,
+                   .copy_stream = avx2::copy_stream,
+                   .copy_racy = avx2::copy_racy,
+                   .copy_racy_stream = avx2::copy_racy_stream,
+                   .first_nonfinite = avx2::first_nonfinite,
+                   .checksum = avx2::checksum,
+                   .step = step_avx2,
+                   .scan = avx2::scan,
+                   .fixed_add = avx2::fixed_add,
+                   .fixed_load = avx2::fixed_load,
+                   GV_MODEL_KERNELS(avx2, avx2::sparse_dot_unrolled, avx2)};
 // The fixed family and scan have no AVX-512 versions yet: every AVX-512 CPU
 // has AVX2, and these are bound by memory, not by vector width.
 // sparse_dot and the row kernels: plain loads beat gathers (sparse/README.md);
 // every AVX-512 CPU has AVX2 and FMA, so they run the AVX2 loops.
-const Table kAvx512{Isa::Avx512,      "avx512",    avx512::axpby,   avx512::copy,   avx512::copy_stream, avx512::copy_racy, avx512::copy_racy_stream,
-                    avx512::first_nonfinite, avx512::checksum, step_avx512, avx2::scan,
-                    avx2::fixed_add,  avx2::fixed_load,
-                    GV_MODEL_KERNELS(avx512, avx2::sparse_dot_unrolled, avx2)};
+const Table kAvx512{.isa = Isa::Avx512,
+                   .name = "avx512",
+                   .axpby = avx512::axpby,
+                   .copy = avx512::copy,
+                   .copy_stream = avx512::copy_stream,
+                   .copy_racy = avx512::copy_racy,
+                   .copy_racy_stream = avx512::copy_racy_stream,
+                   .first_nonfinite = avx512::first_nonfinite,
+                   .checksum = avx512::checksum,
+                   .step = step_avx512,
+                   .scan = avx2::scan,
+                   .fixed_add = avx2::fixed_add,
+                   .fixed_load = avx2::fixed_load,
+                   GV_MODEL_KERNELS(avx512, avx2::sparse_dot_unrolled, avx2)};
 #endif
 
 #if defined(__aarch64__)
 void step_neon(const StepArgs& a, float* p, float* s1, float* s2, const float* g, size_t n) {
   step_range(a, p, s1, s2, g, n);
 }
-const Table kNeon{Isa::Neon,       "neon",         neon::axpby, neon::copy,   neon::copy_stream, neon::copy_racy, neon::copy_racy,      neon::first_nonfinite,
-                  neon::checksum, step_neon,      neon::scan,  neon::fixed_add, neon::fixed_load,
-                  GV_MODEL_KERNELS(neon, neon::sparse_dot, neon)};
+const Table kNeon{.isa = Isa::Neon,
+                   .name = "neon",
+                   .axpby = neon::axpby,
+                   .copy = neon::copy,
+                   .copy_stream = neon::copy_stream,
+                   .copy_racy = neon::copy_racy,
+                   .copy_racy_stream = neon::copy_racy,
+                   .first_nonfinite = neon::first_nonfinite,
+                   .checksum = neon::checksum,
+                   .step = step_neon,
+                   .scan = neon::scan,
+                   .fixed_add = neon::fixed_add,
+                   .fixed_load = neon::fixed_load,
+                   GV_MODEL_KERNELS(neon, neon::sparse_dot, neon)};
 #endif
 
 const Table* choose() {
