@@ -1,3 +1,5 @@
+// (About 1,000 lines: every contender with its baselines in one program, so
+// they run in the same process and the same conditions.)
 // gv_bench_core: throughput of the core alone (no Node), each contender beside
 // its baselines in the same run.
 //

@@ -1,4 +1,5 @@
 'use strict';
+// (About 600 lines on purpose: the peers' whole shared toolkit in one file.)
 // What the JavaScript peers (plain.js, sab_hogwild.js) share: the command
 // line, the data loaders, the random numbers, and the SGD math of the three
 // workloads on Float32Arrays. The math is the same as hand_sgd.cpp's, written

@@ -1,3 +1,4 @@
+// (One file on purpose: a peer is a self-contained program.)
 // Peer: the plain hand-written C++ SGD loop, the ceiling the benchmark
 // compares gradvault against. Plain SGD on the mean gradient of each batch
 // (the step is lr * mean gradient), no momentum, no weight decay.

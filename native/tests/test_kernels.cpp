@@ -1,3 +1,5 @@
+// (Long on purpose: one case per kernel of the update, fixed and racy
+// families, which share their helpers.)
 // Every kernel on every instruction set this CPU supports (iterated in
 // process with table_for) against the scalar reference: bitwise, at sizes
 // around every vector width, on aligned and misaligned pointers, without

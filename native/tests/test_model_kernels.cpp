@@ -1,3 +1,4 @@
+// (Long on purpose: one case per model kernel, sharing the references.)
 // The model kernels (dense, sparse, softmax, logistic, relu; native/kernels/
 // README.md) on every instruction set this CPU supports (iterated in process
 // with table_for) against the scalar reference and a double-precision one:

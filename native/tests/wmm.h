@@ -1,4 +1,6 @@
 // A small stateless model checker for C++ atomics under a weak memory
+// (one header, about 600 lines: the model, the explorer and the race
+// detector are one piece and are read together)
 // model, for the lock-free protocols of the core (versions.h, stripes.h,
 // gate.h), run on their production code through its policy S
 // (core/store/sync_policy.h): S::template Atomic<T> = wmm::Atomic<T>,

@@ -1,3 +1,6 @@
+// The safetensors format, both ways (safetensors.h). One file, over 500
+// lines, on purpose: the header parser, its checks (each naming the byte
+// offset) and the crash-safe writer are one format and change together.
 #include "safetensors.h"
 
 #include <fcntl.h>
