@@ -1,12 +1,15 @@
 // Structured round trip: the input chooses a store (mode, optimizer, 1-4
 // tensors with any names and small shapes), pushes into it, and extra
 // metadata; the store is saved with ckpt::save to a real file, read back
-// with st::read, imported into a fresh store of the same configuration, and
-// everything must come back bit for bit: parameters, optimizer state,
-// deterministic's fixed-point values, version, step and metadata.
+// with st::read, and loaded into a fresh store of the same configuration
+// through the core's load path (the file's parameters as initial values,
+// ckpt::read_floats, ckpt::restore), and everything must come back bit for
+// bit: parameters, optimizer state, deterministic's fixed-point values,
+// averaging's open round, version, step and metadata.
 #include <fuzzer/FuzzedDataProvider.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -117,35 +120,55 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(v && *v == kv.second, "metadata '%s'", kv.first.c_str());
   }
 
-  // The state image the facade would rebuild from the file.
-  gv::StateImage back;
-  back.params.assign(a->padded_floats(), 0.f);
-  back.version = img.version;
-  back.step = img.step;
-  const std::vector<std::string> slots = gv::ckpt::slot_names(cfg.optimizer);
+  // Back through the core's own load path, as load() drives it: a store
+  // created with the file's parameters as its initial values
+  // (ckpt::read_floats), then ckpt::restore with the file's optimizer
+  // state, exact values, open round and counters.
+  auto file_tensor = [&](const std::string& name, const char* dtype, size_t size, size_t es) {
+    const gv::st::Tensor* ft = h.find(name);
+    FUZZ_CHECK(ft && ft->dtype == dtype && ft->end - ft->begin == size * es, "tensor '%s'", name.c_str());
+    return ft;
+  };
+  std::vector<gv::TensorSpec> fromFile;
   for (size_t t = 0; t < a->tensor_count(); ++t) {
     const gv::TensorInfo& ti = a->tensor(t);
-    auto take = [&](const std::string& name, const char* dtype, void* dst, size_t es) {
-      const gv::st::Tensor* ft = h.find(name);
-      FUZZ_CHECK(ft && ft->dtype == dtype && ft->shape == ti.shape && ft->end - ft->begin == ti.size * es, "tensor '%s'",
-                 name.c_str());
-      if (ti.size) std::memcpy(dst, body.data() + ft->begin, ti.size * es);
-    };
-    take(ti.name, "F32", back.params.data() + ti.offset, 4);
-    for (size_t k = 0; k < slots.size(); ++k) {
-      std::vector<float>& dst = k == 0 ? back.s1 : back.s2;
-      if (dst.empty()) dst.assign(a->padded_floats(), 0.f);
-      take("optimizer." + slots[k] + "." + ti.name, "F32", dst.data() + ti.offset, 4);
-    }
-    if (!img.fixed.empty()) {
-      if (back.fixed.empty()) back.fixed.assign(a->padded_floats(), 0);
-      take("fixed." + ti.name, "I64", back.fixed.data() + ti.offset, 8);
-    }
+    const gv::st::Tensor* ft = file_tensor(ti.name, "F32", ti.size, 4);
+    FUZZ_CHECK(ft->shape == ti.shape && gv::ckpt::is_float(*ft), "shape of '%s'", ti.name.c_str());
+    gv::TensorSpec sp(ti.name, ti.shape, gv::InitKind::Values);
+    sp.values.resize(ti.size);
+    if (ti.size) gv::ckpt::read_floats(*ft, body.data(), sp.values.data());
+    fromFile.push_back(std::move(sp));
   }
   std::shared_ptr<gv::Store> b;
-  FUZZ_CHECK(gv::Store::create(cfg, specs, &b).ok(), "create b");
-  s = b->import_state(back);
-  FUZZ_CHECK(s.ok(), "import: %s", s.message.c_str());
+  FUZZ_CHECK(gv::Store::create(cfg, fromFile, &b).ok(), "create b");
+  gv::ckpt::RestoreInput rin;
+  rin.version = img.version;
+  rin.step = img.step;
+  const std::vector<std::string> slots = gv::ckpt::slot_names(cfg.optimizer);
+  // Aligned copies: the file's bytes need not be (a moved vector keeps its buffer).
+  std::vector<std::vector<float>> stateCopies;
+  std::vector<std::vector<int64_t>> intCopies;
+  auto i64 = [&](const gv::st::Tensor* ft) {
+    intCopies.emplace_back(std::max<size_t>(1, static_cast<size_t>((ft->end - ft->begin) / 8)));  // never null
+    if (ft->end > ft->begin) std::memcpy(intCopies.back().data(), body.data() + ft->begin, ft->end - ft->begin);
+    return static_cast<const int64_t*>(intCopies.back().data());
+  };
+  for (size_t t = 0; t < a->tensor_count(); ++t) {
+    const gv::TensorInfo& ti = a->tensor(t);
+    for (size_t k = 0; k < slots.size(); ++k) {
+      const gv::st::Tensor* ft = file_tensor("optimizer." + slots[k] + "." + ti.name, "F32", ti.size, 4);
+      stateCopies.emplace_back(ti.size);
+      if (ti.size) gv::ckpt::read_floats(*ft, body.data(), stateCopies.back().data());
+      static const float none = 0.f;  // an empty array is not null (null means the wrong type)
+      rin.state.push_back({static_cast<int>(k + 1), {ti.name, ti.size ? stateCopies.back().data() : &none, ti.size}});
+    }
+    if (!img.fixed.empty()) rin.fixed.push_back({ti.name, i64(file_tensor("fixed." + ti.name, "I64", ti.size, 8)), ti.size});
+    if (img.pending > 0 && h.find("round." + ti.name))
+      rin.round.push_back({ti.name, i64(file_tensor("round." + ti.name, "I64", ti.size, 8)), ti.size});
+  }
+  rin.pending = img.pending;
+  s = gv::ckpt::restore(*b, rin);
+  FUZZ_CHECK(s.ok(), "restore: %s", s.message.c_str());
   gv::StateImage again;
   FUZZ_CHECK(b->export_state(&again).ok(), "export b");
   FUZZ_CHECK(again.version == img.version && again.step == img.step, "counters");

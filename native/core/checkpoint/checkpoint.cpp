@@ -78,6 +78,8 @@ Status restore(Store& s, const RestoreInput& in) {
   img.version = in.version;
   img.step = in.step;
   // The tensor an array is for, checked against its size; what names the array in errors.
+  // (Empty tensors copy nothing: a store of empty tensors has no memory,
+  // and memcpy to null is undefined even for 0 bytes; found by fuzz_roundtrip.)
   auto place = [&](const auto& a, const char* what, const char* type, const TensorInfo** out) {
     const int64_t t = s.find(a.name);
     if (t < 0) return Status::Error(Code::InvalidArgument, "no tensor '" + a.name + "'");
@@ -92,13 +94,13 @@ Status restore(Store& s, const RestoreInput& in) {
     if (Status st = place(a, "optimizer state", "Float32Array", &t); !st.ok()) return st;
     std::vector<float>& dst = slot == 2 ? img.s2 : img.s1;
     if (dst.empty()) dst.assign(padded, 0.f);
-    std::memcpy(dst.data() + t->offset, a.data, t->size * sizeof(float));
+    if (t->size) std::memcpy(dst.data() + t->offset, a.data, t->size * sizeof(float));
   }
   if (!in.fixed.empty()) {
     img.fixed.assign(padded, 0);
     for (const auto& a : in.fixed) {
       if (Status st = place(a, "fixed-point values", "BigInt64Array", &t); !st.ok()) return st;
-      std::memcpy(img.fixed.data() + t->offset, a.data, t->size * sizeof(int64_t));
+      if (t->size) std::memcpy(img.fixed.data() + t->offset, a.data, t->size * sizeof(int64_t));
     }
     if (in.fixed.size() != s.tensor_count()) img.fixed.clear();  // partial: use the float values
   }
@@ -108,7 +110,7 @@ Status restore(Store& s, const RestoreInput& in) {
     img.roundTensors.assign(s.tensor_count(), 0);
     for (const auto& a : in.round) {
       if (Status st = place(a, "round sums", "BigInt64Array", &t); !st.ok()) return st;
-      std::memcpy(img.round.data() + t->offset, a.data, t->size * sizeof(int64_t));
+      if (t->size) std::memcpy(img.round.data() + t->offset, a.data, t->size * sizeof(int64_t));
       img.roundTensors[static_cast<size_t>(s.find(a.name))] = 1;
     }
   }
