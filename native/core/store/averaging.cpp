@@ -27,12 +27,11 @@ namespace {
 // under roundLock_ (shared: atomic adds; exclusive: the close resets them),
 // and the lock orders them: relaxed is enough. round_ is also read by the
 // waiters under waitLock_, which the close takes to advance it.
-class AveragingStore final : public Store {
+class AveragingStore final : public FloatStore {
  public:
-  AveragingStore(const StoreConfig& c, std::vector<TensorInfo> t, size_t p) : Store(c, std::move(t), p) {}
+  AveragingStore(const StoreConfig& c, std::vector<TensorInfo> t, size_t p) : FloatStore(c, std::move(t), p) {}
   void initialize() override {
-    st_.allocate(padded_, state_slots());
-    fill_initial(st_.params.data());
+    allocate_float();
     acc_.allocate(padded_, cfg_.shardFloats);
     mean_ = AlignedArray<float>(padded_);
     touched_ = std::make_unique<std::atomic<uint8_t>[]>(tensors_.size());
@@ -169,7 +168,6 @@ class AveragingStore final : public Store {
     return result;
   }
 
-  void measure(double* p, double* s1, double* s2) override { measure_float(st_, p, s1, s2); }
 
   uint64_t read(float* out, const Piece* pieces, size_t np, bool) override {
     std::shared_lock<std::shared_mutex> lk(roundLock_);
@@ -226,7 +224,6 @@ class AveragingStore final : public Store {
   }
 
  private:
-  FloatState st_;
   FixedAccumulator acc_;
   AlignedArray<float> mean_;
   std::unique_ptr<std::atomic<uint8_t>[]> touched_;

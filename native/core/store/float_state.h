@@ -126,4 +126,23 @@ inline void for_piece_parts(Stripes& st, const Piece* pieces, size_t np, bool st
   st.for_parts(np, [&](size_t i) { return pieces[i].offset; }, [&](size_t i) { return pieces[i].len; }, staggered, f);
 }
 
+// The strategies whose parameters and optimizer state are a FloatState
+// (atomic, locked, hogwild, averaging): their allocation, exact maxima and
+// checkpoint image, written once.
+class FloatStore : public Store {
+ protected:
+  using Store::Store;
+  void allocate_float() {
+    st_.allocate(padded_, state_slots());
+    fill_initial(st_.params.data());
+  }
+  void measure(double* p, double* s1, double* s2) override { measure_float(st_, p, s1, s2); }
+  Status export_locked(StateImage* out) override {
+    export_float(st_, padded_, out);
+    return Status::Ok();
+  }
+  Status import_locked(const StateImage& in) override { return import_float(st_, padded_, in); }
+  FloatState st_;
+};
+
 }  // namespace gv::detail

@@ -11,12 +11,11 @@ namespace {
 // hogwild: racy in-place writes, for sparse problems and as the speed
 // reference. Overlapping writers on a stripe are detected with one counter
 // per stripe and counted as conflicts (each one a possible lost update).
-class HogwildStore final : public Store {
+class HogwildStore final : public FloatStore {
  public:
-  HogwildStore(const StoreConfig& c, std::vector<TensorInfo> t, size_t p) : Store(c, std::move(t), p) {}
+  HogwildStore(const StoreConfig& c, std::vector<TensorInfo> t, size_t p) : FloatStore(c, std::move(t), p) {}
   void initialize() override {
-    st_.allocate(padded_, state_slots());
-    fill_initial(st_.params.data());
+    allocate_float();
     stripes_ = Stripes(padded_, cfg_.shardFloats);
     writers_ = std::make_unique<Writers[]>(stripes_.count());
   }
@@ -56,14 +55,8 @@ class HogwildStore final : public Store {
   bool uses_ledger() const override { return true; }
   GV_NO_TSAN size_t dry_run(const Piece* p, size_t np, const kernels::StepArgs& a) override { return dry_run_float(st_, p, np, a); }
   GV_NO_TSAN void measure(double* p, double* s1, double* s2) override { measure_float(st_, p, s1, s2); }
-  Status export_locked(StateImage* out) override {
-    export_float(st_, padded_, out);
-    return Status::Ok();
-  }
-  Status import_locked(const StateImage& in) override { return import_float(st_, padded_, in); }
 
  private:
-  FloatState st_;
   Stripes stripes_;
   std::unique_ptr<Writers[]> writers_;
 };

@@ -26,12 +26,11 @@ constexpr bool kStrictAtomics = false;
 #endif
 
 template <bool LockedReads>
-class StripedStore final : public Store {
+class StripedStore final : public FloatStore {
  public:
-  StripedStore(const StoreConfig& c, std::vector<TensorInfo> t, size_t p) : Store(c, std::move(t), p) {}
+  StripedStore(const StoreConfig& c, std::vector<TensorInfo> t, size_t p) : FloatStore(c, std::move(t), p) {}
   void initialize() override {
-    st_.allocate(padded_, state_slots());
-    fill_initial(st_.params.data());
+    allocate_float();
     stripes_ = Stripes(padded_, cfg_.shardFloats);
   }
 
@@ -93,15 +92,8 @@ class StripedStore final : public Store {
   uint64_t extra_bytes() const override { return stripes_.bytes(); }
   bool uses_ledger() const override { return true; }
   size_t dry_run(const Piece* p, size_t np, const kernels::StepArgs& a) override { return dry_run_float(st_, p, np, a); }
-  void measure(double* p, double* s1, double* s2) override { measure_float(st_, p, s1, s2); }
-  Status export_locked(StateImage* out) override {
-    export_float(st_, padded_, out);
-    return Status::Ok();
-  }
-  Status import_locked(const StateImage& in) override { return import_float(st_, padded_, in); }
 
  private:
-  FloatState st_;
   Stripes stripes_;
 };
 using AtomicStore = StripedStore<false>;
