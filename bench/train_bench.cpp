@@ -4,12 +4,16 @@
 //
 //   gv_bench_train --data fashion|rcv1|blobs|ratings|FILE.svm --model softmax --modes atomic,hogwild
 //                  --threads 1,2,4 --batch 32 --epochs 1 --lr 0.1 [--hidden 128] [--rows N] [--reps 3]
-//                  [--fashion DIR] [--json FILE]
+//                  [--fashion DIR] [--json FILE] [--resume FILE] [--save FILE]
 //
 // fashion: Fashion-MNIST (Debian dataset-fashion-mnist) train/test; rcv1:
 // the RCV1-like synthetic sparse set (200,000 + 20,000 rows); blobs: dense
 // synthetic 3-class; ratings: synthetic ratings for mf. --reps runs each
 // configuration several times and reports the median throughput.
+// --resume starts every run from a checkpoint (its parameters, optimizer and
+// state; the mode from --modes) instead of a new store, and --save writes the
+// last run's store: a C++ caller saves and resumes through the core alone
+// (native/core/checkpoint), in the format ParameterStore.load reads.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/checkpoint/checkpoint.h"
 #include "core/data/dataset.h"
 #include "core/model/model.h"
 #include "core/store.h"
@@ -60,6 +65,7 @@ std::string cpu_model() {
 
 int main(int argc, char** argv) {
   std::string dataName = "fashion", modelName = "softmax", modes = "atomic", threads = "1,2", json, fashionDir = "/usr/share/datasets/fashion-mnist";
+  std::string resume, save;
   uint32_t batch = 32, epochs = 1, reps = 1;
   float lr = 0.1f;
   std::vector<uint32_t> hidden{128};
@@ -82,6 +88,8 @@ int main(int argc, char** argv) {
     else if (a == "--seed") seed = std::stoull(next());
     else if (a == "--json") json = next();
     else if (a == "--fashion") fashionDir = next();
+    else if (a == "--resume") resume = next();
+    else if (a == "--save") save = next();
     else if (a == "--hidden") {
       hidden.clear();
       for (auto& h : split(next())) hidden.push_back(std::stoul(h));
@@ -136,12 +144,14 @@ int main(int argc, char** argv) {
 
   std::printf("# machine: %s, %u hardware threads, kernels %s\n", cpu_model().c_str(), std::thread::hardware_concurrency(),
               kernels::active().name);
-  std::printf("# data %s: %llu train rows, %llu test rows, %llu features (loaded in %.2f s); model %s, batch %u, epochs %u, lr %g\n",
+  std::printf("# data %s: %llu train rows, %llu test rows, %llu features (loaded in %.2f s); model %s, batch %u, epochs %u, lr %s\n",
               dataName.c_str(), (unsigned long long)train.rows, (unsigned long long)test.rows,
-              (unsigned long long)train.features, loadSec, modelName.c_str(), batch, epochs, lr);
+              (unsigned long long)train.features, loadSec, modelName.c_str(), batch, epochs,
+              resume.empty() ? std::to_string(lr).c_str() : ("the optimizer of " + resume).c_str());
   FILE* jf = json.empty() ? nullptr : std::fopen(json.c_str(), "w");
   if (jf) std::fprintf(jf, "[\n");
   bool first = true;
+  std::shared_ptr<Store> last;
   for (const std::string& modeName : split(modes)) {
     Mode mode;
     if (!parse_mode(modeName, &mode)) die("unknown mode " + modeName);
@@ -156,7 +166,15 @@ int main(int argc, char** argv) {
         sc.seed = seed;
         sc.syncEvery = T;
         std::shared_ptr<Store> store;
-        ok(Store::create(sc, m->tensors(), &store), "store");
+        if (resume.empty()) {
+          ok(Store::create(sc, m->tensors(), &store), "store");
+        } else {
+          ckpt::LoadOptions lo;
+          lo.mode = mode;
+          if (mode == Mode::Averaging) lo.syncEvery = T;
+          ok(ckpt::load(resume, lo, &store), "resume");
+          if (store->tensor_count() != m->tensors().size()) die(resume + ": not a checkpoint of model " + modelName + " on these data");
+        }
         train::TrainerConfig tc;
         tc.threads = T;
         tc.epochs = epochs;
@@ -176,6 +194,7 @@ int main(int argc, char** argv) {
         acc = double(ev.correct) / ev.rows;
         rmse = std::sqrt(ev.sqErr / ev.rows);
         stale = staleSum / res.epochs;
+        last = store;
       }
       std::sort(sps.begin(), sps.end());
       const double med = sps[sps.size() / 2];
@@ -194,6 +213,11 @@ int main(int argc, char** argv) {
   if (jf) {
     std::fprintf(jf, "\n]\n");
     std::fclose(jf);
+  }
+  if (!save.empty() && last) {
+    ckpt::SaveInfo si;
+    ok(ckpt::save(*last, save, &si), "save");
+    std::printf("# saved version %llu to %s\n", (unsigned long long)si.version, save.c_str());
   }
   return 0;
 }

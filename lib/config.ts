@@ -5,7 +5,7 @@
  */
 import { types } from 'node:util';
 import { ConfigError } from './errors';
-import type { NativeTensorSpec } from './native';
+import type { NativeLoadOptions, NativeTensorSpec } from './native';
 
 /** Update strategy; see the README's modes table. */
 export type Mode = 'atomic' | 'locked' | 'versioned' | 'deterministic' | 'averaging' | 'hogwild';
@@ -274,7 +274,8 @@ export function checkLearningRate(v: unknown, path: string): number {
   return fnum(v, path, NaN, 'positive');
 }
 
-function resolveOptimizer(raw: unknown, mode: Mode): ResolvedOptimizer {
+// mode: the store's, where known (a load may take it from the file: the core checks the rest).
+function resolveOptimizer(raw: unknown, mode: Mode | null): ResolvedOptimizer {
   const o = requireObject(raw ?? {}, 'optimizer');
   const kind = oneOf(o.kind, 'optimizer.kind', 'sgd', ['sgd', 'adagrad', 'rmsprop', 'adam'] as const);
   checkKeys(o, OPTIMIZER_KEYS[kind], 'optimizer', `optimizer '${kind}'`);
@@ -348,6 +349,34 @@ function resolveTensors(raw: unknown): { resolved: ResolvedTensor[]; init: Tenso
   return { resolved, init };
 }
 
+// mode: the store's, where known (as resolveOptimizer).
+function resolveStaleness(raw: unknown, mode: Mode | null): ResolvedStoreOptions['staleness'] {
+  if (mode === 'averaging')
+    throw new ConfigError('staleness', "staleness does not apply to mode 'averaging': its pushes are applied together at each round");
+  const s = requireObject(raw, 'staleness');
+  checkKeys(s, STALENESS_KEYS, 'staleness', 'staleness');
+  if (s.policy === undefined) throw new ConfigError('staleness.policy', "staleness.policy is required: 'accept', 'scale' or 'reject'");
+  const policy = oneOf(s.policy, 'staleness.policy', 'accept', ['accept', 'scale', 'reject'] as const);
+  const bound = s.bound === undefined ? null : num(s.bound, 'staleness.bound', 0, count, 'a non-negative integer');
+  if (policy === 'reject' && bound === null) throw new ConfigError('staleness.bound', "staleness.bound is required with policy 'reject'");
+  // Refusing or scaling a push by its staleness would make deterministic's
+  // result depend on when a push arrived, not only on the pushes.
+  if (mode === 'deterministic' && (policy !== 'accept' || bound !== null))
+    throw new ConfigError(
+      'staleness',
+      "staleness must be { policy: 'accept' } without a bound in mode 'deterministic': refusing or scaling stale pushes " +
+        'would make the result depend on timing (staleness is still measured and reported)',
+    );
+  return Object.freeze({ policy, bound });
+}
+
+// undefined when not given.
+function resolveSyncEvery(raw: unknown, mode: Mode | null): number | undefined {
+  if (raw !== undefined && mode !== null && mode !== 'averaging')
+    throw new ConfigError('syncEvery', `syncEvery applies to mode 'averaging' only, not '${mode}'`);
+  return raw === undefined ? undefined : num(raw, 'syncEvery', DEFAULTS.syncEvery, (x) => Number.isSafeInteger(x) && x >= 1, 'an integer >= 1');
+}
+
 /** @internal What the addon receives: the resolved options plus the initial values. */
 export interface NativeConfig {
   resolved: ResolvedStoreOptions;
@@ -362,37 +391,16 @@ export function resolveStoreOptions(raw: unknown): NativeConfig {
   const mode = oneOf(o.mode, 'mode', DEFAULTS.mode, MODES);
   const optimizer = resolveOptimizer(o.optimizer, mode);
   const seed = num(o.seed, 'seed', DEFAULTS.seed, count, 'a non-negative integer');
-  let staleness: ResolvedStoreOptions['staleness'] = { policy: 'accept', bound: null };
-  if (o.staleness !== undefined) {
-    if (mode === 'averaging')
-      throw new ConfigError('staleness', "staleness does not apply to mode 'averaging': its pushes are applied together at each round");
-    const s = requireObject(o.staleness, 'staleness');
-    checkKeys(s, STALENESS_KEYS, 'staleness', 'staleness');
-    if (s.policy === undefined) throw new ConfigError('staleness.policy', "staleness.policy is required: 'accept', 'scale' or 'reject'");
-    const policy = oneOf(s.policy, 'staleness.policy', 'accept', ['accept', 'scale', 'reject'] as const);
-    const bound = s.bound === undefined ? null : num(s.bound, 'staleness.bound', 0, count, 'a non-negative integer');
-    if (policy === 'reject' && bound === null) throw new ConfigError('staleness.bound', "staleness.bound is required with policy 'reject'");
-    // Refusing or scaling a push by its staleness would make deterministic's
-    // result depend on when a push arrived, not only on the pushes.
-    if (mode === 'deterministic' && (policy !== 'accept' || bound !== null))
-      throw new ConfigError(
-        'staleness',
-        "staleness must be { policy: 'accept' } without a bound in mode 'deterministic': refusing or scaling stale pushes " +
-          'would make the result depend on timing (staleness is still measured and reported)',
-      );
-    staleness = { policy, bound };
-  }
+  const staleness = o.staleness === undefined ? Object.freeze({ policy: 'accept' as const, bound: null }) : resolveStaleness(o.staleness, mode);
   const verify = bool(o.verify, 'verify', DEFAULTS.verify);
   const nonFinite = oneOf(o.nonFinite, 'nonFinite', DEFAULTS.nonFinite, ['reject', 'skip'] as const);
-  if (o.syncEvery !== undefined && mode !== 'averaging')
-    throw new ConfigError('syncEvery', `syncEvery applies to mode 'averaging' only, not '${mode}'`);
-  const syncEvery = num(o.syncEvery, 'syncEvery', DEFAULTS.syncEvery, (x) => Number.isSafeInteger(x) && x >= 1, 'an integer >= 1');
+  const syncEvery = resolveSyncEvery(o.syncEvery, mode) ?? DEFAULTS.syncEvery;
   const { resolved: tensors, init } = resolveTensors(o.tensors);
   const resolved: ResolvedStoreOptions = Object.freeze({
     mode,
     optimizer,
     seed,
-    staleness: Object.freeze(staleness),
+    staleness,
     verify,
     nonFinite,
     syncEvery,
@@ -401,5 +409,27 @@ export function resolveStoreOptions(raw: unknown): NativeConfig {
   return {
     resolved,
     tensorSpecs: tensors.map((t, i) => ({ name: t.name, shape: t.shape, ...init[i] })),
+  };
+}
+
+/**
+ * Validates the options of ParameterStore.load on their own: each one given
+ * is resolved, each one not given is null (the file decides; native/core/
+ * checkpoint merges and checks the combination). Throws ConfigError naming
+ * the first bad field.
+ */
+export function resolveLoadOptions(raw: unknown): NativeLoadOptions {
+  const o = requireObject(raw, 'options');
+  checkKeys(o, STORE_KEYS.filter((k) => k !== 'tensors'), '', 'ParameterStore.load');
+  const given = <T>(v: unknown, resolve: () => T): T | null => (v === undefined ? null : resolve());
+  const mode = given(o.mode, () => oneOf(o.mode, 'mode', DEFAULTS.mode, MODES));
+  return {
+    mode,
+    optimizer: given(o.optimizer, () => resolveOptimizer(o.optimizer, mode)),
+    staleness: given(o.staleness, () => resolveStaleness(o.staleness, mode)),
+    nonFinite: given(o.nonFinite, () => oneOf(o.nonFinite, 'nonFinite', DEFAULTS.nonFinite, ['reject', 'skip'] as const)),
+    syncEvery: resolveSyncEvery(o.syncEvery, mode) ?? null,
+    seed: given(o.seed, () => num(o.seed, 'seed', DEFAULTS.seed, count, 'a non-negative integer')),
+    verify: given(o.verify, () => bool(o.verify, 'verify', DEFAULTS.verify)),
   };
 }

@@ -176,6 +176,7 @@ export function fromNative(e: unknown): Error {
         line: opt(n.line),
         column: opt(n.column),
         offset: opt(n.offset),
+        tensor: tensor || undefined,
       });
     }
     case 'ERR_NOT_FOUND':

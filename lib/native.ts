@@ -36,27 +36,42 @@ export type WireSchedule = 'constant' | 'step' | 'inverse-sqrt';
 /** @internal */
 export type WireModelKind = 'linear' | 'logistic' | 'softmax' | 'svm' | 'mlp' | 'mf';
 
-/** @internal new NativeStore(config, tensors) */
+/** @internal */
+export interface NativeOptimizer {
+  kind: WireOptimizerKind;
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  decoupled: boolean;
+  beta1: number;
+  beta2: number;
+  alpha: number;
+  eps: number;
+}
+
+/** @internal bound: null for none */
+export interface NativeStaleness {
+  policy: WireStalenessPolicy;
+  bound: number | null;
+}
+
+/**
+ * @internal new NativeStore(config, tensors); store.config() answers the same
+ * (there, floats as the shortest decimal of the float32 the core holds).
+ */
 export interface NativeStoreConfig {
   mode: WireMode;
-  optimizer: {
-    kind: WireOptimizerKind;
-    lr: number;
-    momentum: number;
-    nesterov: boolean;
-    weightDecay: number;
-    decoupled: boolean;
-    beta1: number;
-    beta2: number;
-    alpha: number;
-    eps: number;
-  };
-  /** bound: null for none */
-  staleness: { policy: WireStalenessPolicy; bound: number | null };
+  optimizer: NativeOptimizer;
+  staleness: NativeStaleness;
   nonFinite: WireNonFinite;
   syncEvery: number;
   seed: number;
+  verify: boolean;
 }
+
+/** @internal loadCheckpoint(file, options): each field the caller's, or null where the file decides. */
+export type NativeLoadOptions = { [K in keyof NativeStoreConfig]: NativeStoreConfig[K] | null };
 
 /** @internal values: with init 'values' only, exactly the tensor's size */
 export interface NativeTensorSpec {
@@ -134,23 +149,23 @@ export interface NativeSaveResult {
   seconds: number;
 }
 
-/** @internal A tensor of a read checkpoint: F32 and F64 as float32, I64 as BigInt64Array, other dtypes null. */
-export interface NativeRawTensor {
+/** @internal inspectCheckpoint(): a tensor of the file; min, max and mean null unless F32 or F64 and not empty. */
+export interface NativeTensorSummary {
   name: string;
   dtype: string;
   shape: number[];
+  /** byte offset of its data in the file */
   offset: number;
-  data: Float32Array | BigInt64Array | null;
+  elements: number;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
 }
 
-/** @internal restore(): a checkpoint's state for a freshly created store. */
-export interface NativeRestore {
-  version: number;
-  step: number;
-  state: { slot: number; name: string; data: Float32Array }[];
-  fixed: { name: string; data: BigInt64Array }[];
-  round: { name: string; data: BigInt64Array }[];
-  pending: number;
+/** @internal */
+export interface NativeInspection {
+  metadata: Record<string, string>;
+  tensors: NativeTensorSummary[];
 }
 
 /** @internal What modelTensors() answers: the store a model needs for the data. */
@@ -168,11 +183,14 @@ export type NativeSyntheticOptions = { rows: number; seed: number } & Record<str
 export interface NativeDefaults {
   store: {
     mode: WireMode;
-    optimizer: NativeStoreConfig['optimizer'];
+    optimizer: NativeOptimizer;
     stalePolicy: WireStalenessPolicy;
     nonFinite: WireNonFinite;
     syncEvery: number;
     seed: number;
+    verify: boolean;
+    /** optimizer.lr of adam where none is given */
+    adamLr: number;
   };
   tensor: { init: WireInit; std: number };
   model: { hidden: number[]; rank: number; biases: boolean; l2: number };
@@ -228,8 +246,8 @@ export interface NativeStoreInstance {
   tensors(): NativeTensor[];
   info(): { mode: WireMode; id: number; paddedFloats: number; learningRate: number };
   setLearningRate(lr: number): void;
-  save(file: string, meta: Record<string, string>): Promise<NativeSaveResult>;
-  restore(o: NativeRestore): void;
+  save(file: string): Promise<NativeSaveResult>;
+  config(): NativeStoreConfig;
 }
 
 /** @internal */
@@ -264,8 +282,6 @@ export interface NativeAddon {
   NativeStore: new (config: NativeStoreConfig | null, tensors: NativeTensorSpec[] | null, sharedId?: number) => NativeStoreInstance;
   checksum(data: Float32Array): bigint;
   release(buffer: ArrayBuffer): void;
-  /** Q32.32 values beyond ± this are out of range (kernels/fixed). */
-  readonly fixedLimit: bigint;
   isa(): { active: string; supported: string[] };
   loadIdx(images: string, labels: string, scale: boolean): Promise<NativeDatasetInstance>;
   loadLibsvm(file: string, options: { indexBase: number; features: number }): Promise<NativeDatasetInstance>;
@@ -274,7 +290,9 @@ export interface NativeAddon {
     options: { labelIndex: number; labelName: string; header: number; delimiter: string },
   ): Promise<NativeDatasetInstance>;
   synthetic(kind: string, options: NativeSyntheticOptions): NativeDatasetInstance;
-  readCheckpoint(file: string): Promise<{ metadata: Record<string, string>; tensors: NativeRawTensor[] }>;
+  /** A checkpoint as a new store (native/core/checkpoint: the caller's options over the file's). */
+  loadCheckpoint(file: string, options: NativeLoadOptions): Promise<NativeStoreInstance>;
+  inspectCheckpoint(file: string): Promise<NativeInspection>;
   modelTensors(model: NativeModelSpec, data: NativeDatasetInstance): NativeModelTensor[];
   evaluate(
     names: string[],

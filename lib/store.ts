@@ -1,20 +1,10 @@
-import { OPTIMIZER_KEYS, checkKeys, checkLearningRate, isPlainObject, resolveStoreOptions, describe, type ResolvedStoreOptions, type ResolvedTensor, type StoreOptions, type Mode } from './config';
-import { ClosedError, ConfigError, DataFormatError, InPlaceModificationError, InvalidArgumentError, ShapeError, fromNative, guardInput } from './errors';
-import { native, type NativeResult, type NativeStoreConfig, type NativeStoreInstance } from './native';
+import { checkKeys, checkLearningRate, isPlainObject, resolveLoadOptions, resolveStoreOptions, describe, type ResolvedStoreOptions, type ResolvedTensor, type StoreOptions, type Mode } from './config';
+import { ClosedError, ConfigError, InPlaceModificationError, InvalidArgumentError, ShapeError, fromNative, guardInput } from './errors';
+import { native, type NativeLoadOptions, type NativeResult, type NativeStoreConfig, type NativeStoreInstance } from './native';
 import { Snapshot } from './snapshot';
 import { types } from 'node:util';
-import { interpret, slotNames, type SaveResult } from './checkpoint';
+import type { SaveResult } from './checkpoint';
 import { checkPath } from './paths';
-
-/** Whether a checkpoint's own mode and optimizer make a valid store (then a clash is the caller's options'). */
-function fileIsConsistent(ck: ReturnType<typeof interpret>): boolean {
-  try {
-    resolveStoreOptions({ mode: ck.mode, optimizer: ck.optimizer, tensors: { x: { shape: [1] } } });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Options of {@link ParameterStore.load}: the store options but `tensors` (they come from the file). */
 export type LoadOptions = Omit<StoreOptions, 'tensors'>;
@@ -108,9 +98,19 @@ function layoutOf(n: NativeStoreInstance): Layout {
   return { tensors, index: new Map(tensors.map((t, i) => [t.name, i])) };
 }
 
-// Set by attach() for the constructor call it makes (JS is single-threaded
-// per isolate, so nothing can interleave).
-let attaching: { native: NativeStoreInstance; options: ResolvedStoreOptions } | null = null;
+// Set by attach() and load() for the constructor call they make around a
+// native store they already have (JS is single-threaded per isolate, so
+// nothing can interleave).
+let adopting: { native: NativeStoreInstance; options: ResolvedStoreOptions } | null = null;
+
+function adopt(n: NativeStoreInstance, options: ResolvedStoreOptions): ParameterStore {
+  adopting = { native: n, options: deepFreeze(options) };
+  try {
+    return new ParameterStore(undefined as never);
+  } finally {
+    adopting = null;
+  }
+}
 let liveNative: (s: ParameterStore) => NativeStoreInstance;
 
 /** @internal The native store behind a ParameterStore, for the native trainer (throws ClosedError when closed). */
@@ -134,9 +134,9 @@ export class ParameterStore {
   readonly #id: number;
 
   constructor(options: StoreOptions) {
-    if (attaching) {
-      const a = attaching;
-      attaching = null;
+    if (adopting) {
+      const a = adopting;
+      adopting = null;
       this.options = a.options;
       this.#native = a.native;
     } else {
@@ -148,6 +148,7 @@ export class ParameterStore {
         nonFinite: cfg.resolved.nonFinite,
         syncEvery: cfg.resolved.syncEvery,
         seed: cfg.resolved.seed,
+        verify: cfg.resolved.verify,
       };
       try {
         this.#native = new (native().NativeStore)(nativeConfig, cfg.tensorSpecs);
@@ -187,12 +188,7 @@ export class ParameterStore {
       n.close();
       throw new InvalidArgumentError('handle', `the shared store ${h.id} was not shared by store.share()`);
     }
-    attaching = { native: n, options: deepFreeze(options) };
-    try {
-      return new ParameterStore(undefined as never);
-    } finally {
-      attaching = null;
-    }
+    return adopt(n, options);
   }
 
   #live(): NativeStoreInstance {
@@ -377,21 +373,18 @@ export class ParameterStore {
 
   /**
    * Writes a checkpoint (safetensors): parameters, optimizer state and
-   * metadata, crash-safely (temporary file in the same folder, fsync, rename,
-   * fsync of the folder). Every tensor comes from one point in time: pushes
-   * wait for the copy (`pauseSeconds`; none in versioned mode without
-   * optimizer state), not for the write. Safe while a Trainer runs.
+   * metadata (mode, version, step, optimizer, options), crash-safely
+   * (temporary file in the same folder, fsync, rename, fsync of the folder).
+   * Every tensor comes from one point in time: pushes wait for the copy
+   * (`pauseSeconds`; none in versioned mode without optimizer state), not
+   * for the write. Safe while a Trainer runs. The core writes the format
+   * (native/core/checkpoint).
    */
   async save(file: string): Promise<SaveResult> {
     const abs = checkPath('file', file);
     const n = this.#live();
-    const o = this.options;
-    const meta = {
-      optimizer: JSON.stringify(Object.fromEntries(Object.entries(o.optimizer).filter(([k]) => OPTIMIZER_KEYS[o.optimizer.kind].includes(k)))),
-      options: JSON.stringify({ staleness: o.staleness, nonFinite: o.nonFinite, syncEvery: o.syncEvery, verify: o.verify }),
-    };
     try {
-      return await n.save(abs, meta);
+      return await n.save(abs);
     } catch (e) {
       throw fromNative(e);
     }
@@ -406,72 +399,25 @@ export class ParameterStore {
    * the optimizer state is restored when the optimizer is the file's kind,
    * deterministic values exactly when both are deterministic, averaging's
    * open round when both are averaging. Files written by other tools load
-   * too: each F32 (or F64) tensor becomes a parameter.
+   * too: each F32 (or F64) tensor becomes a parameter. A combination that
+   * does not fit is the file's fault (DataFormatError) where the file gave
+   * the setting, a ConfigError naming the option where the caller did.
    */
   static async load(file: string, options: LoadOptions = {}): Promise<ParameterStore> {
     const abs = checkPath('file', file);
     if (!isPlainObject(options) || Object.hasOwn(options, 'tensors'))
       throw new InvalidArgumentError('options', 'load options are the store options without tensors');
-    let raw;
+    const given: NativeLoadOptions = guardInput(() => resolveLoadOptions(options), (m) => new ConfigError('options', `reading the options threw: ${m}`));
+    let n: NativeStoreInstance;
     try {
-      raw = await native().readCheckpoint(abs);
+      n = await native().loadCheckpoint(abs, given);
     } catch (e) {
       throw fromNative(e);
     }
-    const ck = interpret(abs, raw, native().fixedLimit);
-    // Null prototype: a tensor may be named '__proto__' or 'constructor'.
-    const tensors: Record<string, { shape: number[]; init: Float32Array }> = Object.create(null);
-    for (const p of ck.params) tensors[p.name] = { shape: p.shape, init: p.data };
-    const mode = options.mode ?? ck.mode;
-    const fromFile: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(ck.options)) {
-      if (Object.hasOwn(options, k)) continue;  // the caller's options override the file's
-      // options of another mode than the one the store gets are left behind
-      if (k === 'syncEvery' && mode !== 'averaging') continue;
-      if (k === 'staleness' && (mode === 'averaging' || (v as { policy?: string })?.policy === 'accept')) continue;
-      fromFile[k] = k === 'staleness' && v !== null && typeof v === 'object' && (v as { bound?: unknown }).bound === null
-        ? { policy: (v as { policy: unknown }).policy }
-        : v;
-    }
-    const fileFields = new Set(['tensors', ...Object.keys(fromFile), ...(options.optimizer === undefined ? ['optimizer'] : [])]);
-    let store: ParameterStore;
-    try {
-      store = new ParameterStore({ ...fromFile, ...options, mode, optimizer: options.optimizer ?? ck.optimizer, tensors } as StoreOptions);
-    } catch (e) {
-      if (!(e instanceof ConfigError)) throw e;
-      const field = e.path.split('.')[0];
-      // What the file supplied is the file's fault, unless it is valid on
-      // its own and only clashes with a mode the caller chose (an adam
-      // checkpoint loaded with mode 'deterministic': the caller's option).
-      if (!fileFields.has(field)) throw e;
-      if (options.mode !== undefined && options.mode !== ck.mode && fileIsConsistent(ck))
-        throw new ConfigError(e.path, `${e.message} (mode '${options.mode}' comes from the load options, the rest from ${abs}: pass options that fit the mode)`);
-      throw new DataFormatError(abs, `${abs}: ${e.message}`, {});
-    }
-    const opt = store.options.optimizer;
-    const saved = ck.optimizer;
-    const sameKind = saved !== undefined && saved.kind === opt.kind;
-    const state: { slot: number; name: string; data: Float32Array }[] = [];
-    if (sameKind)
-      slotNames(opt).forEach((slot, k) => {
-        for (const p of ck.params) {
-          const d = ck.state.get(`optimizer.${slot}.${p.name}`);
-          if (d) state.push({ slot: k + 1, name: p.name, data: d });
-        }
-      });
-    const fixed =
-      store.mode === 'deterministic' && ck.mode === 'deterministic'
-        ? ck.params.flatMap((p) => (ck.fixed.has(`fixed.${p.name}`) ? [{ name: p.name, data: ck.fixed.get(`fixed.${p.name}`)! }] : []))
-        : [];
-    const sameRound = store.mode === 'averaging' && ck.pending > 0;
-    const round = sameRound ? [...ck.round].map(([name, data]) => ({ name, data })) : [];
-    try {
-      store.#live().restore({ version: ck.version, step: ck.step, state, fixed, round, pending: sameRound ? ck.pending : 0 });
-    } catch (e) {
-      store.close();
-      throw fromNative(e);
-    }
-    return store;
+    const c = n.config();
+    const tensors = n.tensors().map((t) => ({ name: t.name, shape: t.shape, size: t.size }));
+    const { mode, optimizer, seed, staleness, verify, nonFinite, syncEvery } = c;
+    return adopt(n, { mode, optimizer, seed, staleness, verify, nonFinite, syncEvery, tensors });
   }
 
   /** A handle for {@link ParameterStore.attach} in another worker_thread (structured-cloneable). */

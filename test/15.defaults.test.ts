@@ -19,6 +19,8 @@ describe('defaults: lib/ and the core agree', () => {
     expect(core.store.syncEvery).toBe(DEFAULTS.syncEvery);
     expect(core.store.seed).toBe(DEFAULTS.seed);
     expect(core.store.stalePolicy).toBe('accept');  // lib/config.ts: staleness defaults to { policy: 'accept' }
+    expect(core.store.verify).toBe(DEFAULTS.verify);
+    expect(core.store.adamLr).toBe(f32(DEFAULTS.adamLr));  // a checkpoint's adam settings without lr
   });
 
   test('optimizer (the core holds float32)', () => {
@@ -46,7 +48,7 @@ describe('defaults: lib/ and the core agree', () => {
 
 describe('the addon parses names in the core and takes no defaults', () => {
   const optimizer = { ...DEFAULTS.optimizer };
-  const config: NativeStoreConfig = { mode: 'atomic', optimizer, staleness: { policy: 'accept', bound: null }, nonFinite: 'reject', syncEvery: 1, seed: 0 };
+  const config: NativeStoreConfig = { mode: 'atomic', optimizer, staleness: { policy: 'accept', bound: null }, nonFinite: 'reject', syncEvery: 1, seed: 0, verify: false };
   const tensors = [{ name: 'w', shape: [2], init: 'zeros' as const, std: 0.01 }];
   const make = (c: object, t: object[] = tensors) => () => new (native().NativeStore)(c as NativeStoreConfig, t as typeof tensors);
 

@@ -7,7 +7,6 @@
 #include "../core/model/model.h"
 #include "../core/trainer/trainer.h"
 #include "../kernels/dispatch.h"
-#include "../kernels/fixed/scalar.h"
 #include "binding.h"
 #include "buffers.h"
 #include "convert.h"
@@ -60,6 +59,8 @@ Napi::Value core_defaults(const Napi::CallbackInfo& info) {
   store.Set("nonFinite", non_finite_name(c.nonFinite));
   store.Set("syncEvery", n(static_cast<double>(c.syncEvery)));
   store.Set("seed", n(static_cast<double>(c.seed)));
+  store.Set("verify", c.verify);
+  store.Set("adamLr", n(kAdamDefaultLr));
   const TensorSpec t;
   Napi::Object tensor = Napi::Object::New(env);
   tensor.Set("init", init_name(t.init));
@@ -109,10 +110,9 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::ModelTensors>("modelTensors"),
                              InstanceMethod<&Addon::Evaluate>("evaluate"),
                              InstanceMethod<&Addon::Train>("train"),
-                             InstanceMethod<&Addon::ReadCheckpoint>("readCheckpoint"),
+                             InstanceMethod<&Addon::LoadCheckpoint>("loadCheckpoint"),
+                             InstanceMethod<&Addon::InspectCheckpoint>("inspectCheckpoint"),
                              InstanceMethod<&Addon::Defaults>("defaults"),
-                             // Q32.32 values beyond this are refused (kernels/fixed): checkpoint readers check fixed.* with it
-                             InstanceValue("fixedLimit", Napi::BigInt::New(env, gv::kernels::kFixedLimit)),
                          });
     // Training runs of this environment: its teardown cancels and joins them.
     env.AddCleanupHook([this] { runs_.stop_all(); });
@@ -129,7 +129,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value ModelTensors(const Napi::CallbackInfo& info) { return model_tensors(info); }
   Napi::Value Evaluate(const Napi::CallbackInfo& info) { return evaluate(info); }
   Napi::Value Train(const Napi::CallbackInfo& info) { return train(info); }
-  Napi::Value ReadCheckpoint(const Napi::CallbackInfo& info) { return read_checkpoint(info); }
+  Napi::Value LoadCheckpoint(const Napi::CallbackInfo& info) { return load_checkpoint(info); }
+  Napi::Value InspectCheckpoint(const Napi::CallbackInfo& info) { return inspect_checkpoint(info); }
   Napi::Value Defaults(const Napi::CallbackInfo& info) { return core_defaults(info); }
 
  public:
@@ -147,6 +148,12 @@ Napi::Object wrap_dataset(Napi::Env env, DatasetPtr d) {
   // before New returns.
   Napi::External<DatasetPtr> ext = Napi::External<DatasetPtr>::New(env, &d);
   return env.GetInstanceData<Addon>()->datasetCtor_.New({ext});
+}
+
+Napi::Object wrap_store(Napi::Env env, std::shared_ptr<Store> s) {
+  // As wrap_dataset: the constructor copies the shared_ptr before New returns.
+  Napi::External<std::shared_ptr<Store>> ext = Napi::External<std::shared_ptr<Store>>::New(env, &s);
+  return env.GetInstanceData<Addon>()->storeCtor_.New({env.Null(), env.Null(), ext});
 }
 
 bool is_instance(Napi::Env env, const Napi::Value& v, bool store) {

@@ -25,10 +25,13 @@ Napi::Function define_store(Napi::Env env);
 // leaves a running trainer its reference).
 std::shared_ptr<Store> store_arg(const Napi::CallbackInfo& info, uint32_t k);
 
-// checkpoint.cpp: NativeStore.save / restore, and readCheckpoint
+// A new NativeStore holding s (a store the core made: load).
+Napi::Object wrap_store(Napi::Env env, std::shared_ptr<Store> s);
+
+// checkpoint.cpp: NativeStore.save, loadCheckpoint, inspectCheckpoint
 Napi::Value save_store(const Napi::CallbackInfo& info, std::shared_ptr<Store> store);
-void restore_store(const Napi::CallbackInfo& info, Store& s);
-Napi::Value read_checkpoint(const Napi::CallbackInfo& info);
+Napi::Value load_checkpoint(const Napi::CallbackInfo& info);
+Napi::Value inspect_checkpoint(const Napi::CallbackInfo& info);
 
 // dataset.cpp
 Napi::Function define_dataset(Napi::Env env);

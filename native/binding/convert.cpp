@@ -17,6 +17,7 @@ Napi::Error make_error(Napi::Env env, Code code, const std::string& message) {
 Napi::Error status_error(Napi::Env env, const Status& s, const Store* store) {
   Napi::Error e = make_error(env, s.code, s.message);
   if (!s.field.empty()) e.Set("field", s.field);
+  if (!s.tensorName.empty()) e.Set("tensor", s.tensorName);
   if (s.tensor >= 0 && store && static_cast<size_t>(s.tensor) < store->tensor_count())
     e.Set("tensor", store->tensor(static_cast<size_t>(s.tensor)).name);
   if (s.index >= 0) e.Set("index", Napi::Number::New(env, static_cast<double>(s.index)));
@@ -80,11 +81,10 @@ static void parsed(Napi::Env env, const Status& s) {
   if (!s.ok()) throw status_error(env, s, nullptr);
 }
 
-gv::StoreConfig to_config(Napi::Env env, const Napi::Object& c) {
-  gv::StoreConfig cfg;
-  parsed(env, gv::parse_store_mode(str(c, "mode"), &cfg.mode));
-  Napi::Object o = object(c, "optimizer");
-  auto& a = cfg.optimizer;
+namespace {
+
+kernels::StepArgs to_optimizer(Napi::Env env, const Napi::Object& o) {
+  kernels::StepArgs a;
   parsed(env, gv::parse_optimizer_kind(str(o, "kind"), &a.kind));
   a.lr = static_cast<float>(num(o, "lr"));
   a.momentum = static_cast<float>(num(o, "momentum"));
@@ -95,14 +95,81 @@ gv::StoreConfig to_config(Napi::Env env, const Napi::Object& c) {
   a.beta2 = static_cast<float>(num(o, "beta2"));
   a.alpha = static_cast<float>(num(o, "alpha"));
   a.eps = static_cast<float>(num(o, "eps"));
-  Napi::Object st = object(c, "staleness");
-  parsed(env, gv::parse_stale_policy(str(st, "policy"), &cfg.stalePolicy));
-  // bound: null is no bound (the core's UINT64_MAX)
-  if (!field(st, "bound").IsNull()) cfg.staleBound = static_cast<uint64_t>(num(st, "bound"));
+  return a;
+}
+
+// { policy, bound }: bound null is no bound (the core's UINT64_MAX)
+ckpt::Staleness to_staleness(Napi::Env env, const Napi::Object& st) {
+  ckpt::Staleness s;
+  parsed(env, gv::parse_stale_policy(str(st, "policy"), &s.policy));
+  if (!field(st, "bound").IsNull()) s.bound = static_cast<uint64_t>(num(st, "bound"));
+  return s;
+}
+
+}  // namespace
+
+gv::StoreConfig to_config(Napi::Env env, const Napi::Object& c) {
+  gv::StoreConfig cfg;
+  parsed(env, gv::parse_store_mode(str(c, "mode"), &cfg.mode));
+  cfg.optimizer = to_optimizer(env, object(c, "optimizer"));
+  const ckpt::Staleness st = to_staleness(env, object(c, "staleness"));
+  cfg.stalePolicy = st.policy;
+  cfg.staleBound = st.bound;
   parsed(env, gv::parse_non_finite(str(c, "nonFinite"), &cfg.nonFinite));
   cfg.syncEvery = static_cast<uint64_t>(num(c, "syncEvery"));
   cfg.seed = static_cast<uint64_t>(num(c, "seed"));
+  cfg.verify = flag(c, "verify");
   return cfg;
+}
+
+Napi::Object config_js(Napi::Env env, const gv::StoreConfig& c) {
+  auto n = [&](float v) { return Napi::Number::New(env, gv::float_decimal(v)); };
+  const kernels::StepArgs& a = c.optimizer;
+  Napi::Object opt = Napi::Object::New(env);
+  opt.Set("kind", optimizer_kind_name(a.kind));
+  opt.Set("lr", n(a.lr));
+  opt.Set("momentum", n(a.momentum));
+  opt.Set("nesterov", a.nesterov);
+  opt.Set("weightDecay", n(a.weightDecay));
+  opt.Set("decoupled", a.decoupled);
+  opt.Set("beta1", n(a.beta1));
+  opt.Set("beta2", n(a.beta2));
+  opt.Set("alpha", n(a.alpha));
+  opt.Set("eps", n(a.eps));
+  Napi::Object st = Napi::Object::New(env);
+  st.Set("policy", stale_policy_name(c.stalePolicy));
+  st.Set("bound", c.staleBound == UINT64_MAX ? env.Null() : Napi::Number::New(env, static_cast<double>(c.staleBound)));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("mode", mode_name(c.mode));
+  o.Set("optimizer", opt);
+  o.Set("staleness", st);
+  o.Set("nonFinite", non_finite_name(c.nonFinite));
+  o.Set("syncEvery", Napi::Number::New(env, static_cast<double>(c.syncEvery)));
+  o.Set("seed", Napi::Number::New(env, static_cast<double>(c.seed)));
+  o.Set("verify", c.verify);
+  return o;
+}
+
+ckpt::LoadOptions to_load_options(Napi::Env env, const Napi::Object& o) {
+  ckpt::LoadOptions l;
+  // every field is there; null leaves it to the file
+  auto given = [&](const char* key) { return !field(o, key).IsNull(); };
+  if (given("mode")) {
+    Mode m;
+    parsed(env, gv::parse_store_mode(str(o, "mode"), &m));
+    l.mode = m;
+  }
+  if (given("optimizer")) l.optimizer = to_optimizer(env, object(o, "optimizer"));
+  if (given("staleness")) l.staleness = to_staleness(env, object(o, "staleness"));
+  if (given("nonFinite")) {
+    NonFinitePolicy p;
+    parsed(env, gv::parse_non_finite(str(o, "nonFinite"), &p));
+    l.nonFinite = p;
+  }
+  if (given("syncEvery")) l.syncEvery = static_cast<uint64_t>(num(o, "syncEvery"));
+  if (given("seed")) l.seed = static_cast<uint64_t>(num(o, "seed"));
+  if (given("verify")) l.verify = flag(o, "verify");
+  return l;
 }
 
 std::vector<gv::TensorSpec> to_tensors(Napi::Env env, const Napi::Value& v) {

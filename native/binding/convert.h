@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/checkpoint/checkpoint.h"
 #include "../core/model/model.h"
 #include "../core/store.h"
 #include "../core/trainer/trainer.h"
@@ -31,6 +32,8 @@ Napi::Object object_arg(const Napi::CallbackInfo& info, uint32_t k, const char* 
 Napi::Array shape_js(Napi::Env env, const std::vector<int64_t>& shape);
 
 StoreConfig to_config(Napi::Env env, const Napi::Object& c);
+Napi::Object config_js(Napi::Env env, const StoreConfig& c);  // floats as their shortest decimal
+ckpt::LoadOptions to_load_options(Napi::Env env, const Napi::Object& o);
 std::vector<TensorSpec> to_tensors(Napi::Env env, const Napi::Value& v);
 model::ModelSpec to_model_spec(Napi::Env env, const Napi::Value& v);
 train::TrainerConfig to_trainer_config(Napi::Env env, const Napi::Value& v);

@@ -117,14 +117,18 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
                            InstanceMethod<&NativeStore::Info>("info"),
                            InstanceMethod<&NativeStore::SetLearningRate>("setLearningRate"),
                            InstanceMethod<&NativeStore::Save>("save"),
-                           InstanceMethod<&NativeStore::Restore>("restore"),
+                           InstanceMethod<&NativeStore::Config>("config"),
                            InstanceMethod<&NativeStore::SharedOptions>("sharedOptions"),
                        });
   }
 
-  // new NativeStore(config, tensors) or new NativeStore(null, null, sharedId)
+  // new NativeStore(config, tensors), new NativeStore(null, null, sharedId), or (wrap_store) an External
   explicit NativeStore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeStore>(info) {
     Napi::Env env = info.Env();
+    if (info.Length() >= 3 && info[2].IsExternal()) {  // wrap_store
+      store_ = *info[2].As<Napi::External<std::shared_ptr<Store>>>().Data();
+      return;
+    }
     if (info.Length() >= 3 && info[2].IsNumber()) {
       uint64_t id = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
       store_ = registry_get(id, &sharedOptions_);
@@ -139,12 +143,8 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
   }
 
  public:
-  // save(file, meta) and restore(image): checkpoint.cpp
+  // save(file): checkpoint.cpp
   Napi::Value Save(const Napi::CallbackInfo& info) { return save_store(info, shared(info.Env())); }
-  Napi::Value Restore(const Napi::CallbackInfo& info) {
-    restore_store(info, live(info.Env()));
-    return info.Env().Undefined();
-  }
 
   // The store for a native trainer (shared: closing the JS object leaves a
   // running trainer its reference).
@@ -271,6 +271,10 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     o.Set("learningRate", Napi::Number::New(env, s.learning_rate()));
     return o;
   }
+
+  // The configuration the store was made with (a loaded store: the caller's
+  // options over the file's), as NativeStoreConfig.
+  Napi::Value Config(const Napi::CallbackInfo& info) { return config_js(info.Env(), live(info.Env()).config()); }
 
   Napi::Value SetLearningRate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

@@ -45,6 +45,7 @@ struct Status {
   std::string message;
   std::string field;   // config path or argument name, when there is one
   int64_t tensor = -1;  // tensor index, when one is at fault
+  std::string tensorName;  // a file's tensor at fault, by name (checkpoints: it may be no store's tensor)
   int64_t index = -1;   // element index within it
   std::string file;     // data files: the file at fault
   int64_t line = -1;    // text data files: 1-based line and column of the first bad token

@@ -73,7 +73,24 @@ struct StoreConfig {
   uint64_t syncEvery = 1;            // averaging: pushes per round
   uint64_t seed = 0;                 // initialisation
   size_t shardFloats = 16384;        // floats per stripe (64 KiB): the unit a writer owns (store/stripes.h)
+  // Snapshots keep a checksum and pushes based on one modified in place are
+  // refused: the facade does the checking (lib/snapshot.ts); the core keeps
+  // the setting so that checkpoints record it.
+  bool verify = false;
 };
+
+// optimizer.lr where none is given: StepArgs's default, adam's own (lib/
+// config.ts DEFAULTS.adamLr; test/15.defaults checks they agree).
+constexpr float kAdamDefaultLr = 0.001f;
+inline float default_lr(kernels::OptKind k) { return k == kernels::OptKind::Adam ? kAdamDefaultLr : kernels::StepArgs{}.lr; }
+
+// A float32 setting as the shortest decimal that reads back as the same
+// float, then as a double: 0.1f is 0.1, not 0.10000000149011612. Checkpoint
+// metadata and the configuration the facade reads back use it, so a value
+// written as 0.1 comes back as 0.1 (store/parse.cpp).
+double float_decimal(float x);
+// The same decimal as text (JSON: finite values only).
+std::string float_text(float x);
 
 struct TensorInfo {
   std::string name;

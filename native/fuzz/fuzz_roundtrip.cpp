@@ -1,10 +1,10 @@
 // Structured round trip: the input chooses a store (mode, optimizer, 1-4
-// tensors with any names and small shapes), pushes into it, and extra
-// metadata; the store is saved with ckpt::save to a real file, read back
-// with st::read, and loaded into a fresh store of the same configuration
-// through the core's load path (the file's parameters as initial values,
-// ckpt::read_floats, ckpt::restore), and everything must come back bit for
-// bit: parameters, optimizer state, deterministic's fixed-point values,
+// tensors with any names and small shapes, staleness, nonFinite, verify),
+// pushes into it, and extra metadata; the store is saved with ckpt::save to
+// a real file, read back with st::read (the metadata checked), and opened
+// with ckpt::load, the one load path (the facade's and gv_bench_train's),
+// without options: everything must come back bit for bit: configuration,
+// parameters, optimizer state, deterministic's fixed-point values,
 // averaging's open round, version, step and metadata.
 #include <fuzzer/FuzzedDataProvider.h>
 #include <unistd.h>
@@ -48,6 +48,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   cfg.syncEvery = in.ConsumeIntegralInRange<uint64_t>(1, 3);
   cfg.seed = in.ConsumeIntegral<uint8_t>();
   cfg.shardFloats = 16 * in.ConsumeIntegralInRange<size_t>(1, 4);
+  if (in.ConsumeBool() && cfg.mode != gv::Mode::Averaging && cfg.mode != gv::Mode::Deterministic) {
+    cfg.stalePolicy = static_cast<gv::StalePolicy>(in.ConsumeIntegralInRange<int>(0, 2));
+    if (in.ConsumeBool()) cfg.staleBound = in.ConsumeIntegral<uint16_t>();
+  }
+  cfg.nonFinite = in.ConsumeBool() ? gv::NonFinitePolicy::Skip : gv::NonFinitePolicy::Reject;
+  cfg.verify = in.ConsumeBool();
   std::vector<gv::TensorSpec> specs;
   const int nt = in.ConsumeIntegralInRange<int>(1, 4);
   for (int t = 0; t < nt; ++t) {
@@ -102,7 +108,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const std::string file = dir() + "/ckpt.safetensors";
   gv::ckpt::SaveInfo info;
-  gv::Status s = gv::ckpt::save(*a, file, meta, &info);
+  gv::Status s = gv::ckpt::save(*a, file, &info, meta);
   FUZZ_CHECK(s.ok(), "save failed: %s", s.message.c_str());
   gv::StateImage img;
   FUZZ_CHECK(a->export_state(&img).ok(), "export");
@@ -120,58 +126,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(v && *v == kv.second, "metadata '%s'", kv.first.c_str());
   }
 
-  // Back through the core's own load path, as load() drives it: a store
-  // created with the file's parameters as its initial values
-  // (ckpt::read_floats), then ckpt::restore with the file's optimizer
-  // state, exact values, open round and counters.
-  auto file_tensor = [&](const std::string& name, const char* dtype, size_t size, size_t es) {
-    const gv::st::Tensor* ft = h.find(name);
-    FUZZ_CHECK(ft && ft->dtype == dtype && ft->end - ft->begin == size * es, "tensor '%s'", name.c_str());
-    return ft;
-  };
-  std::vector<gv::TensorSpec> fromFile;
-  for (size_t t = 0; t < a->tensor_count(); ++t) {
-    const gv::TensorInfo& ti = a->tensor(t);
-    const gv::st::Tensor* ft = file_tensor(ti.name, "F32", ti.size, 4);
-    FUZZ_CHECK(ft->shape == ti.shape && gv::ckpt::is_float(*ft), "shape of '%s'", ti.name.c_str());
-    gv::TensorSpec sp(ti.name, ti.shape, gv::InitKind::Values);
-    sp.values.resize(ti.size);
-    if (ti.size) gv::ckpt::read_floats(*ft, body.data(), sp.values.data());
-    fromFile.push_back(std::move(sp));
-  }
+  // Back through the core's one load path, with no options: the file decides.
   std::shared_ptr<gv::Store> b;
-  FUZZ_CHECK(gv::Store::create(cfg, fromFile, &b).ok(), "create b");
-  gv::ckpt::RestoreInput rin;
-  rin.version = img.version;
-  rin.step = img.step;
-  const std::vector<std::string> slots = gv::ckpt::slot_names(cfg.optimizer);
-  // Aligned copies: the file's bytes need not be (a moved vector keeps its buffer).
-  std::vector<std::vector<float>> stateCopies;
-  std::vector<std::vector<int64_t>> intCopies;
-  auto i64 = [&](const gv::st::Tensor* ft) {
-    intCopies.emplace_back(std::max<size_t>(1, static_cast<size_t>((ft->end - ft->begin) / 8)));  // never null
-    if (ft->end > ft->begin) std::memcpy(intCopies.back().data(), body.data() + ft->begin, ft->end - ft->begin);
-    return static_cast<const int64_t*>(intCopies.back().data());
-  };
-  for (size_t t = 0; t < a->tensor_count(); ++t) {
-    const gv::TensorInfo& ti = a->tensor(t);
-    for (size_t k = 0; k < slots.size(); ++k) {
-      const gv::st::Tensor* ft = file_tensor("optimizer." + slots[k] + "." + ti.name, "F32", ti.size, 4);
-      stateCopies.emplace_back(ti.size);
-      if (ti.size) gv::ckpt::read_floats(*ft, body.data(), stateCopies.back().data());
-      static const float none = 0.f;  // an empty array is not null (null means the wrong type)
-      rin.state.push_back({static_cast<int>(k + 1), {ti.name, ti.size ? stateCopies.back().data() : &none, ti.size}});
-    }
-    if (!img.fixed.empty()) rin.fixed.push_back({ti.name, i64(file_tensor("fixed." + ti.name, "I64", ti.size, 8)), ti.size});
-    if (img.pending > 0 && h.find("round." + ti.name))
-      rin.round.push_back({ti.name, i64(file_tensor("round." + ti.name, "I64", ti.size, 8)), ti.size});
-  }
-  rin.pending = img.pending;
-  s = gv::ckpt::restore(*b, rin);
-  FUZZ_CHECK(s.ok(), "restore: %s", s.message.c_str());
+  s = gv::ckpt::load(file, {}, &b);
+  FUZZ_CHECK(s.ok(), "load refuses what save wrote: %s", s.message.c_str());
+  const gv::StoreConfig& c = b->config();
+  // (shardFloats and seed are not the file's: layout and initial values come from its tensors)
+  FUZZ_CHECK(c.mode == cfg.mode && c.stalePolicy == cfg.stalePolicy && c.staleBound == cfg.staleBound &&
+                 c.nonFinite == cfg.nonFinite && c.verify == cfg.verify && (cfg.mode != gv::Mode::Averaging || c.syncEvery == cfg.syncEvery),
+             "configuration differs after the round trip");
+  FUZZ_CHECK(gv::ckpt::slot_names(c.optimizer) == gv::ckpt::slot_names(cfg.optimizer) && c.optimizer.kind == cfg.optimizer.kind &&
+                 c.optimizer.lr == cfg.optimizer.lr && c.optimizer.momentum == cfg.optimizer.momentum && c.optimizer.weightDecay == cfg.optimizer.weightDecay,
+             "optimizer differs after the round trip");
+  FUZZ_CHECK(b->tensor_count() == a->tensor_count(), "tensor count");
+  for (size_t t = 0; t < a->tensor_count(); ++t)
+    FUZZ_CHECK(b->tensor(t).name == a->tensor(t).name && b->tensor(t).shape == a->tensor(t).shape, "tensor %zu", t);
   gv::StateImage again;
   FUZZ_CHECK(b->export_state(&again).ok(), "export b");
-  FUZZ_CHECK(again.version == img.version && again.step == img.step, "counters");
+  FUZZ_CHECK(again.version == img.version && again.step == img.step && again.pending == img.pending, "counters");
   for (size_t t = 0; t < a->tensor_count(); ++t) {
     const gv::TensorInfo& ti = a->tensor(t);
     auto same = [&](const auto& x, const auto& y, const char* what) {
@@ -185,6 +157,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     same(img.s1, again.s1, "optimizer state 1");
     same(img.s2, again.s2, "optimizer state 2");
     same(img.fixed, again.fixed, "fixed-point values");
+    if (img.pending > 0 && img.roundTensors[t]) same(img.round, again.round, "round sums");
   }
   return 0;
 }

@@ -1,7 +1,9 @@
 // Checkpoints (issue 4): the safetensors parser accepts what the writer
 // writes and refuses every malformed header with a byte offset; a write
-// replaces the file whole and sweeps dead writers' temporaries; and
-// export_state() is one point in time while writers push, in every mode.
+// replaces the file whole and sweeps dead writers' temporaries;
+// export_state() is one point in time while writers push, in every mode;
+// and (issue 12) a C++ caller saves, loads with or without options, and
+// resumes exactly through the core alone.
 #include <unistd.h>
 
 #include <atomic>
@@ -183,7 +185,7 @@ void test_save_file() {
   CHECK_OK(s->push(gr, 2, -1, &r));
   ckpt::SaveInfo info;
   const std::string f = g_dir + "/s.safetensors";
-  CHECK_OK(ckpt::save(*s, f, {{"note", "x"}}, &info));
+  CHECK_OK(ckpt::save(*s, f, &info, {{"note", "x"}}));
   CHECK_EQ(info.version, uint64_t{1});
   st::Header h;
   std::vector<uint8_t> data;
@@ -212,7 +214,7 @@ void test_empty_tensors() {
     CHECK_OK(s->push(&g, 1, -1, &r));
     ckpt::SaveInfo info;
     const std::string f = g_dir + "/empty.safetensors";
-    CHECK_OK(ckpt::save(*s, f, {}, &info));
+    CHECK_OK(ckpt::save(*s, f, &info));
     st::Header h;
     std::vector<uint8_t> data;
     CHECK_OK(st::read(f, 1 << 20, &h, &data));
@@ -240,6 +242,158 @@ void test_empty_tensors() {
   }
 }
 
+// A C++ caller saves and resumes through the core alone (issue 12): load()
+// with no options gives back the configuration, the parameters and the
+// optimizer state, and training resumes with the same bits as never
+// stopping; options override the file's; faults are blamed on whoever
+// supplied the field.
+std::vector<float> params_of(Store& s) {
+  std::vector<float> p(s.padded_floats());
+  s.snapshot(p.data());
+  return p;
+}
+
+void push_n(Store& s, int n, int seed) {
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> g(12), gb(3);
+    for (size_t k = 0; k < g.size(); ++k) g[k] = float((seed + i) * 7 + int(k) % 5 - 3) / 8.f;
+    for (size_t k = 0; k < gb.size(); ++k) gb[k] = float(seed - i + int(k)) / 16.f;
+    Grad gr[2] = {{0, g.data(), g.size()}, {1, gb.data(), gb.size()}};
+    PushResult r;
+    CHECK_OK(s.push(gr, 2, -1, &r));
+  }
+}
+
+void test_load_resume() {
+  for (Mode m : {Mode::Atomic, Mode::Locked, Mode::Versioned, Mode::Deterministic, Mode::Averaging, Mode::Hogwild}) {
+    gvtest::Context ctx(mode_name(m));
+    StoreConfig c;
+    c.mode = m;
+    if (m == Mode::Deterministic) {
+      c.optimizer.lr = 0.1f;
+    } else {
+      c.optimizer.kind = kernels::OptKind::Adam;
+      c.optimizer.lr = 0.05f;
+      c.optimizer.beta1 = 0.8f;
+    }
+    if (m == Mode::Averaging) c.syncEvery = 3;
+    if (m == Mode::Locked) c.stalePolicy = StalePolicy::Scale, c.staleBound = 7;
+    c.nonFinite = NonFinitePolicy::Skip;
+    c.verify = true;
+    const std::vector<TensorSpec> specs = {TensorSpec{"W", {4, 3}, InitKind::Glorot}, TensorSpec{"b", {3}, InitKind::Normal, 0.1f}};
+    std::shared_ptr<Store> a, control;
+    CHECK_OK(Store::create(c, specs, &a));
+    CHECK_OK(Store::create(c, specs, &control));
+    push_n(*a, 4, 1);  // averaging: a round of 3 closed, one push open
+    push_n(*control, 4, 1);
+    const std::string f = g_dir + "/resume.safetensors";
+    ckpt::SaveInfo info;
+    CHECK_OK(ckpt::save(*a, f, &info));
+    std::shared_ptr<Store> b;
+    CHECK_OK(ckpt::load(f, {}, &b));
+    const StoreConfig& bc = b->config();
+    CHECK(bc.mode == m && bc.optimizer.kind == c.optimizer.kind && bc.optimizer.lr == c.optimizer.lr && bc.optimizer.beta1 == c.optimizer.beta1);
+    CHECK(bc.stalePolicy == c.stalePolicy && bc.staleBound == c.staleBound && bc.nonFinite == c.nonFinite && bc.verify);
+    CHECK_EQ(bc.syncEvery, m == Mode::Averaging ? uint64_t{3} : uint64_t{1});
+    CHECK_EQ(b->version(), a->version());
+    CHECK_EQ(b->stats().pending, a->stats().pending);
+    CHECK(params_of(*b) == params_of(*a));
+    push_n(*b, 5, 9);
+    push_n(*control, 5, 9);
+    CHECK_MSG(params_of(*b) == params_of(*control), "resumed training differs from training never stopped");
+  }
+}
+
+void test_load_options() {
+  StoreConfig c;
+  c.optimizer.kind = kernels::OptKind::Adam;
+  c.optimizer.lr = 0.01f;
+  std::shared_ptr<Store> a;
+  CHECK_OK(Store::create(c, {TensorSpec{"w", {5}, InitKind::Normal, 1.f}}, &a));
+  {
+    std::vector<float> g(5, 0.5f);
+    Grad gr{0, g.data(), g.size()};
+    PushResult r;
+    CHECK_OK(a->push(&gr, 1, -1, &r));
+  }
+  const std::string f = g_dir + "/adam.safetensors";
+  ckpt::SaveInfo info;
+  CHECK_OK(ckpt::save(*a, f, &info));
+  // another mode and optimizer: the caller's; a fresh optimizer, the file's values and version
+  ckpt::LoadOptions o;
+  o.mode = Mode::Deterministic;
+  o.optimizer = kernels::StepArgs{};
+  o.optimizer->lr = 0.5f;
+  std::shared_ptr<Store> b;
+  CHECK_OK(ckpt::load(f, o, &b));
+  CHECK(b->mode() == Mode::Deterministic && b->config().optimizer.kind == kernels::OptKind::Sgd && b->config().optimizer.lr == 0.5f);
+  CHECK_EQ(b->version(), uint64_t{1});
+  // the caller's mode clashing with the file's (valid) adam: the caller's fault
+  ckpt::LoadOptions det;
+  det.mode = Mode::Deterministic;
+  Status st = ckpt::load(f, det, &b);
+  CHECK_EQ(st.code, Code::Config);
+  CHECK(st.message.find("comes from the load options") != std::string::npos);
+  // options for another mode than the store gets
+  ckpt::LoadOptions sync;
+  sync.syncEvery = 4;
+  st = ckpt::load(f, sync, &b);
+  CHECK_EQ(st.code, Code::Config);
+  CHECK_EQ(st.field, std::string("syncEvery"));
+  // the file's own invalid setting: its fault, naming the file
+  st::Header h;
+  std::vector<uint8_t> data;
+  CHECK_OK(st::read(f, 1 << 20, &h, &data));
+  // every float setting written as its shortest decimal
+  CHECK(h.meta("optimizer") && *h.meta("optimizer") == R"({"kind":"adam","lr":0.01,"weightDecay":0,"decoupled":false,"beta1":0.9,"beta2":0.999,"eps":1e-08})");
+  CHECK(h.meta("options") && *h.meta("options") == R"({"staleness":{"policy":"accept","bound":null},"nonFinite":"reject","syncEvery":1,"verify":false})");
+  const st::Header saved = h;
+  for (auto& kv : h.metadata)
+    if (kv.first == "optimizer") kv.second = R"({"kind":"adam","lr":-1})";
+  st = ckpt::open(f, h, data, {}, &b);
+  CHECK_EQ(st.code, Code::DataFormat);
+  CHECK_EQ(st.file, f);
+  CHECK(st.message.find("optimizer.lr") != std::string::npos);
+  // metadata of the wrong form: DataFormat naming the key, at the header (byte 8)
+  const std::pair<const char*, const char*> bad[] = {
+      {"optimizer", R"({"kind":"toString"})"}, {"optimizer", R"({"kind":"sgd","lr":"0.1"})"}, {"optimizer", "{"},
+      {"options", R"({"nonFinite":"maybe"})"}, {"options", R"({"staleness":{"policy":"reject","bound":-1}})"},
+      {"options", R"({"syncEvery":0})"},        {"mode", "fast"},                               {"version", "-1"},
+      {"tensors", R"(["w","nope"])"},          {"pending", "3"},
+  };
+  for (const auto& [key, value] : bad) {
+    gvtest::Context ctx(std::string(key) + " = " + value);
+    st::Header h2 = saved;
+    for (auto& kv : h2.metadata)
+      if (kv.first == key) kv.second = value;
+    if (!h2.meta(key)) h2.metadata.emplace_back(key, value);
+    st = ckpt::open(f, h2, data, {}, &b);
+    CHECK_EQ(st.code, Code::DataFormat);
+    CHECK_EQ(st.offset, int64_t{8});
+    CHECK(st.message.find(std::string("\"") + key + "\"") != std::string::npos || st.message.find("'nope'") != std::string::npos);
+  }
+  CHECK_EQ(float_decimal(0.1f), 0.1);
+  CHECK_EQ(float_decimal(1e-8f), 1e-8);
+}
+
+// inspect(): the metadata, and each tensor's range and mean.
+void test_inspect() {
+  std::shared_ptr<Store> s;
+  TensorSpec w("w", {4}, InitKind::Values);
+  w.values = {1.f, -2.f, 3.f, 6.f};
+  CHECK_OK(Store::create(StoreConfig{}, {w}, &s));
+  const std::string f = g_dir + "/inspect.safetensors";
+  ckpt::SaveInfo info;
+  CHECK_OK(ckpt::save(*s, f, &info));
+  ckpt::Inspection in;
+  CHECK_OK(ckpt::inspect(f, &in));
+  CHECK_EQ(in.tensors.size(), size_t{1});
+  CHECK(in.tensors[0].numeric && in.tensors[0].min == -2 && in.tensors[0].max == 6 && in.tensors[0].mean == 2);
+  bool mode = false;
+  for (const auto& kv : in.metadata) mode = mode || (kv.first == "mode" && kv.second == "atomic");
+  CHECK(mode);
+}
+
 }  // namespace
 
 int main() {
@@ -250,6 +404,9 @@ int main() {
   test_point_in_time();
   test_save_file();
   test_empty_tensors();
+  test_load_resume();
+  test_load_options();
+  test_inspect();
   std::filesystem::remove_all(g_dir);
   return gvtest::finish("test_checkpoint");
 }

@@ -1,5 +1,7 @@
 #include "checkpoint.h"
 
+#include "metadata.h"
+
 #include <chrono>
 #include <cstring>
 
@@ -15,19 +17,16 @@ std::vector<std::string> slot_names(const kernels::StepArgs& o) {
   return {};
 }
 
-Status save(Store& s, const std::string& file, const std::vector<std::pair<std::string, std::string>>& meta, SaveInfo* info) {
+Status save(Store& s, const std::string& file, SaveInfo* info, const std::vector<std::pair<std::string, std::string>>& extra) {
   const auto t0 = std::chrono::steady_clock::now();
   StateImage img;
   Status st = s.export_state(&img);
   if (!st.ok()) return st;
   std::vector<st::OutTensor> out;
-  std::string names = "[";
   for (size_t t = 0; t < s.tensor_count(); ++t) {
     const TensorInfo& ti = s.tensor(t);
     out.push_back({ti.name, "F32", ti.shape, img.params.data() + ti.offset, ti.size * sizeof(float)});
-    names += std::string(t ? "," : "") + st::json_string(ti.name);
   }
-  names += "]";
   const std::vector<std::string> slots = slot_names(s.config().optimizer);
   const std::vector<float>* state[2] = {&img.s1, &img.s2};
   // Every slot of the optimizer is written, even for a store of empty
@@ -51,15 +50,13 @@ Status save(Store& s, const std::string& file, const std::vector<std::pair<std::
       const TensorInfo& ti = s.tensor(t);
       out.push_back({"round." + ti.name, "I64", ti.shape, img.round.data() + ti.offset, ti.size * sizeof(int64_t)});
     }
-  std::vector<std::pair<std::string, std::string>> m = {
-      {"format", kFormat},
-      {"mode", mode_name(s.mode())},
-      {"version", std::to_string(img.version)},
-      {"step", std::to_string(img.step)},
-      {"tensors", names},
-  };
-  if (img.pending > 0) m.push_back({"pending", std::to_string(img.pending)});
-  for (const auto& kv : meta) m.push_back(kv);
+  Metadata m = metadata_of(s, img);
+  for (const auto& kv : extra) {
+    bool ours = false;
+    for (const auto& have : m) ours = ours || have.first == kv.first;
+    if (ours) return Status::Error(Code::InvalidArgument, "metadata key '" + escape_bytes(kv.first) + "' is the format's own", "extra");
+  }
+  m.insert(m.end(), extra.begin(), extra.end());
   st = st::write(file, out, m);
   if (!st.ok()) return st;
   info->bytes = 0;

@@ -1,11 +1,19 @@
-// A store as a safetensors checkpoint: parameters under their own names, the
+// Checkpoints, the one owner of the format (README "Checkpoints"): a store
+// as a safetensors file and back. Parameters under their own names, the
 // optimizer state as `optimizer.<slot>.<tensor>` (PyTorch's slot names:
 // momentum_buffer, sum, square_avg, exp_avg, exp_avg_sq), deterministic
 // mode's exact Q32.32 values as `fixed.<tensor>` (I64), averaging's open
 // round as `round.<tensor>` (I64 sums, for the tensors its pushes named) with
-// its push count in metadata `pending`, and metadata: format, mode,
-// version, step, optimizer (JSON), tensors (JSON names).
+// its push count in metadata `pending`, and metadata (metadata.h): format,
+// mode, version, step, tensors (JSON names), optimizer and options (JSON).
+//
+// save() writes it; load() opens a file as a new store, the caller's
+// options over the file's; inspect() describes any safetensors file. The
+// facade (lib/store.ts, lib/cli/inspect.ts), gv_bench_train and the fuzzers
+// call these, and nothing else reads or writes the format.
 #pragma once
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,15 +35,67 @@ struct SaveInfo {
   double seconds = 0;
 };
 
-// Writes the store crash-safely (safetensors.h). meta: extra metadata (the
-// facade adds the optimizer's JSON and the store options).
-Status save(Store& s, const std::string& file, const std::vector<std::pair<std::string, std::string>>& meta, SaveInfo* info);
+// Writes the store crash-safely (safetensors.h): every tensor from one point
+// in time (pushes wait for the copy only), the metadata from the store's own
+// configuration. extra: further metadata entries (keys other than ours).
+Status save(Store& s, const std::string& file, SaveInfo* info,
+            const std::vector<std::pair<std::string, std::string>>& extra = {});
 
-// A checkpoint's state for a freshly created store (the facade picks what
-// applies: the optimizer's slots when the kinds match, deterministic's exact
-// values, averaging's open round). Arrays are by tensor name, each exactly
-// the tensor's size; a null data is an array of the wrong type. The
-// messages name the typed arrays the facade sends.
+// Staleness control as the configuration holds it (bound UINT64_MAX: none).
+struct Staleness {
+  StalePolicy policy = StalePolicy::Accept;
+  uint64_t bound = UINT64_MAX;
+};
+
+// The caller's options for load(): each one set overrides the file's; one
+// unset comes from the file, else from the defaults (StoreConfig).
+struct LoadOptions {
+  std::optional<Mode> mode;
+  std::optional<kernels::StepArgs> optimizer;  // whole: its unset fields are not taken from the file
+  std::optional<Staleness> staleness;
+  std::optional<NonFinitePolicy> nonFinite;
+  std::optional<uint64_t> syncEvery;
+  std::optional<uint64_t> seed;
+  std::optional<bool> verify;
+  uint64_t maxBytes = uint64_t{1} << 40;  // a larger file is refused before it is read
+};
+
+// Opens a checkpoint as a new store (*out), or a file of another writer
+// (every F32 or F64 tensor a parameter). Everything in the file is data,
+// checked before a store exists: the header (safetensors.h), the metadata
+// (metadata.h), finite parameters and state, non-negative second moments,
+// fixed-point values in range, state of its parameter's size; each fault a
+// DataFormat Status naming the file and, where there is one, the tensor
+// (tensorName) and byte offset. The optimizer state is restored when the
+// optimizer is the file's kind, deterministic's exact values when both are
+// deterministic, averaging's open round when both are averaging.
+// An invalid combination is the file's fault (DataFormat) when the file
+// supplied the field, the caller's (Config) otherwise, and the caller's when
+// the file is valid alone and only clashes with the mode the caller chose.
+Status load(const std::string& file, const LoadOptions& options, std::shared_ptr<Store>* out);
+// The same from a file already read (st::read): file names it in errors.
+Status open(const std::string& file, const st::Header& header, const std::vector<uint8_t>& data,
+            const LoadOptions& options, std::shared_ptr<Store>* out);
+
+// What `gradvault inspect` shows: the metadata and each tensor, with the
+// range and mean of its values for F32 and F64 tensors.
+struct TensorSummary {
+  std::string name, dtype;
+  std::vector<int64_t> shape;
+  uint64_t offset = 0;  // of its data in the file
+  uint64_t elements = 0;
+  bool numeric = false;  // F32 or F64: min, max and mean hold
+  double min = 0, max = 0, mean = 0;
+};
+struct Inspection {
+  std::vector<std::pair<std::string, std::string>> metadata;
+  std::vector<TensorSummary> tensors;  // in file order
+};
+Status inspect(const std::string& file, Inspection* out);
+
+// A checkpoint's state for a freshly created store (load() picks what
+// applies). Arrays are by tensor name, each exactly the tensor's size; a
+// null data is an array of the wrong type.
 struct RestoreInput {
   template <class T>
   struct Array {

@@ -54,6 +54,7 @@ Status validate(const StoreConfig& c, const std::vector<TensorSpec>& tensors) {
     const TensorSpec& t = tensors[i];
     std::string f = "tensors." + t.name;
     if (t.name.empty()) return config_error("tensors", "has a tensor with an empty name");
+    if (t.name.find('\0') != std::string::npos) return config_error("tensors", "has a tensor name with a NUL character");
     // A checkpoint keeps optimizer state as optimizer.<slot>.<name> and exact
     // values as fixed.<name> beside the parameters, and its header's
     // metadata under __metadata__: a parameter may not take those names

@@ -1,5 +1,7 @@
 // The names of the store's configuration enums, both ways (store.h): the
 // one list of each.
+#include <charconv>
+#include <cstdlib>
 #include <string>
 
 #include "../store.h"
@@ -37,5 +39,13 @@ const char* init_name(InitKind k) { return kInits[static_cast<int>(k)]; }
 const char* optimizer_kind_name(kernels::OptKind k) { return kOptKinds[static_cast<int>(k)]; }
 const char* stale_policy_name(StalePolicy p) { return kStalePolicies[static_cast<int>(p)]; }
 const char* non_finite_name(NonFinitePolicy p) { return kNonFinite[static_cast<int>(p)]; }
+
+std::string float_text(float x) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, x);  // shortest round trip
+  return std::string(buf, r.ptr);
+}
+
+double float_decimal(float x) { return std::strtod(float_text(x).c_str(), nullptr); }
 
 }  // namespace gv
