@@ -1,4 +1,4 @@
-// (About 1,000 lines: every contender with its baselines in one program, so
+// (About 900 lines: every contender with its baselines in one program, so
 // they run in the same process and the same conditions.)
 // gv_bench_core: throughput of the core alone (no Node), each contender beside
 // its baselines in the same run.
@@ -26,10 +26,8 @@
 //   ctr           ns per fetch_add on one shared counter from every thread
 //                 (the per-push bookkeeping atomics pay this).
 //
-// PREVIOUS DESIGN (micro rows cas16-private, xadd-private; namespace prev):
-// the per-element atomic paths the core used before stripe ownership, copied
-// here so the results keep showing why they were replaced. NOT used by the
-// core.
+// Extras (--no-prototypes skips them): micro rows of the core's copy kernels
+// alone and of copies into freshly allocated memory.
 //
 // Build (stand-alone, as the CMake target gv_bench_core does):
 //   g++ -std=c++20 -O3 -ffp-contract=off -fno-math-errno -pthread -Inative
@@ -57,10 +55,6 @@
 #include <thread>
 #include <vector>
 
-#if defined(__x86_64__)
-#include <cpuid.h>
-#include <immintrin.h>
-#endif
 #if defined(__linux__)
 #include <pthread.h>
 #include <sched.h>
@@ -98,7 +92,7 @@ struct Options {
   int reps = 9;             // rounds: timed repetitions per case (median)
   double repMs = 25;        // each repetition runs at least this long (work is batched to reach it)
   bool pin = true;          // pin worker t to CPU t % cpus
-  bool prototypes = true;  // the extras: previous-design micro rows, copy micro rows
+  bool prototypes = true;  // the extras: copy micro rows
   bool snapshots = true;
   bool averagingSyncT = true;  // also averaging with syncEvery = threads
   bool smoke = false;
@@ -145,7 +139,7 @@ void usage() {
       "  --rep-ms X         minimum duration of one repetition, ms        (default 25)\n"
       "  --json FILE        write every result as JSON\n"
       "  --no-pin           do not pin worker threads to CPUs\n"
-      "  --no-prototypes    skip the extras: prev-design micro rows, copy micro rows\n"
+      "  --no-prototypes    skip the extras: copy micro rows\n"
       "  --no-snapshot      skip snapshot cases\n"
       "  --no-averaging-sync-t  skip averaging with syncEvery = threads\n"
       "  --smoke            quick CI check: 1000,100000 floats, 1 rep, short reps (< 10 s)\n"
@@ -450,7 +444,7 @@ double quantile(std::vector<double> v, double q) {
 // repetition taking secs[r].
 struct Result {
   std::string kind;   // baseline | push | snapshot | proto-push | proto-snapshot | micro
-  std::string name;   // e.g. triad, atomic, averaging/s=2, cas16-private
+  std::string name;   // e.g. triad, atomic, averaging/s=2, kernel-copy
   std::string mode;   // store mode, or ""
   size_t size = 0;
   int threads = 0;
@@ -474,120 +468,6 @@ struct Result {
   }
 };
 
-// ------------------------------------------------------------------ PREVIOUS DESIGN
-// NOT THE PRODUCT, NOT USED BY THE CORE. The per-element atomic paths the
-// core used before stripe ownership (native/core/atomics.h, removed from the
-// core; see git history), copied here unchanged so that bench/RESULTS.md can
-// keep showing why the design changed: one locked instruction per 4 floats
-// (mode 'atomic': lock cmpxchg16b) or per element (mode 'deterministic' and
-// averaging's accumulator: lock xadd) costs more than the whole memory
-// traffic of the update, even with no contention at all.
-// Rows: micro "cas16-private" and "xadd-private".
-namespace prev {
-
-#if defined(__SANITIZE_THREAD__)
-#define PREV_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define PREV_TSAN 1
-#endif
-#endif
-#if defined(__x86_64__) && !defined(PREV_TSAN)
-#define PREV_HAVE_CAS16 1
-#endif
-
-// Atomic read-modify-write of one float: p = f(p); counts failed attempts.
-template <class F>
-inline float update(float* p, F f, uint64_t& retries) {
-  std::atomic_ref<float> r(*p);
-  float old = r.load(std::memory_order_relaxed);
-  for (;;) {
-    float next = f(old);
-    if (r.compare_exchange_weak(old, next, std::memory_order_relaxed, std::memory_order_relaxed)) return next;
-    ++retries;
-  }
-}
-
-#if defined(PREV_HAVE_CAS16)
-inline bool cpu_has_cas16() {
-  static const bool has = [] {
-    unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_CMPXCHG16B);
-  }();
-  return has;
-}
-
-// Four floats in one lock cmpxchg16b (the old atomics::add_scaled4).
-__attribute__((target("cx16"))) inline uint64_t add_scaled4(float* p, const float* g, float a) {
-  using u128 = unsigned __int128;
-  u128* q = reinterpret_cast<u128*>(p);
-  // A plain first read may be torn; that only makes the first CAS fail.
-  uint64_t lo = std::atomic_ref<uint64_t>(reinterpret_cast<uint64_t*>(p)[0]).load(std::memory_order_relaxed);
-  uint64_t hi = std::atomic_ref<uint64_t>(reinterpret_cast<uint64_t*>(p)[1]).load(std::memory_order_relaxed);
-  u128 expected = (static_cast<u128>(hi) << 64) | lo;
-  uint64_t retries = 0;
-  for (;;) {
-    float cur[4], next[4];
-    std::memcpy(cur, &expected, 16);
-    for (int k = 0; k < 4; ++k) next[k] = cur[k] + a * g[k];
-    u128 desired;
-    std::memcpy(&desired, next, 16);
-    u128 seen = __sync_val_compare_and_swap(q, expected, desired);
-    if (seen == expected) return retries;
-    expected = seen;
-    ++retries;
-  }
-}
-#endif
-
-// Two floats in one 8-byte CAS (the old path on AArch64 and sanitizer builds).
-inline uint64_t add_scaled2(float* p, const float* g, float a) {
-  std::atomic_ref<uint64_t> r(*reinterpret_cast<uint64_t*>(p));
-  uint64_t expected = r.load(std::memory_order_relaxed);
-  uint64_t retries = 0;
-  for (;;) {
-    float cur[2], next[2];
-    std::memcpy(cur, &expected, 8);
-    next[0] = cur[0] + a * g[0];
-    next[1] = cur[1] + a * g[1];
-    uint64_t desired;
-    std::memcpy(&desired, next, 8);
-    if (r.compare_exchange_weak(expected, desired, std::memory_order_relaxed, std::memory_order_relaxed)) return retries;
-    ++retries;
-  }
-}
-
-// p[i] += a * g[i], each element atomically (the old atomics::add_scaled:
-// mode 'atomic' with plain SGD). p is 16-byte aligned. All-zero groups are skipped.
-inline uint64_t add_scaled(float* p, const float* g, float a, size_t n) {
-  uint64_t retries = 0;
-  size_t i = 0;
-#if defined(PREV_HAVE_CAS16)
-  if (cpu_has_cas16()) {
-    for (; i + 4 <= n; i += 4)
-      if (g[i] != 0.f || g[i + 1] != 0.f || g[i + 2] != 0.f || g[i + 3] != 0.f) retries += add_scaled4(p + i, g + i, a);
-  }
-#endif
-  for (; i + 2 <= n; i += 2)
-    if (g[i] != 0.f || g[i + 1] != 0.f) retries += add_scaled2(p + i, g + i, a);
-  for (; i < n; ++i)
-    if (g[i] != 0.f) update(p + i, [&](float x) { return x + a * g[i]; }, retries);
-  return retries;
-}
-
-// q[k] += llrint(-lr * g[k] * 2^32) with one lock xadd per element (the old
-// 'deterministic' accumulation and averaging's accumulator, without the old
-// range check, which only made it slower).
-inline void xadd_fixed(int64_t* q, const float* g, double lr, size_t n) {
-  for (size_t e = 0; e < n; ++e)
-    if (int64_t d = std::llrint(-lr * static_cast<double>(g[e]) * 4294967296.0))
-      std::atomic_ref<int64_t>(q[e]).fetch_add(d, std::memory_order_relaxed);
-}
-
-}  // namespace prev
-
-
-
 // ------------------------------------------------------------------ bench driver
 
 struct SizeCtx {
@@ -606,7 +486,7 @@ struct Case {
   Result r;
   OpK op;
   uint64_t k = 1;
-  std::shared_ptr<void> keepAlive;          // store or prototype object
+  std::shared_ptr<void> keepAlive;          // the store the operation uses
   std::shared_ptr<gv::Store> store;         // for its conflict counter
   uint64_t conflictsBefore = 0;
 };
@@ -767,9 +647,8 @@ class Bench {
   }
 
   // The extras of a block (--no-prototypes skips them): the core's copy
-  // kernels alone (plain and streaming), copies into fresh memory,
-  // and the previous design's per-element atomics.
-  void add_prototypes(std::vector<Case>& cs, SizeCtx& c, int T) {
+  // kernels alone (plain and streaming) and copies into fresh memory.
+  void add_copy_micro(std::vector<Case>& cs, SizeCtx& c, int T) {
     const size_t n = c.n;
     cs.push_back(make_case("micro", "kernel-copy-stream", "", n, T, 8.0 * n, "memcpy",
                            "the core's streaming-store copy kernel alone (snapshots of 4 MiB and more)", [&c, n](int t, uint64_t k) {
@@ -818,55 +697,6 @@ class Bench {
                              }
                            }));
 #endif
-    // PREVIOUS DESIGN of mode 'atomic' on each thread's OWN array: one lock
-    // cmpxchg16b per 4 floats without any contention.
-    cs.push_back(make_case("micro", "cas16-private", "atomic", n, T, 12.0 * n, "triad",
-                           "PREVIOUS DESIGN (not in the core): lock cmpxchg16b per 4 floats, private array",
-                           [&c, n](int t, uint64_t k) {
-                             for (uint64_t i = 0; i < k; ++i) keep(prev::add_scaled(c.priv[t].p, c.grads[t].p, -1e-3f, n));
-                           }));
-    // PREVIOUS DESIGN of mode 'deterministic' (and averaging's accumulator)
-    // on each thread's OWN int64 array: one lock xadd per element.
-    auto q = std::make_shared<std::vector<std::vector<int64_t>>>(T, std::vector<int64_t>(n, 0));
-    Case x = make_case("micro", "xadd-private", "deterministic", n, T, 12.0 * n, "triad",
-                       "PREVIOUS DESIGN (not in the core): lock xadd per element, private int64 array",
-                       [&c, n, q = q.get()](int t, uint64_t k) {
-                         for (uint64_t i = 0; i < k; ++i) prev::xadd_fixed((*q)[t].data(), c.grads[t].p, 1e-3, n);
-                       });
-    x.keepAlive = q;
-    cs.push_back(std::move(x));
-  }
-
-  // The previous-design micro rows compute what the core computes: the same
-  // sequential pushes give the same bits as the core's 'atomic' mode
-  // (p + (-lr)*g per element) and 'deterministic' mode (the same Q32.32
-  // sums), so they measure the old way of doing the same work. A mismatch
-  // is reported, not fatal (bits of 'atomic' are not a promise).
-  void prev_check(SizeCtx& c) {
-    const size_t n = std::min<size_t>(c.n, 100000);
-    auto det = make_store("deterministic", n, 1);
-    auto atom = make_store("atomic", n, 1);
-    Buf p(n);
-    std::memset(p.p, 0, n * sizeof(float));
-    std::vector<int64_t> q(n, 0);
-    for (size_t t = 0; t < c.grads.size(); ++t)
-      for (int r = 0; r < 3; ++r) {
-        gv::Grad g{0, c.grads[t].p, n};
-        gv::PushResult res;
-        if (!det->push(&g, 1, -1, &res).ok() || !atom->push(&g, 1, -1, &res).ok()) die("check push failed");
-        prev::add_scaled(p.p, c.grads[t].p, -1e-3f, n);
-        prev::xadd_fixed(q.data(), c.grads[t].p, static_cast<double>(1e-3f), n);
-      }
-    Buf a(atom->padded_floats()), d(det->padded_floats()), b(n);
-    atom->snapshot(a.p);
-    det->snapshot(d.p);
-    for (size_t i = 0; i < n; ++i) b.p[i] = static_cast<float>(static_cast<double>(q[i]) / 4294967296.0);
-    const bool sameA = std::memcmp(a.p, p.p, n * sizeof(float)) == 0;
-    const bool sameD = std::memcmp(d.p, b.p, n * sizeof(float)) == 0;
-    if (!sameA) std::printf("  NOTE: previous-design cas16 path gives other bits than the core's 'atomic' mode at %zu floats\n", n);
-    if (!sameD) std::printf("  NOTE: previous-design xadd path gives other bits than the core's 'deterministic' mode at %zu floats\n", n);
-    if (sameA && sameD && !o_.quiet)
-      std::printf("  previous-design check: same bits as the core (atomic, deterministic) at %zu floats\n", n);
   }
 
   void micro_counter() {
@@ -906,7 +736,7 @@ class Bench {
       if (mode == "averaging" && T > 1 && o_.averagingSyncT)
         add_mode(cs, c, T, mode, static_cast<uint64_t>(T), "averaging/s=" + std::to_string(T), false);
     }
-    if (o_.prototypes) add_prototypes(cs, c, T);
+    if (o_.prototypes) add_copy_micro(cs, c, T);
     for (Case& x : cs) {
       x.k = calibrate(team, x.op);
       if (x.store) x.conflictsBefore = x.store->stats().conflicts;
@@ -964,7 +794,6 @@ class Bench {
       team.run(init);
     }
     for (int T : o_.threads) run_block(c, T);
-    if (o_.prototypes) prev_check(c);
     std::printf("  (%zu floats: %.1f s)\n", n, now_s() - t0);
   }
 

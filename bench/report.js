@@ -315,13 +315,6 @@ if (core) {
     }
     for (const n of coreSizes)
       for (const T of coreThreads) {
-        const a = cget('micro', 'cas16-private', n, T);
-        if (a) rows.push([`previous design of \`atomic\`: lock cmpxchg16b per 4 floats, own array, ${sizeName(n)}, T=${T}`, ns((a.nsPerOp / n) * 4) + ' per CAS', `${f2(a.gbps)} GB/s = ${pct(ratioTo(a, 'triad'))} of triad with no contention at all`]);
-        const x = cget('micro', 'xadd-private', n, T);
-        if (x) rows.push([`previous design of \`deterministic\`: lock xadd per element, own int64 array, ${sizeName(n)}, T=${T}`, ns(x.nsPerOp / n) + ' per element', `${f2(x.gbps)} GB/s = ${pct(ratioTo(x, 'triad'))} of triad with no contention at all`]);
-      }
-    for (const n of coreSizes)
-      for (const T of coreThreads) {
         const r = cbase('read', n, T), p = bget('baseline', 'read', n, T);
         if (r && T === 1) rows.push([`non-finite scan + max abs(g) of a gradient (core kernel \`scan\`), ${sizeName(n)}, T=${T}`, ns(r.nsPerOp), `${f2(r.gbps)} GB/s${p ? `; BEFORE (\`first_nonfinite\`, branch per 8 floats): ${ns(p.nsPerOp)}, ${f2(p.gbps)} GB/s` : ''}`]);
         const fa = cget('micro', 'fresh-alloc-copy', n, T), th = cget('micro', 'fresh-alloc-copy-thp', n, T), mc = cbase('memcpy', n, T);
