@@ -80,6 +80,35 @@ export class ClosedError extends GradvaultError {
   }
 }
 
+/**
+ * A shard of a cluster that stopped answering (killed, unreachable, its
+ * link down) within the connection's `timeout`, or that lost its tensors
+ * (restarted): every pending and later call that needs it fails with this.
+ * A push that fails this way may have been applied on the other shards:
+ * resume from a checkpoint.
+ */
+export class ShardUnavailableError extends GradvaultError {
+  /** Index of the shard in `servers`. */
+  readonly shard: number;
+  readonly address: string;
+  constructor(shard: number, address: string, message: string) {
+    super('ERR_SHARD_UNAVAILABLE', message);
+    this.shard = shard;
+    this.address = address;
+  }
+}
+
+/** A shard refused this process's handshake: it does not hold the cluster's key. */
+export class AuthenticationError extends GradvaultError {
+  readonly shard: number;
+  readonly address: string;
+  constructor(shard: number, address: string, message: string) {
+    super('ERR_AUTHENTICATION', message);
+    this.shard = shard;
+    this.address = address;
+  }
+}
+
 /** The native addon could not be loaded; the message says what to install. */
 export class NativeLoadError extends GradvaultError {
   constructor(message: string) {

@@ -5,6 +5,11 @@
 export { ParameterStore } from './store';
 export type { Gradients, PushOptions, PushResult, StoreStats, StalenessBucket, StoreHandle, LoadOptions } from './store';
 export type { SaveResult } from './checkpoint';
+export { ParameterServer } from './cluster/server';
+export type { ServerOptions, ServerStats } from './cluster/server';
+export { RemoteParameterStore } from './cluster/remote';
+export type { ConnectOptions, ClusterStats, ShardStats } from './cluster/remote';
+export { generateKey } from './cluster/key';
 export { Snapshot } from './snapshot';
 export { DEFAULTS, MODES } from './config';
 export type {
@@ -33,6 +38,8 @@ export {
   DataFormatError,
   FileError,
   AbortError,
+  ShardUnavailableError,
+  AuthenticationError,
 } from './errors';
 export { Trainer, evaluate, MODELS } from './trainer';
 export type {

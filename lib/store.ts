@@ -5,6 +5,7 @@ import { Snapshot } from './snapshot';
 import { types } from 'node:util';
 import type { SaveResult } from './checkpoint';
 import { checkPath } from './paths';
+import { RemoteParameterStore, type ConnectOptions } from './cluster/remote';
 
 /** Options of {@link ParameterStore.load}: the store options but `tensors` (they come from the file). */
 export type LoadOptions = Omit<StoreOptions, 'tensors'>;
@@ -73,6 +74,78 @@ export interface StoreStats {
   readonly bytes: number;
 }
 
+/** @internal A store's tensors as pushes name them (ParameterStore, RemoteParameterStore). */
+export interface PushLayout {
+  tensors: readonly (ResolvedTensor & { offset: number })[];
+  index: Map<string, number>;
+}
+
+/** @internal A checked push: tensor indices and gradients, the basis (-1: none) and its snapshot. */
+export interface PushArguments {
+  indices: number[];
+  arrays: Float32Array[];
+  basedOn: number;
+  snapshot: Snapshot | null;
+}
+
+/**
+ * @internal Validates a push (the same rules for a local and a remote
+ * store) and returns what it applies. Throws before anything reaches a
+ * store; hostile getters and proxies become InvalidArgumentError.
+ */
+export function readPush(store: { layout: PushLayout; id: number; verify: boolean }, grads: Gradients, opts: PushOptions | undefined): PushArguments {
+  return guardInput(() => checkPush(store, grads, opts), (m) => new InvalidArgumentError('grads', `reading the push arguments threw: ${m}`));
+}
+
+function checkPush(store: { layout: PushLayout; id: number; verify: boolean }, grads: Gradients, opts: PushOptions | undefined): PushArguments {
+  const layout = store.layout;
+  if (typeof grads !== 'object' || grads === null || Array.isArray(grads) || ArrayBuffer.isView(grads))
+    throw new InvalidArgumentError('grads', `grads must be an object of Float32Arrays by tensor name, got ${describe(grads)}`);
+  if (opts !== undefined) {
+    if (!isPlainObject(opts)) throw new InvalidArgumentError('options', `push options must be an object, got ${describe(opts)}`);
+    // a misspelled 'basedon' must not be ignored
+    checkKeys(opts, PUSH_KEYS, 'options', 'push', (p, m) => new InvalidArgumentError(p, m));
+  }
+  const indices: number[] = [];
+  const arrays: Float32Array[] = [];
+  for (const name of Object.keys(grads)) {
+    const i = layout.index.get(name);
+    if (i === undefined)
+      throw new InvalidArgumentError(`grads.${name}`, `grads.${name}: the store has no tensor '${name}' (it has ${layout.tensors.map((t) => t.name).join(', ')})`);
+    const g = grads[name];
+    // A brand check: instanceof and Symbol.toStringTag can be faked
+    // (Object.create(Float32Array.prototype) is no typed array).
+    if (!types.isFloat32Array(g)) throw new InvalidArgumentError(`grads.${name}`, `grads.${name} must be a Float32Array, got ${describe(g)}`);
+    const t = layout.tensors[i];
+    if (g.length !== t.size) throw new ShapeError(name, `grads.${name} has ${g.length} elements, expected ${t.size} (shape [${t.shape.join(', ')}])`);
+    indices.push(i);
+    arrays.push(g);
+  }
+  if (indices.length === 0) throw new InvalidArgumentError('grads', 'grads must name at least one tensor');
+  let basedOn = -1;
+  let snapshot: Snapshot | null = null;
+  const b = opts?.basedOn;
+  if (Snapshot.isSnapshot(b)) {
+    if (Snapshot.storeId(b) !== store.id) throw new InvalidArgumentError('basedOn', 'basedOn is a snapshot of another store');
+    if (store.verify) {
+      const modified = Snapshot.modifiedTensor(b, native().checksum);
+      if (modified !== null)
+        throw new InPlaceModificationError(
+          modified,
+          `tensor '${modified}' of the snapshot at version ${b.version} was modified in place after it was taken: ` +
+            'the gradient was computed on values the store never held. Compute on an unmodified snapshot, or copy it first',
+        );
+    }
+    basedOn = b.version;
+    snapshot = b;
+  } else if (b !== undefined) {
+    if (typeof b !== 'number' || !Number.isSafeInteger(b) || b < 0)
+      throw new InvalidArgumentError('basedOn', `basedOn must be a Snapshot or a version number (a non-negative integer), got ${describe(b)}`);
+    basedOn = b;
+  }
+  return { indices, arrays, basedOn, snapshot };
+}
+
 /** A handle to pass to a worker_thread (postMessage), for {@link ParameterStore.attach}. */
 export interface StoreHandle {
   readonly kind: 'gradvault.ParameterStore';
@@ -80,10 +153,7 @@ export interface StoreHandle {
   readonly options: ResolvedStoreOptions;
 }
 
-interface Layout {
-  tensors: (ResolvedTensor & { offset: number })[];
-  index: Map<string, number>;
-}
+type Layout = PushLayout;
 
 function deepFreeze<T>(o: T): T {
   if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
@@ -242,58 +312,8 @@ export class ParameterStore {
   }
 
   #args(grads: Gradients, opts: PushOptions | undefined): [number[], Float32Array[], number] {
-    return guardInput(() => this.#pushArgs(grads, opts), (m) => new InvalidArgumentError('grads', `reading the push arguments threw: ${m}`));
-  }
-
-  // Validates a push and returns the addon's arguments. Throws before
-  // anything reaches the store.
-  #pushArgs(grads: Gradients, opts: PushOptions | undefined): [number[], Float32Array[], number] {
-    if (typeof grads !== 'object' || grads === null || Array.isArray(grads) || ArrayBuffer.isView(grads))
-      throw new InvalidArgumentError('grads', `grads must be an object of Float32Arrays by tensor name, got ${describe(grads)}`);
-    if (opts !== undefined) {
-      if (!isPlainObject(opts)) throw new InvalidArgumentError('options', `push options must be an object, got ${describe(opts)}`);
-      // a misspelled 'basedon' must not be ignored
-      checkKeys(opts, PUSH_KEYS, 'options', 'push', (p, m) => new InvalidArgumentError(p, m));
-    }
-    const indices: number[] = [];
-    const arrays: Float32Array[] = [];
-    for (const name of Object.keys(grads)) {
-      const i = this.#layout.index.get(name);
-      if (i === undefined)
-        throw new InvalidArgumentError(`grads.${name}`, `grads.${name}: the store has no tensor '${name}' (it has ${this.#layout.tensors.map((t) => t.name).join(', ')})`);
-      const g = grads[name];
-      // A brand check: instanceof and Symbol.toStringTag can be faked
-      // (Object.create(Float32Array.prototype) is no typed array).
-      if (!types.isFloat32Array(g))
-        throw new InvalidArgumentError(`grads.${name}`, `grads.${name} must be a Float32Array, got ${describe(g)}`);
-      const t = this.#layout.tensors[i];
-      if (g.length !== t.size)
-        throw new ShapeError(name, `grads.${name} has ${g.length} elements, expected ${t.size} (shape [${t.shape.join(', ')}])`);
-      indices.push(i);
-      arrays.push(g);
-    }
-    if (indices.length === 0) throw new InvalidArgumentError('grads', 'grads must name at least one tensor');
-    let basedOn = -1;
-    const b = opts?.basedOn;
-    if (Snapshot.isSnapshot(b)) {
-      if (Snapshot.storeId(b) !== this.#id)
-        throw new InvalidArgumentError('basedOn', 'basedOn is a snapshot of another store');
-      if (this.options.verify) {
-        const modified = Snapshot.modifiedTensor(b, native().checksum);
-        if (modified !== null)
-          throw new InPlaceModificationError(
-            modified,
-            `tensor '${modified}' of the snapshot at version ${b.version} was modified in place after it was taken: ` +
-              'the gradient was computed on values the store never held. Compute on an unmodified snapshot, or copy it first',
-          );
-      }
-      basedOn = b.version;
-    } else if (b !== undefined) {
-      if (typeof b !== 'number' || !Number.isSafeInteger(b) || b < 0)
-        throw new InvalidArgumentError('basedOn', `basedOn must be a Snapshot or a version number (a non-negative integer), got ${describe(b)}`);
-      basedOn = b;
-    }
-    return [indices, arrays, basedOn];
+    const p = readPush({ layout: this.#layout, id: this.#id, verify: this.options.verify }, grads, opts);
+    return [p.indices, p.arrays, p.basedOn];
   }
 
   /**
@@ -418,6 +438,18 @@ export class ParameterStore {
     const tensors = n.tensors().map((t) => ({ name: t.name, shape: t.shape, size: t.size }));
     const { mode, optimizer, seed, staleness, verify, nonFinite, syncEvery } = c;
     return adopt(n, { mode, optimizer, seed, staleness, verify, nonFinite, syncEvery, tensors });
+  }
+
+  /**
+   * Connects to a cluster of shards (`gradvault server`, or
+   * ParameterServer.start): a store with the same options, tensors,
+   * snapshots (`pull()`) and pushes (`pushAsync()`) across the network. The
+   * first worker's spec creates the tensors; a later one with another spec
+   * gets ConfigError. `servers` and `key` default to GRADVAULT_SERVERS and
+   * GRADVAULT_KEY (or GRADVAULT_KEY_FILE).
+   */
+  static connect(options: ConnectOptions): Promise<RemoteParameterStore> {
+    return RemoteParameterStore.connect(options);
   }
 
   /** A handle for {@link ParameterStore.attach} in another worker_thread (structured-cloneable). */

@@ -9,6 +9,7 @@ import { UsageError, int, intList, list, positive } from './args';
 import { bench } from './bench';
 import { demo } from './demo';
 import { inspect } from './inspect';
+import { keygen, server } from './server';
 import { train } from './train';
 import { VERSION } from './version';
 
@@ -73,6 +74,18 @@ export async function main(argv: string[]): Promise<number> {
     .description("print a checkpoint's tensors, shapes, version, mode and optimizer state")
     .argument('<file>', 'a .safetensors file')
     .action(async (file) => inspect(file));
+  program
+    .command('server')
+    .description('run one shard of a cluster (a vault behind an authenticated socket) until SIGINT or SIGTERM')
+    .option('--listen <endpoint>', 'where to listen (loopback unless told otherwise)', process.env.GRADVAULT_LISTEN ?? 'tcp://127.0.0.1:5555')
+    .option('--key-file <file>', 'the cluster key (default: GRADVAULT_KEY or GRADVAULT_KEY_FILE)')
+    .action(async (o) => server(o));
+  program
+    .command('keygen')
+    .description('write a new cluster key (readable by its owner only)')
+    .argument('<file>', 'where to write it')
+    .option('--force', 'replace an existing file', false)
+    .action((file, o) => keygen(file, o));
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

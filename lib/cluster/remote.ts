@@ -1,0 +1,521 @@
+/**
+ * A store whose vault is a cluster of shards (ParameterStore.connect): the
+ * same options, tensors, snapshots and pushes as a local store, across the
+ * network. Tensors are cut into slices spread over the shards (shards.ts);
+ * a pull reads every shard, a push sends each shard its slices only.
+ *
+ * Versions: each shard counts the pushes applied to it. The store's
+ * `version` is the sum over the shards, a snapshot remembers each shard's
+ * version, and a push based on it is measured per shard: its staleness is
+ * the largest over the shards it touches (the pushes applied there since the
+ * pull). A plain version number as `basedOn` needs a single shard.
+ *
+ * Faults: every shard is pinged while it is quiet; one that answers nothing
+ * for `timeout` ms fails every pending and later call that needs it with
+ * ShardUnavailableError (its index and address), and its socket is made
+ * anew, so a request never reaches a shard after its caller was told it
+ * failed.
+ */
+import { isMainThread } from 'node:worker_threads';
+import { OPTIMIZER_KEYS, describe, isPlainObject, resolveStoreOptions, type ResolvedStoreOptions, type ResolvedTensor, type StoreOptions } from '../config';
+import {
+  AuthenticationError,
+  ClosedError,
+  ConfigError,
+  GradvaultError,
+  InvalidArgumentError,
+  NonFiniteGradientError,
+  ShardUnavailableError,
+  fromNative,
+  guardInput,
+} from '../errors';
+import { native } from '../native';
+import { Snapshot } from '../snapshot';
+import { ParameterStore, readPush, type Gradients, type PushLayout, type PushOptions, type PushResult, type StoreStats } from '../store';
+import { resolveKey, type ClusterKey } from './key';
+import { Op, Status, bytesOf, header, json, readHeader, type Header } from './protocol';
+import { DEFAULT_SLICE_FLOATS, layout, type Layout } from './shards';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const zmq = () => require('zeromq') as typeof import('zeromq');
+
+/** Options of ParameterStore.connect: a store's options, and where its shards are. */
+export interface ConnectOptions extends StoreOptions {
+  /** The shards' addresses (tcp://host:port), in order. @default GRADVAULT_SERVERS (comma-separated) */
+  readonly servers?: readonly string[];
+  /** The cluster key. @default GRADVAULT_KEY, or the file GRADVAULT_KEY_FILE names */
+  readonly key?: string;
+  /** A shard silent this long (ms) is unavailable. @default 2000 */
+  readonly timeout?: number;
+  /** Values per slice, at most. @default 2^20 (4 MiB) */
+  readonly sliceFloats?: number;
+}
+
+/** One shard's counters, as `stats().shards` reports them. */
+export interface ShardStats {
+  readonly shard: number;
+  readonly address: string;
+  readonly version: number;
+  /** Values it holds. */
+  readonly floats: number;
+  readonly pushes: number;
+  readonly rejected: number;
+  readonly requests: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Pushes being applied when it answered. */
+  readonly queueDepth: number;
+  /** Messages it refused: malformed, or without the key. */
+  readonly refused: { readonly protocol: number; readonly auth: number };
+}
+
+/** Counters of a cluster: StoreStats summed over the shards (a push to k shards counts k times), and each shard's. */
+export interface ClusterStats extends StoreStats {
+  readonly shards: readonly ShardStats[];
+}
+
+const CONNECT_KEYS = ['servers', 'key', 'timeout', 'sliceFloats'];
+let nextId = 2 ** 40; // remote store ids: apart from the addon's
+
+interface Pending {
+  resolve: (r: { h: Header; frames: Buffer[] }) => void;
+  reject: (e: Error) => void;
+}
+
+class Shard {
+  sock!: import('zeromq').Dealer;
+  pending = new Map<number, Pending>();
+  lastHeard = Date.now();
+  lastPing = 0;
+  handshakes = 0;
+  connects = 0;
+  authFailed = false;
+  version = 0;
+  sending: Promise<unknown> = Promise.resolve();
+  constructor(
+    readonly index: number,
+    readonly address: string,
+    readonly key: ClusterKey,
+    readonly owner: RemoteParameterStore,
+  ) {
+    this.open();
+  }
+
+  open(): void {
+    this.sock = new (zmq().Dealer)({
+      curveServerKey: this.key.serverPublic,
+      curvePublicKey: this.key.clientPublic,
+      curveSecretKey: this.key.clientSecret,
+      linger: 0,
+      reconnectInterval: 100,
+      reconnectMaxInterval: 1000,
+      heartbeatInterval: 1000,
+      heartbeatTimeout: 3000,
+    });
+    const sock = this.sock;
+    sock.events.on('handshake', () => {
+      this.handshakes++;
+      this.authFailed = false;
+    });
+    sock.events.on('handshake:error:auth', () => {
+      this.authFailed = true;
+    });
+    sock.events.on('connect', () => {
+      this.connects++;
+    });
+    sock.connect(this.address);
+    void this.receive(sock);
+  }
+
+  async receive(sock: import('zeromq').Dealer): Promise<void> {
+    try {
+      for await (const frames of sock) {
+        this.lastHeard = Date.now();
+        let h: Header;
+        try {
+          h = readHeader(frames[0], true, frames.length);
+        } catch {
+          continue; // not ours: dropped
+        }
+        if (h.a >= 0 && h.op !== Op.PUSH) this.version = Math.max(this.version, h.a);
+        const p = this.pending.get(h.id);
+        if (!p) continue;
+        this.pending.delete(h.id);
+        p.resolve({ h, frames: frames.slice(1) });
+      }
+    } catch {
+      // closed
+    }
+  }
+
+  request(op: number, a: number, frames: Buffer[]): Promise<{ h: Header; frames: Buffer[] }> {
+    const id = this.owner.nextRequest();
+    const msg = [header({ op, status: 0, id, count: frames.length, a, b: 0 }), ...frames];
+    if (this.pending.size === 0) this.lastHeard = Math.max(this.lastHeard, Date.now() - this.owner.timeout / 2);
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const sock = this.sock;
+      this.sending = this.sending.then(() => sock.send(msg)).catch(() => undefined);
+    });
+  }
+
+  /** Fails what waits on this shard and starts a fresh socket (queued requests are dropped). */
+  fail(e: Error): void {
+    const waiting = [...this.pending.values()];
+    this.pending.clear();
+    this.sock.close();
+    this.sending = Promise.resolve();
+    this.lastHeard = Date.now();
+    this.open();
+    for (const p of waiting) p.reject(e);
+  }
+
+  close(): void {
+    const waiting = [...this.pending.values()];
+    this.pending.clear();
+    this.sock.close();
+    for (const p of waiting) p.reject(new ClosedError('the remote store is closed'));
+  }
+}
+
+/**
+ * A store whose vault is a cluster of shards; made by
+ * {@link ParameterStore.connect}. Reads are `pull()` (asynchronous) and
+ * pushes `pushAsync()`: there is no synchronous push across a network.
+ */
+export class RemoteParameterStore {
+  /** The validated, frozen configuration. */
+  readonly options: ResolvedStoreOptions;
+  /** How the tensors are cut and spread over the shards. */
+  readonly layout: Layout;
+  readonly timeout: number;
+  readonly #shards: Shard[];
+  readonly #id = nextId++;
+  readonly #push: PushLayout;
+  readonly #bases = new WeakMap<Snapshot, number[]>();
+  #requests = 0;
+  #skipped = 0;
+  #closed = false;
+  readonly #timer: NodeJS.Timeout;
+
+  private constructor(options: ResolvedStoreOptions, servers: string[], key: ClusterKey, timeout: number, sliceFloats: number) {
+    this.options = options;
+    this.timeout = timeout;
+    this.layout = layout(options.tensors, servers.length, sliceFloats);
+    let offset = 0;
+    const tensors = options.tensors.map((t) => {
+      const r = { ...t, offset };
+      offset += Math.ceil(t.size / 16) * 16;
+      return r;
+    });
+    this.#push = { tensors, index: new Map(tensors.map((t, i) => [t.name, i])) };
+    this.#shards = servers.map((a, i) => new Shard(i, a, key, this));
+    this.#timer = setInterval(() => this.#watch(), Math.max(20, Math.min(250, timeout / 8)));
+    this.#timer.unref();
+  }
+
+  /** @internal */
+  nextRequest(): number {
+    this.#requests = (this.#requests + 1) >>> 0;
+    return this.#requests;
+  }
+
+  // Pings quiet shards; fails those silent past the timeout while someone waits on them.
+  #watch(): void {
+    const now = Date.now();
+    for (const s of this.#shards) {
+      const quiet = now - s.lastHeard;
+      if (s.pending.size === 0) continue;
+      if (quiet > this.timeout) {
+        s.fail(this.#unavailable(s, `shard ${s.index} (${s.address}) answered nothing for ${quiet} ms`));
+      } else if (quiet > this.timeout / 4 && now - s.lastPing > this.timeout / 4) {
+        s.lastPing = now;
+        void s.request(Op.PING, 0, []).catch(() => undefined);
+      }
+    }
+  }
+
+  // A shard that took the connection but never completed a handshake
+  // refused the key (CURVE drops a client that does not know the shard's
+  // key; the ZAP handler refuses a client key that is not the cluster's).
+  #unavailable(s: Shard, why: string): GradvaultError {
+    if (s.authFailed || (s.handshakes === 0 && s.connects > 0))
+      return new AuthenticationError(s.index, s.address, `shard ${s.index} (${s.address}) refused this process's handshake: the key is not the cluster's key`);
+    return new ShardUnavailableError(s.index, s.address, `${why}: it is unavailable (killed, unreachable or its link down)`);
+  }
+
+  /** Connects to the shards; the first worker's spec creates the tensors there. */
+  static async connect(options: ConnectOptions): Promise<RemoteParameterStore> {
+    if (!isMainThread)
+      throw new InvalidArgumentError(
+        'connect',
+        'connect from the main thread: a ZeroMQ socket owned by a worker_thread aborts the process when the worker is terminated (zeromq.js #411); ' +
+          'share the remote store with workers through messages instead',
+      );
+    if (!isPlainObject(options)) throw new ConfigError('options', `connect options must be an object, got ${describe(options)}`);
+    const o = guardInput(() => ({ ...options }), (m) => new ConfigError('options', `reading the options threw: ${m}`)) as Record<string, unknown>;
+    const servers = o.servers ?? (process.env.GRADVAULT_SERVERS ? process.env.GRADVAULT_SERVERS.split(',').map((x) => x.trim()) : undefined);
+    if (!Array.isArray(servers) || servers.length === 0 || servers.some((a) => typeof a !== 'string' || !/^(tcp|ipc|inproc):\/\/\S+$/.test(a)))
+      throw new ConfigError('servers', `servers must be a non-empty array of endpoints such as tcp://127.0.0.1:5555 (or set GRADVAULT_SERVERS), got ${describe(servers)}`);
+    const key = resolveKey(o.key);
+    const timeout = o.timeout ?? 2000;
+    if (typeof timeout !== 'number' || !Number.isSafeInteger(timeout) || timeout < 50)
+      throw new ConfigError('timeout', `timeout must be an integer number of milliseconds >= 50, got ${describe(timeout)}`);
+    const sliceFloats = o.sliceFloats ?? DEFAULT_SLICE_FLOATS;
+    if (typeof sliceFloats !== 'number' || !Number.isSafeInteger(sliceFloats) || sliceFloats < 1)
+      throw new ConfigError('sliceFloats', `sliceFloats must be a positive integer, got ${describe(sliceFloats)}`);
+    const storeOptions = Object.fromEntries(Object.entries(o).filter(([k]) => !CONNECT_KEYS.includes(k))) as unknown as StoreOptions;
+    const cfg = resolveStoreOptions(storeOptions);
+    const r = cfg.resolved;
+    if (servers.length > 1 && (r.staleness.policy === 'reject' || r.staleness.bound !== null))
+      throw new ConfigError(
+        'staleness',
+        "staleness 'reject' and bounds need one shard: with several, each shard would decide alone and a push could be refused on one and applied on another",
+      );
+    // The initial values: a local store of the same options made them (so a
+    // cluster starts exactly where one process would).
+    const local = new ParameterStore(storeOptions);
+    const initial = local.snapshot();
+    local.close();
+    const store = new RemoteParameterStore(r, servers as string[], key, timeout, sliceFloats);
+    const spec = JSON.stringify({
+      protocol: 1,
+      shards: servers.length,
+      sliceFloats,
+      tensors: r.tensors.map((t) => [t.name, t.shape]),
+      store: shardOptions(r),
+    });
+    try {
+      await Promise.all(
+        store.#shards.map(async (s) => {
+          const slices = store.layout.byShard[s.index];
+          const body = { key: spec, shard: s.index, slices: slices.map((x) => ({ name: x.name, size: x.size })), store: JSON.parse(spec).store };
+          const values = slices.map((x) => Buffer.from(bytesOf(initial.get(x.tensor).subarray(x.start, x.start + x.size))));
+          const rep = await store.#call(s, Op.CREATE, -1, [Buffer.from(JSON.stringify(body)), ...values]);
+          s.version = rep.h.a;
+        }),
+      );
+    } catch (e) {
+      await store.close();
+      throw e;
+    } finally {
+      initial.release();
+    }
+    return store;
+  }
+
+  async #call(s: Shard, op: number, a: number, frames: Buffer[]): Promise<{ h: Header; frames: Buffer[] }> {
+    if (this.#closed) throw new ClosedError('the remote store is closed');
+    const rep = await s.request(op, a, frames);
+    if (rep.h.status === Status.ERROR) throw remoteError(s, rep.frames[0], this.layout);
+    return rep;
+  }
+
+  #live(): void {
+    if (this.#closed) throw new ClosedError('the remote store is closed');
+  }
+
+  get mode(): ResolvedStoreOptions['mode'] {
+    return this.options.mode;
+  }
+
+  get tensors(): readonly ResolvedTensor[] {
+    return this.options.tensors;
+  }
+
+  /** The sum of the shards' versions, as last heard from them (pull, push, stats). */
+  get version(): number {
+    this.#live();
+    return this.#shards.reduce((a, s) => a + s.version, 0);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Reads every tensor from the shards into a private copy (each shard's part from one point in time). */
+  async pull(): Promise<Snapshot> {
+    this.#live();
+    const padded = this.#push.tensors.reduce((a, t) => a + Math.ceil(t.size / 16) * 16, 0);
+    const buffer = new ArrayBuffer(padded * 4);
+    const versions = new Array<number>(this.#shards.length).fill(0);
+    await Promise.all(
+      this.#shards.map(async (s) => {
+        const slices = this.layout.byShard[s.index];
+        const rep = await this.#call(s, Op.PULL, -1, []);
+        if (rep.frames.length !== slices.length) throw new ShardUnavailableError(s.index, s.address, `shard ${s.index} sent ${rep.frames.length} slices, expected ${slices.length}`);
+        slices.forEach((x, k) => {
+          const f = rep.frames[k];
+          if (f.length !== x.size * 4) throw new ShardUnavailableError(s.index, s.address, `shard ${s.index} sent a slice of ${f.length} bytes, expected ${x.size * 4}`);
+          const t = this.#push.tensors[this.#push.index.get(x.tensor)!];
+          new Uint8Array(buffer, (t.offset + x.start) * 4, f.length).set(f);
+        });
+        versions[s.index] = rep.h.a;
+        s.version = Math.max(s.version, rep.h.a);
+      }),
+    );
+    const snap = new Snapshot(this.#id, versions.reduce((a, b) => a + b, 0), buffer, this.#push.tensors, this.options.verify ? native().checksum : null);
+    this.#bases.set(snap, versions);
+    return snap;
+  }
+
+  /**
+   * Applies gradients on the shards (each gets its slices), through each
+   * shard's optimizer and mode. The gradients are copied before this
+   * returns. Resolves when every shard has applied its part.
+   */
+  async pushAsync(grads: Gradients, opts?: PushOptions): Promise<PushResult> {
+    this.#live();
+    const p = readPush({ layout: this.#push, id: this.#id, verify: this.options.verify }, grads, opts);
+    let bases: number[] | null = null;
+    if (p.snapshot) bases = this.#bases.get(p.snapshot) ?? null;
+    else if (p.basedOn >= 0) {
+      if (this.#shards.length !== 1)
+        throw new InvalidArgumentError('basedOn', 'with several shards, basedOn must be a snapshot from pull() (it knows each shard\'s version), not a number');
+      bases = [p.basedOn];
+    }
+    // NaN/Inf is refused here, before any shard sees a part of the push.
+    for (let k = 0; k < p.arrays.length; k++) {
+      const g = p.arrays[k];
+      for (let i = 0; i < g.length; i++)
+        if (!Number.isFinite(g[i])) {
+          const name = this.#push.tensors[p.indices[k]].name;
+          if (this.options.nonFinite === 'skip') {
+            this.#skipped++;
+            return { applied: false, version: this.version, staleness: 0, reason: 'nonFinite' };
+          }
+          throw new NonFiniteGradientError(name, i, `gradient '${name}' holds ${g[i]} at index ${i}: pushes must be finite (nonFinite: 'reject')`);
+        }
+    }
+    // Each shard's slices of the pushed tensors, copied now.
+    const parts = this.#shards.map(() => ({ ids: [] as number[], frames: [] as Buffer[] }));
+    const pushed = new Map(p.indices.map((t, k) => [this.#push.tensors[t].name, p.arrays[k]]));
+    for (const x of this.layout.slices) {
+      const g = pushed.get(x.tensor);
+      if (!g) continue;
+      parts[x.shard].ids.push(x.local);
+      parts[x.shard].frames.push(Buffer.from(bytesOf(g.subarray(x.start, x.start + x.size))));
+    }
+    const results = await Promise.all(
+      this.#shards.map(async (s) => {
+        const part = parts[s.index];
+        if (part.ids.length === 0) return null;
+        const idFrame = Buffer.from(new Uint32Array(part.ids).buffer);
+        const rep = await this.#call(s, Op.PUSH, bases ? bases[s.index] : -1, [idFrame, ...part.frames]);
+        s.version = Math.max(s.version, rep.h.a);
+        return rep.h;
+      }),
+    );
+    let staleness = 0;
+    let reason: PushResult['reason'];
+    for (const h of results) {
+      if (!h) continue;
+      staleness = Math.max(staleness, h.b);
+      if (h.status === Status.STALE) reason = 'stale';
+      else if (h.status === Status.SKIPPED && reason === undefined) reason = 'nonFinite';
+    }
+    const version = this.version;
+    return reason ? { applied: false, version, staleness, reason } : { applied: true, version, staleness };
+  }
+
+  /** Counters of every shard, and their sums. */
+  async stats(): Promise<ClusterStats> {
+    this.#live();
+    const shards = await Promise.all(
+      this.#shards.map(async (s) => {
+        const rep = await this.#call(s, Op.STATS, -1, []);
+        const body = json(rep.frames[0], 'stats') as { server: Record<string, never>; store: StoreStats | null };
+        s.version = Math.max(s.version, rep.h.a);
+        return { s, body };
+      }),
+    );
+    const stores = shards.map((x) => x.body.store).filter((x): x is StoreStats => x !== null);
+    const sum = (f: (x: StoreStats) => number) => stores.reduce((a, x) => a + f(x), 0);
+    const count = sum((x) => x.staleness.count);
+    const histogram = (stores[0]?.staleness.histogram ?? []).map((b, i) => ({ ...b, count: sum((x) => x.staleness.histogram[i].count) }));
+    return {
+      mode: this.options.mode,
+      version: sum((x) => x.version),
+      pushes: sum((x) => x.pushes),
+      rejected: sum((x) => x.rejected) + this.#skipped,
+      rejectedStale: sum((x) => x.rejectedStale),
+      skippedNonFinite: sum((x) => x.skippedNonFinite) + this.#skipped,
+      conflicts: sum((x) => x.conflicts),
+      snapshots: sum((x) => x.snapshots),
+      rounds: sum((x) => x.rounds),
+      pending: sum((x) => x.pending),
+      staleness: {
+        count,
+        mean: count ? sum((x) => x.staleness.mean * x.staleness.count) / count : 0,
+        max: stores.reduce((a, x) => Math.max(a, x.staleness.max), 0),
+        histogram,
+      },
+      bytes: sum((x) => x.bytes),
+      shards: shards.map(({ s, body }) => {
+        const srv = body.server as unknown as { requests: number; bytesIn: number; bytesOut: number; queueDepth: number; refused: { protocol: number; auth: number } };
+        return {
+          shard: s.index,
+          address: s.address,
+          version: body.store?.version ?? -1,
+          floats: this.layout.floats[s.index],
+          pushes: body.store?.pushes ?? 0,
+          rejected: body.store?.rejected ?? 0,
+          requests: srv.requests,
+          bytesIn: srv.bytesIn,
+          bytesOut: srv.bytesOut,
+          queueDepth: srv.queueDepth,
+          refused: srv.refused,
+        };
+      }),
+    };
+  }
+
+  /** Disconnects (the shards and their tensors stay). Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    for (const s of this.#shards) s.close();
+  }
+}
+
+// The store options of a shard: what the worker resolved, as options a
+// ParameterStore takes again (each optimizer kind its own settings; no
+// staleness or syncEvery where they do not apply).
+function shardOptions(r: ResolvedStoreOptions): Omit<StoreOptions, 'tensors'> {
+  const optimizer = Object.fromEntries(Object.entries(r.optimizer).filter(([k]) => OPTIMIZER_KEYS[r.optimizer.kind].includes(k)));
+  return {
+    mode: r.mode,
+    optimizer,
+    ...(r.staleness.policy !== 'accept' || r.staleness.bound !== null
+      ? { staleness: r.staleness.bound === null ? { policy: r.staleness.policy } : { policy: r.staleness.policy, bound: r.staleness.bound } }
+      : {}),
+    nonFinite: r.nonFinite,
+    ...(r.mode === 'averaging' ? { syncEvery: r.syncEvery } : {}),
+    verify: r.verify,
+  };
+}
+
+// A shard's ERROR reply as the typed error it names; slice names become the
+// user's tensor names (and indices, tensor-wide).
+function remoteError(s: Shard, frame: Buffer | undefined, lay: Layout): Error {
+  let body: Record<string, unknown>;
+  try {
+    body = json(frame, 'error');
+  } catch {
+    return new ShardUnavailableError(s.index, s.address, `shard ${s.index} (${s.address}) sent an unreadable error`);
+  }
+  const message = typeof body.message === 'string' ? body.message : 'unknown error';
+  const slice = typeof body.tensor === 'string' ? lay.byShard[s.index].find((x) => x.name === body.tensor) : undefined;
+  const where = `shard ${s.index} (${s.address}): ${message}`;
+  if (body.code === 'ERR_PROTOCOL' && /holds no tensors/.test(message)) return new ShardUnavailableError(s.index, s.address, where);
+  if (body.code === 'ERR_PROTOCOL') return new GradvaultError('ERR_PROTOCOL', where);
+  return fromNative({
+    code: body.code,
+    message: where,
+    field: body.field,
+    tensor: slice ? slice.tensor : body.tensor,
+    index: typeof body.index === 'number' && slice ? body.index + slice.start : body.index,
+  });
+}
+

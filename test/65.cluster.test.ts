@@ -1,0 +1,356 @@
+// 65: the vault as a cluster of shards, in this process (test/66 has real
+// processes). A cluster starts where one process would and, pushed the same
+// gradients one at a time, ends with the same bits in every mode; versions
+// and staleness are per shard; verify, nonFinite and spec mismatches behave
+// as in one process; a process without the key cannot connect; malformed
+// and random messages are refused, counted, and change nothing.
+import * as net from 'node:net';
+import fc from 'fast-check';
+import { MODES, ParameterServer, ParameterStore, RemoteParameterStore, generateKey, type Mode, type StoreOptions } from '../lib';
+import { HEADER_BYTES, MAGIC, OPS, Op, ProtocolError, header, ids, json, readHeader, floats } from '../lib/cluster/protocol';
+import { layout } from '../lib/cluster/shards';
+import { parseKey } from '../lib/cluster/key';
+import { expectSameBits, randoms } from './helpers';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const zmq = require('zeromq') as typeof import('zeromq');
+
+jest.setTimeout(60_000);
+
+const key = generateKey();
+let servers: ParameterServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+  servers = [];
+});
+async function shards(n: number): Promise<string[]> {
+  for (let i = 0; i < n; i++) servers.push(await ParameterServer.start({ key }));
+  return servers.slice(-n).map((s) => s.address);
+}
+
+const spec = (mode: Mode, optimizer: object = { kind: 'sgd', lr: 0.1 }): StoreOptions => ({
+  tensors: { W: { shape: [50, 7], init: 'glorot' }, b: { shape: [7], init: 'normal', std: 0.1 }, s: { shape: [] } },
+  mode,
+  optimizer: optimizer as never,
+  seed: 11,
+});
+
+describe('a cluster computes what one process computes', () => {
+  test.each([...MODES.map((m) => [m, { kind: 'sgd', lr: 0.1 }] as const), ['locked', { kind: 'adam', lr: 0.01 }] as const, ['averaging', { kind: 'rmsprop', lr: 0.01 }] as const])(
+    '%s %j: same initial values and the same bits after 30 pushes through 3 shards',
+    async (mode, optimizer) => {
+      const o = spec(mode as Mode, optimizer);
+      const remote = await ParameterStore.connect({ ...o, servers: await shards(3), key, sliceFloats: 64 });
+      const local = new ParameterStore(o);
+      expect(remote.layout.slices.length).toBeGreaterThan(3);
+      let r = await remote.pull(), l = local.snapshot();
+      for (const n of ['W', 'b', 's']) expectSameBits(r.get(n), l.get(n));
+      for (let i = 0; i < 30; i++) {
+        const g = { W: randoms(350, i), b: randoms(7, 100 + i), s: randoms(1, 200 + i) };
+        const res = await remote.pushAsync(g);
+        expect(res.applied).toBe(true);
+        local.push(g);
+      }
+      local.sync();
+      r = await remote.pull();
+      l = local.snapshot();
+      for (const n of ['W', 'b', 's']) expectSameBits(r.get(n), l.get(n));
+      // each of the 3 shards counted all 30 pushes (every push touches every shard here)
+      const st = await remote.stats();
+      expect(st.shards.map((x) => x.pushes)).toEqual([30, 30, 30]);
+      expect(st.pushes).toBe(90);
+      expect(remote.version).toBe(90);
+      await remote.close();
+      local.close();
+    },
+  );
+});
+
+describe('versions and staleness across shards', () => {
+  test('a push based on an old snapshot reports the pushes since, per shard (the largest)', async () => {
+    const remote = await ParameterStore.connect({ ...spec('atomic'), servers: await shards(2), key, sliceFloats: 100 });
+    const old = await remote.pull();
+    expect(old.version).toBe(0);
+    for (let i = 0; i < 4; i++) await remote.pushAsync({ W: randoms(350, i) });
+    await remote.pushAsync({ b: randoms(7, 9) }); // one shard only
+    const r = await remote.pushAsync({ W: randoms(350, 1), b: randoms(7, 1) }, { basedOn: old });
+    expect(r.staleness).toBe(5); // the shard holding b saw 4 + 1 pushes
+    const fresh = await remote.pull();
+    expect((await remote.pushAsync({ b: randoms(7, 2) }, { basedOn: fresh })).staleness).toBe(0);
+    const st = await remote.stats();
+    expect(st.staleness.count).toBeGreaterThanOrEqual(2);
+    expect(st.staleness.max).toBe(5);
+    // a plain version number means nothing across several shards
+    await expect(remote.pushAsync({ b: randoms(7, 2) }, { basedOn: 3 })).rejects.toMatchObject({ name: 'InvalidArgumentError', field: 'basedOn' });
+    await remote.close();
+  });
+
+  test("staleness 'reject' needs one shard (it would refuse on one and apply on another)", async () => {
+    const servers2 = await shards(2);
+    await expect(
+      ParameterStore.connect({ ...spec('atomic'), staleness: { policy: 'reject', bound: 2 }, servers: servers2, key }),
+    ).rejects.toMatchObject({ name: 'ConfigError', path: 'staleness' });
+    const one = await ParameterStore.connect({ ...spec('atomic'), staleness: { policy: 'reject', bound: 1 }, servers: [servers2[0]], key });
+    const s0 = await one.pull();
+    await one.pushAsync({ b: randoms(7, 1) });
+    await one.pushAsync({ b: randoms(7, 1) });
+    const r = await one.pushAsync({ b: randoms(7, 1) }, { basedOn: s0 });
+    expect(r).toMatchObject({ applied: false, reason: 'stale', staleness: 2 });
+    await one.close();
+  });
+
+  test('verify: a pulled snapshot modified in place is caught before its push', async () => {
+    const remote = await ParameterStore.connect({ ...spec('locked'), verify: true, servers: await shards(2), key });
+    const s = await remote.pull();
+    s.get('W')[3] += 1;
+    await expect(remote.pushAsync({ W: randoms(350, 1) }, { basedOn: s })).rejects.toMatchObject({ name: 'InPlaceModificationError', tensor: 'W' });
+    expect((await remote.stats()).pushes).toBe(0);
+    await remote.close();
+  });
+
+  test('NaN: refused before any shard sees a part (reject), or skipped and counted (skip)', async () => {
+    const addrs = await shards(2);
+    const remote = await ParameterStore.connect({ ...spec('atomic'), servers: addrs, key, sliceFloats: 50 });
+    const before = await remote.pull();
+    const g = randoms(350, 3);
+    g[301] = NaN;
+    await expect(remote.pushAsync({ W: g, b: randoms(7, 1) })).rejects.toMatchObject({ name: 'NonFiniteGradientError', tensor: 'W', index: 301 });
+    const after = await remote.pull();
+    expectSameBits(after.get('W'), before.get('W'));
+    expectSameBits(after.get('b'), before.get('b'));
+    await remote.close();
+    for (const s of servers) await s.close();
+    servers = [];
+    const skip = await ParameterStore.connect({ ...spec('atomic'), nonFinite: 'skip', servers: await shards(2), key });
+    expect(await skip.pushAsync({ W: g })).toMatchObject({ applied: false, reason: 'nonFinite' });
+    expect((await skip.stats()).skippedNonFinite).toBe(1);
+    await skip.close();
+  });
+});
+
+describe('joining a cluster', () => {
+  test('a second worker with the same spec shares the tensors; another spec is a ConfigError', async () => {
+    const addrs = await shards(2);
+    const a = await ParameterStore.connect({ ...spec('atomic'), servers: addrs, key });
+    await a.pushAsync({ b: new Float32Array(7).fill(1) });
+    const b = await ParameterStore.connect({ ...spec('atomic'), servers: addrs, key });
+    expect(Array.from((await b.pull()).get('b'))).toEqual(Array.from((await a.pull()).get('b')));
+    await expect(ParameterStore.connect({ ...spec('atomic'), tensors: { W: { shape: [50, 8] } }, servers: addrs, key })).rejects.toMatchObject({
+      name: 'ConfigError',
+      message: expect.stringContaining('another spec'),
+    });
+    await expect(ParameterStore.connect({ ...spec('locked'), servers: addrs, key })).rejects.toMatchObject({ name: 'ConfigError' });
+    await a.close();
+    await b.close();
+  });
+
+  test('options are checked before anything is sent', async () => {
+    const addrs = await shards(1);
+    await expect(ParameterStore.connect({ ...spec('atomic'), servers: [], key })).rejects.toMatchObject({ name: 'ConfigError', path: 'servers' });
+    await expect(ParameterStore.connect({ ...spec('atomic'), servers: ['http://x'], key })).rejects.toMatchObject({ name: 'ConfigError', path: 'servers' });
+    await expect(ParameterStore.connect({ ...spec('atomic'), servers: addrs, key: 'nope' })).rejects.toMatchObject({ name: 'ConfigError', path: 'key' });
+    await expect(ParameterStore.connect({ ...spec('atomic'), servers: addrs, key, timeout: 1 })).rejects.toMatchObject({ name: 'ConfigError', path: 'timeout' });
+    await expect(ParameterStore.connect({ ...spec('atomic'), optimizer: { kind: 'sgd', lr: -1 }, servers: addrs, key })).rejects.toMatchObject({
+      name: 'ConfigError',
+      path: 'optimizer.lr',
+    });
+    expect(servers[0].stats().requests).toBe(0);
+  });
+});
+
+describe('only holders of the key', () => {
+  test('another cluster key: AuthenticationError within the timeout; the shard counts the refusal', async () => {
+    const addrs = await shards(1);
+    const t0 = Date.now();
+    const e = await ParameterStore.connect({ ...spec('atomic'), servers: addrs, key: generateKey(), timeout: 300 }).catch((x) => x);
+    expect(e).toMatchObject({ name: 'AuthenticationError', code: 'ERR_AUTHENTICATION', shard: 0, address: addrs[0] });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(servers[0].stats().refused.auth).toBeGreaterThan(0);
+    expect(servers[0].stats().requests).toBe(0);
+  });
+
+  test('the right shard key but another client key (ZAP) is refused too', async () => {
+    const addrs = await shards(1);
+    const k = parseKey(key), other = parseKey(generateKey());
+    const mixed = ['gvkey1', k.serverPublic, k.serverSecret, other.clientPublic, other.clientSecret].join(':');
+    const e = await ParameterStore.connect({ ...spec('atomic'), servers: addrs, key: mixed, timeout: 300 }).catch((x) => x);
+    expect(e).toMatchObject({ name: 'AuthenticationError' });
+    expect(servers[0].stats().requests).toBe(0);
+  });
+
+  test('a client without CURVE, and raw bytes on the port (a length claiming gigabytes): refused, the shard lives on', async () => {
+    const addrs = await shards(1);
+    const remote = await ParameterStore.connect({ ...spec('atomic'), servers: addrs, key });
+    const before = await remote.pull();
+    const requests = servers[0].stats().requests;
+    const plain = new zmq.Dealer({ linger: 0, sendTimeout: 500, receiveTimeout: 500 });
+    plain.connect(addrs[0]);
+    await plain.send([header({ op: Op.PULL, status: 0, id: 1, count: 0, a: -1, b: 0 })]).catch(() => undefined);
+    await expect(plain.receive()).rejects.toThrow(); // no answer: the handshake never completed
+    const port = Number(addrs[0].split(':').pop());
+    const junk = [
+      Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+      // a ZMTP 3 greeting, then a long frame announcing 2^62 bytes
+      Buffer.concat([Buffer.from([0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0]), Buffer.from('CURVE'), Buffer.alloc(15), Buffer.alloc(32), Buffer.from([0x06, 0x40, 0, 0, 0, 0, 0, 0, 0])]),
+      Buffer.alloc(100_000, 0xa5),
+    ];
+    for (const bytes of junk)
+      await new Promise<void>((resolve) => {
+        const c = net.connect(port, '127.0.0.1', () => c.write(bytes));
+        // the shard may wait for more bytes or drop the connection: either way, hang up after a while
+        const t = setTimeout(() => c.destroy(), 500);
+        c.on('error', () => undefined);
+        c.on('close', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    await new Promise((r) => setTimeout(r, 300));
+    plain.close();
+    expect(servers[0].stats().requests).toBe(requests); // nothing got through
+    const after = await remote.pull();
+    expectSameBits(after.get('W'), before.get('W'));
+    expect(servers[0].stats().refused.auth).toBeGreaterThan(0);
+    await remote.close();
+  });
+});
+
+describe('hostile messages from a client with the key', () => {
+  async function rawClient(address: string) {
+    const k = parseKey(key);
+    const d = new zmq.Dealer({ curveServerKey: k.serverPublic, curvePublicKey: k.clientPublic, curveSecretKey: k.clientSecret, linger: 0, receiveTimeout: 3000 });
+    d.connect(address);
+    return d;
+  }
+  const H = (op: number, count: number, a = -1, id = 7) => header({ op, status: 0, id, count, a, b: 0 });
+
+  test('each malformed message is refused, counted and answered; the vault is unchanged', async () => {
+    const addrs = await shards(1);
+    const remote = await ParameterStore.connect({ ...spec('atomic'), servers: addrs, key });
+    const before = await remote.pull();
+    const d = await rawClient(addrs[0]);
+    const n = remote.layout.byShard[0].length;
+    const u32 = (...xs: number[]) => Buffer.from(new Uint32Array(xs).buffer);
+    const bad: [string, Buffer[]][] = [
+      ['short header', [Buffer.alloc(10)]],
+      ['bad magic', [Buffer.alloc(HEADER_BYTES)]],
+      ['reserved bits', [(() => { const h = H(Op.PING, 0); h[6] = 1; return h; })()]],
+      ['unknown op', [(() => { const h = H(Op.PING, 0); h[4] = 99; return h; })()]],
+      ['a reply as a request', [(() => { const h = H(Op.PING, 0); h[4] |= 0x80; return h; })()]],
+      ['count mismatch', [H(Op.PULL, 3)]],
+      ['push without ids', [H(Op.PUSH, 0)]],
+      ['push of a slice id out of range', [H(Op.PUSH, 2), u32(n + 5), Buffer.alloc(8)]],
+      ['push of ids not ascending', [H(Op.PUSH, 3), u32(1, 0), Buffer.alloc(4), Buffer.alloc(4)]],
+      ['push of a short gradient', [H(Op.PUSH, 2), u32(0), Buffer.alloc(12)]],
+      ['push whose ids frame has 3 bytes', [H(Op.PUSH, 2), Buffer.alloc(3), Buffer.alloc(4)]],
+      ['push based on a fractional version', [H(Op.PUSH, 2, 1.5), u32(0), Buffer.alloc(remote.layout.byShard[0][0].size * 4)]],
+      ['create with no spec', [H(Op.CREATE, 0)]],
+      ['create with a spec that is not JSON', [H(Op.CREATE, 1), Buffer.from('{nope')]],
+      ['create with a JSON array', [H(Op.CREATE, 1), Buffer.from('[1,2]')]],
+    ];
+    const header0 = await (async () => {
+      const answers: string[] = [];
+      for (const [what, frames] of bad) {
+        await d.send(frames);
+        // a message that names a request of a known op is answered; the rest are only dropped
+        if (frames[0].length === HEADER_BYTES && frames[0].readUInt32LE(0) === MAGIC && OPS.has(frames[0][4] & 0x7f)) {
+          const [h, body] = await d.receive();
+          const r = readHeader(h, true, 2);
+          expect([what, r.status]).toEqual([what, 3]);
+          answers.push(`${what}: ${json(body, 'error').code}`);
+        }
+      }
+      return answers;
+    })();
+    expect(header0.length).toBeGreaterThan(8);
+    expect(header0.every((a) => /ERR_PROTOCOL/.test(a))).toBe(true);
+    const st = servers[0].stats();
+    expect(st.refused.protocol).toBe(bad.length);
+    const after = await remote.pull();
+    for (const t of ['W', 'b', 's']) expectSameBits(after.get(t), before.get(t));
+    expect((await remote.stats()).pushes).toBe(0);
+    d.close();
+    await remote.close();
+  });
+
+  test('random messages (generated): never a crash, never a change; the shard answers afterwards', async () => {
+    const addrs = await shards(1);
+    const remote = await ParameterStore.connect({ ...spec('locked'), servers: addrs, key, sliceFloats: 100 });
+    const before = await remote.pull();
+    const d = await rawClient(addrs[0]);
+    const frame = fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.constant(new Uint8Array(0)));
+    const message = fc.tuple(fc.constantFrom(1, 2, 3, 4, 5, 99), fc.array(frame, { maxLength: 4 }), fc.boolean(), fc.double()).map(([op, rest, honest, a]) => {
+      const h = header({ op: op % 256, status: 0, id: 1, count: honest ? rest.length : rest.length + 1, a: Number.isFinite(a) ? a : 0, b: 0 });
+      return [h, ...rest.map((x) => Buffer.from(x))];
+    });
+    await fc.assert(
+      fc.asyncProperty(message, async (frames) => {
+        await d.send(frames);
+      }),
+      { numRuns: 300, seed: 42 },
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const after = await remote.pull();
+    for (const t of ['W', 'b', 's']) expectSameBits(after.get(t), before.get(t));
+    expect(servers[0].stats().refused.protocol).toBeGreaterThan(0);
+    d.close();
+    await remote.close();
+  });
+});
+
+describe('the decoder alone', () => {
+  test('any bytes: a header or ProtocolError, never another exception', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), fc.boolean(), fc.nat(5), (bytes, reply, n) => {
+        try {
+          readHeader(Buffer.from(bytes), reply, n);
+        } catch (e) {
+          if (!(e instanceof ProtocolError)) throw e;
+        }
+        for (const f of [() => ids(Buffer.from(bytes), 8, 4, 'ids'), () => floats(Buffer.from(bytes), 3, 'g'), () => json(Buffer.from(bytes), 'doc')])
+          try {
+            f();
+          } catch (e) {
+            if (!(e instanceof ProtocolError)) throw e;
+          }
+      }),
+      { numRuns: 2000, seed: 7 },
+    );
+  });
+});
+
+describe('sharding', () => {
+  test('slices are whole rows of bounded size, spread so no shard holds much more than another', () => {
+    const tensors = [
+      { name: 'W1', shape: [784, 128], size: 784 * 128 },
+      { name: 'b1', shape: [128], size: 128 },
+      { name: 'W2', shape: [128, 10], size: 1280 },
+      { name: 'b2', shape: [10], size: 10 },
+    ];
+    const l = layout(tensors, 3, 4096);
+    for (const s of l.slices) {
+      const t = tensors.find((x) => x.name === s.tensor)!;
+      const width = t.shape.length > 1 ? t.shape[1] : 1;
+      expect(s.size).toBeLessThanOrEqual(4096);
+      expect(s.start % width).toBe(0);
+    }
+    for (const t of tensors) expect(l.slices.filter((s) => s.tensor === t.name).reduce((a, s) => a + s.size, 0)).toBe(t.size);
+    // largest first to the emptiest shard: no shard holds more than one slice above another
+    expect(Math.max(...l.floats) - Math.min(...l.floats)).toBeLessThanOrEqual(Math.max(...l.slices.map((s) => s.size)));
+    expect(layout(tensors, 3, 4096)).toEqual(l); // every worker computes the same one
+  });
+
+  test('a shard holds only its slices: bytes per shard follow the layout', async () => {
+    const remote = await ParameterStore.connect({
+      tensors: { big: { shape: [1000, 10] }, small: { shape: [10] } },
+      servers: await shards(2),
+      key,
+      sliceFloats: 1000,
+    });
+    const st = await remote.stats();
+    expect(st.shards.map((s) => s.floats)).toEqual([...remote.layout.floats]);
+    expect(Math.abs(st.shards[0].floats - st.shards[1].floats)).toBeLessThanOrEqual(1000);
+    expect(remote).toBeInstanceOf(RemoteParameterStore);
+    await remote.close();
+  });
+});
