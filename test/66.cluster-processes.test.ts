@@ -1,0 +1,125 @@
+// 66: the cluster with real processes on this machine: shards run as
+// `gradvault server` processes, workers as separate Node processes. In every
+// safe mode, W workers x T pushes in flight x N pushes through S shards lose
+// nothing (exact sums); a shard killed with SIGKILL fails every pending and
+// later call with ShardUnavailableError within the stated bound, never a
+// hang, and the other workers and shards are not affected.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ParameterStore, generateKey, type Mode } from '../lib';
+import { SAFE_MODES } from './helpers';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { clusterSpec, expected } = require('./harness/cluster-common');
+
+jest.setTimeout(120_000);
+
+const root = path.join(__dirname, '..');
+const cli = path.join(root, 'dist', 'cli.js');
+let dir: string;
+let keyFile: string;
+const procs: ChildProcess[] = [];
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gv-cluster-'));
+  keyFile = path.join(dir, 'cluster.key');
+  fs.writeFileSync(keyFile, generateKey(), { mode: 0o600 });
+  process.env.GRADVAULT_KEY_FILE = keyFile;
+});
+afterEach(() => {
+  for (const p of procs.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+afterAll(() => {
+  delete process.env.GRADVAULT_KEY_FILE;
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A `gradvault server` process; resolves with its address once it listens. */
+function shard(listen = 'tcp://127.0.0.1:0'): Promise<{ proc: ChildProcess; address: string }> {
+  const proc = spawn(process.execPath, [cli, 'server', '--listen', listen, '--key-file', keyFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(proc);
+  return new Promise((resolve, reject) => {
+    let out = '', err = '';
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve({ proc, address: m[1] });
+    });
+    proc.stderr!.on('data', (d) => (err += d));
+    proc.on('exit', (code) => reject(new Error(`shard exited (${code}) before listening: ${err}`)));
+  });
+}
+
+function worker(servers: string[], o: { mode: Mode; rank: number; pushes: number; inflight: number }): Promise<{ rank: number; applied: number }> {
+  const proc = spawn(process.execPath, [path.join(__dirname, 'harness', 'cluster-worker.js'), JSON.stringify(o)], {
+    env: { ...process.env, GRADVAULT_SERVERS: servers.join(','), GRADVAULT_KEY_FILE: keyFile },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  procs.push(proc);
+  return new Promise((resolve, reject) => {
+    let out = '', err = '';
+    proc.stdout!.on('data', (d) => (out += d));
+    proc.stderr!.on('data', (d) => (err += d));
+    proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`worker ${o.rank} exited ${code}: ${err}`))));
+  });
+}
+
+describe('exact sums: 2 worker processes x 8 pushes in flight x 300 pushes through 2 shard processes', () => {
+  test.each(SAFE_MODES)('%s: zero lost updates', async (mode) => {
+    const shards = await Promise.all([shard(), shard()]);
+    const servers = shards.map((s) => s.address);
+    const results = await Promise.all([0, 1].map((rank) => worker(servers, { mode, rank, pushes: 300, inflight: 8 })));
+    expect(results.map((r) => r.applied)).toEqual([300, 300]);
+    const store = await ParameterStore.connect({ ...clusterSpec(mode), servers });
+    const snap = await store.pull();
+    const want = expected(2, 300);
+    let wrongW = 0, wrongB = 0;
+    snap.get('W').forEach((v, k) => (wrongW += v === want.W[k] ? 0 : 1));
+    snap.get('b').forEach((v, k) => (wrongB += v === want.b[k] ? 0 : 1));
+    expect([wrongW, wrongB]).toEqual([0, 0]);
+    const st = await store.stats();
+    expect(st.shards.map((s) => s.pushes)).toEqual([600, 600]);
+    expect(store.version).toBe(1200);
+    await store.close();
+  });
+});
+
+describe('a shard killed with SIGKILL', () => {
+  test('pending and later calls fail with ShardUnavailableError within timeout + 1 s; the other shard serves on', async () => {
+    const shards = await Promise.all([shard(), shard()]);
+    const servers = shards.map((s) => s.address);
+    const timeout = 1000;
+    const store = await ParameterStore.connect({ ...clusterSpec('atomic'), servers, timeout });
+    // a second worker, on its own connection, keeps pushing to shard 0 only
+    const g = new Float32Array(8).fill(1);
+    let killedAt = 0;
+    const failures: { ms: number; e: { name: string; shard: number; address: string } }[] = [];
+    const pushing = (async () => {
+      for (let i = 0; i < 100_000 && failures.length === 0; i++) {
+        try {
+          await store.pushAsync({ W: new Float32Array(2400).fill(1), b: g });
+        } catch (e) {
+          failures.push({ ms: Date.now() - killedAt, e: e as never });
+        }
+        if (i === 50) {
+          killedAt = Date.now();
+          shards[1].proc.kill('SIGKILL');
+        }
+      }
+    })();
+    await pushing;
+    expect(failures).toHaveLength(1);
+    expect(failures[0].e).toMatchObject({ name: 'ShardUnavailableError', shard: 1, address: servers[1] });
+    expect(failures[0].ms).toBeLessThan(timeout + 1000);
+    // a later call that needs the dead shard: the same error, within the same bound
+    const t0 = Date.now();
+    await expect(store.pull()).rejects.toMatchObject({ name: 'ShardUnavailableError', shard: 1 });
+    expect(Date.now() - t0).toBeLessThan(timeout + 1000);
+    // the live shard still answers
+    const st = await ParameterStore.connect({ ...clusterSpec('atomic'), servers: [servers[0]], timeout }).catch((e) => e);
+    expect(st).toMatchObject({ name: 'ConfigError' }); // another shard count is another spec: shard 0 answered
+    await store.close();
+  });
+});
