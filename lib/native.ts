@@ -168,6 +168,21 @@ export interface NativeInspection {
   tensors: NativeTensorSummary[];
 }
 
+/** @internal mergeCheckpoints(): a whole tensor and where its slices are (part: the shard). */
+export interface NativeMergeTensor {
+  name: string;
+  shape: readonly number[];
+  slices: { part: number; name: string; start: number; size: number }[];
+}
+
+/** @internal loadSlices(): a shard's tensor, cut from `tensor` of the file. */
+export interface NativeSliceSpec {
+  name: string;
+  tensor: string;
+  start: number;
+  size: number;
+}
+
 /** @internal What modelTensors() answers: the store a model needs for the data. */
 export interface NativeModelTensor {
   name: string;
@@ -293,6 +308,10 @@ export interface NativeAddon {
   /** A checkpoint as a new store (native/core/checkpoint: the caller's options over the file's). */
   loadCheckpoint(file: string, options: NativeLoadOptions): Promise<NativeStoreInstance>;
   inspectCheckpoint(file: string): Promise<NativeInspection>;
+  /** A cluster's checkpoint: the shards' own checkpoints (bytes) into one file of whole tensors. */
+  mergeCheckpoints(file: string, parts: Buffer[], tensors: NativeMergeTensor[]): Promise<NativeSaveResult>;
+  /** A shard's slices of a checkpoint, as a new store. */
+  loadSlices(file: string, options: NativeLoadOptions, slices: NativeSliceSpec[], shard: number): Promise<NativeStoreInstance>;
   modelTensors(model: NativeModelSpec, data: NativeDatasetInstance): NativeModelTensor[];
   evaluate(
     names: string[],

@@ -173,6 +173,13 @@ function layoutOf(n: NativeStoreInstance): Layout {
 // nothing can interleave).
 let adopting: { native: NativeStoreInstance; options: ResolvedStoreOptions } | null = null;
 
+/** @internal A ParameterStore around a native store the core made (a checkpoint's), its options read back from it. */
+export function adoptNative(n: NativeStoreInstance): ParameterStore {
+  const { mode, optimizer, seed, staleness, verify, nonFinite, syncEvery } = n.config();
+  const tensors = n.tensors().map((t) => ({ name: t.name, shape: t.shape, size: t.size }));
+  return adopt(n, { mode, optimizer, seed, staleness, verify, nonFinite, syncEvery, tensors });
+}
+
 function adopt(n: NativeStoreInstance, options: ResolvedStoreOptions): ParameterStore {
   adopting = { native: n, options: deepFreeze(options) };
   try {
@@ -434,10 +441,7 @@ export class ParameterStore {
     } catch (e) {
       throw fromNative(e);
     }
-    const c = n.config();
-    const tensors = n.tensors().map((t) => ({ name: t.name, shape: t.shape, size: t.size }));
-    const { mode, optimizer, seed, staleness, verify, nonFinite, syncEvery } = c;
-    return adopt(n, { mode, optimizer, seed, staleness, verify, nonFinite, syncEvery, tensors });
+    return adoptNative(n);
   }
 
   /**

@@ -4,7 +4,10 @@
 // and staleness are per shard; verify, nonFinite and spec mismatches behave
 // as in one process; a process without the key cannot connect; malformed
 // and random messages are refused, counted, and change nothing.
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import fc from 'fast-check';
 import { MODES, ParameterServer, ParameterStore, RemoteParameterStore, generateKey, type Mode, type StoreOptions } from '../lib';
 import { HEADER_BYTES, MAGIC, OPS, Op, ProtocolError, header, ids, json, readHeader, floats } from '../lib/cluster/protocol';
@@ -64,6 +67,64 @@ describe('a cluster computes what one process computes', () => {
       local.close();
     },
   );
+});
+
+describe('a cluster checkpoint', () => {
+  test('save() writes one file a single store loads: the same bits, optimizer state and all (adam, 3 shards)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gv-cluster-save-'));
+    const o = spec('locked', { kind: 'adam', lr: 0.01 });
+    const remote = await ParameterStore.connect({ ...o, servers: await shards(3), key, sliceFloats: 64 });
+    for (let i = 0; i < 12; i++) await remote.pushAsync({ W: randoms(350, i), b: randoms(7, 50 + i), s: randoms(1, 90 + i) });
+    const file = path.join(dir, 'cluster.safetensors');
+    const r = await remote.save(file);
+    expect(r.version).toBe(36);
+    const local = await ParameterStore.load(file);
+    expect(local.mode).toBe('locked');
+    expect(local.options.optimizer.kind).toBe('adam');
+    expect(local.version).toBe(36);
+    const pulled = await remote.pull();
+    for (const n of ['W', 'b', 's']) expectSameBits(local.snapshot().get(n), pulled.get(n));
+    // the optimizer state came along: both go on to the same bits
+    for (let i = 0; i < 5; i++) {
+      const g = { W: randoms(350, 200 + i), b: randoms(7, 300 + i), s: randoms(1, 400 + i) };
+      await remote.pushAsync(g);
+      local.push(g);
+    }
+    const after = await remote.pull();
+    for (const n of ['W', 'b', 's']) expectSameBits(local.snapshot().get(n), after.get(n));
+    local.close();
+    await remote.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('shards started with load resume from it: their slices and state, each its own version', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gv-cluster-load-'));
+    const o = spec('atomic', { kind: 'sgd', lr: 0.1, momentum: 0.9 });
+    const first = await ParameterStore.connect({ ...o, servers: await shards(2), key, sliceFloats: 100 });
+    for (let i = 0; i < 6; i++) await first.pushAsync({ W: randoms(350, i), b: randoms(7, i) });
+    await first.pushAsync({ b: randoms(7, 99) });
+    const file = path.join(dir, 'c.safetensors');
+    await first.save(file);
+    const saved = await first.pull();
+    const versions = (await first.stats()).shards.map((x) => x.version);
+    await first.close();
+    const again: ParameterServer[] = [await ParameterServer.start({ key, load: file }), await ParameterServer.start({ key, load: file })];
+    servers.push(...again);
+    const resumed = await ParameterStore.connect({ ...o, servers: again.map((x) => x.address), key, sliceFloats: 100 });
+    const back = await resumed.pull();
+    for (const n of ['W', 'b', 's']) expectSameBits(back.get(n), saved.get(n));
+    expect((await resumed.stats()).shards.map((x) => x.version)).toEqual(versions);
+    // momentum came back too: one more push moves as it would have
+    const control = await ParameterStore.load(file);
+    const g = { W: randoms(350, 7), b: randoms(7, 7) };
+    await resumed.pushAsync(g);
+    control.push(g);
+    const next = await resumed.pull();
+    for (const n of ['W', 'b']) expectSameBits(next.get(n), control.snapshot().get(n));
+    control.close();
+    await resumed.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });
 
 describe('versions and staleness across shards', () => {

@@ -79,6 +79,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('run one shard of a cluster (a vault behind an authenticated socket) until SIGINT or SIGTERM')
     .option('--listen <endpoint>', 'where to listen (loopback unless told otherwise)', process.env.GRADVAULT_LISTEN ?? 'tcp://127.0.0.1:5555')
     .option('--key-file <file>', 'the cluster key (default: GRADVAULT_KEY or GRADVAULT_KEY_FILE)')
+    .option('--load <file>', "resume from a checkpoint: this shard's slices of it, once a worker connects")
     .action(async (o) => server(o));
   program
     .command('keygen')

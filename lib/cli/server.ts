@@ -10,11 +10,12 @@ import { out } from './output';
 export interface ServerArgs {
   listen: string;
   keyFile?: string;
+  load?: string;
 }
 
 export async function server(o: ServerArgs): Promise<void> {
   const key = o.keyFile !== undefined ? readKeyFile(checkPath('--key-file', o.keyFile), '--key-file') : undefined;
-  const s = await ParameterServer.start({ listen: o.listen, key: key && keyText(key) });
+  const s = await ParameterServer.start({ listen: o.listen, key: key && keyText(key), load: o.load });
   // the first line says where it listens (a launcher reads it)
   out(`gradvault server: listening on ${s.address}`);
   await new Promise<void>((resolve) => {

@@ -15,6 +15,10 @@
  *   PULL    frames: none                  -> a: version; frames: one float32 frame per slice
  *   STATS   frames: none                  -> frames: stats JSON
  *   PING    frames: none                  -> a: version
+ *   HOLD    a: lease (ms)                 -> a: version, once no push runs; pushes wait until
+ *           RELEASE or the lease ends (a worker that dies holding it cannot stop the shard)
+ *   RELEASE frames: none
+ *   SAVE    frames: none                  -> frames: the shard's own checkpoint (safetensors bytes)
  * Replies carry op | 0x80 and a status: OK, STALE or SKIPPED (a push not
  * applied: refused as too stale, skipped for a NaN/Inf), ERROR (frames:
  * error JSON { code, message, field }). A push's reply has a: version after
@@ -28,7 +32,7 @@ export const MAGIC = 0x31505647; // 'GVP1' little-endian
 export const HEADER_BYTES = 32;
 export const REPLY = 0x80;
 
-export const Op = { CREATE: 1, PUSH: 2, PULL: 3, STATS: 4, PING: 5 } as const;
+export const Op = { CREATE: 1, PUSH: 2, PULL: 3, STATS: 4, PING: 5, HOLD: 6, RELEASE: 7, SAVE: 8 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 export const OPS: ReadonlySet<number> = new Set<number>(Object.values(Op));
 

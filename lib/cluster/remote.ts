@@ -30,9 +30,12 @@ import {
   guardInput,
 } from '../errors';
 import { native } from '../native';
+import { checkPath } from '../paths';
+import type { SaveResult } from '../checkpoint';
 import { Snapshot } from '../snapshot';
 import { ParameterStore, readPush, type Gradients, type PushLayout, type PushOptions, type PushResult, type StoreStats } from '../store';
 import { resolveKey, type ClusterKey } from './key';
+import { onEvents } from './events';
 import { Op, Status, bytesOf, header, json, readHeader, type Header } from './protocol';
 import { DEFAULT_SLICE_FLOATS, layout, type Layout } from './shards';
 
@@ -113,15 +116,15 @@ class Shard {
       heartbeatTimeout: 3000,
     });
     const sock = this.sock;
-    sock.events.on('handshake', () => {
-      this.handshakes++;
-      this.authFailed = false;
-    });
-    sock.events.on('handshake:error:auth', () => {
-      this.authFailed = true;
-    });
-    sock.events.on('connect', () => {
-      this.connects++;
+    onEvents(sock, (type) => {
+      if (type === 'handshake') {
+        this.handshakes++;
+        this.authFailed = false;
+      } else if (type === 'handshake:error:auth') {
+        this.authFailed = true;
+      } else if (type === 'connect') {
+        this.connects++;
+      }
     });
     sock.connect(this.address);
     void this.receive(sock);
@@ -195,6 +198,8 @@ export class RemoteParameterStore {
   readonly #bases = new WeakMap<Snapshot, number[]>();
   #requests = 0;
   #skipped = 0;
+  // each shard's CREATE frames: sent again to a shard that restarted empty
+  #creates: Buffer[][] = [];
   #closed = false;
   readonly #timer: NodeJS.Timeout;
 
@@ -289,9 +294,15 @@ export class RemoteParameterStore {
       await Promise.all(
         store.#shards.map(async (s) => {
           const slices = store.layout.byShard[s.index];
-          const body = { key: spec, shard: s.index, slices: slices.map((x) => ({ name: x.name, size: x.size })), store: JSON.parse(spec).store };
+          const body = {
+            key: spec,
+            shard: s.index,
+            slices: slices.map((x) => ({ name: x.name, size: x.size, tensor: x.tensor, start: x.start })),
+            store: JSON.parse(spec).store,
+          };
           const values = slices.map((x) => Buffer.from(bytesOf(initial.get(x.tensor).subarray(x.start, x.start + x.size))));
-          const rep = await store.#call(s, Op.CREATE, -1, [Buffer.from(JSON.stringify(body)), ...values]);
+          store.#creates[s.index] = [Buffer.from(JSON.stringify(body)), ...values];
+          const rep = await store.#call(s, Op.CREATE, -1, store.#creates[s.index]);
           s.version = rep.h.a;
         }),
       );
@@ -306,9 +317,57 @@ export class RemoteParameterStore {
 
   async #call(s: Shard, op: number, a: number, frames: Buffer[]): Promise<{ h: Header; frames: Buffer[] }> {
     if (this.#closed) throw new ClosedError('the remote store is closed');
-    const rep = await s.request(op, a, frames);
+    let rep = await s.request(op, a, frames);
+    // A shard that restarted (empty, or to resume from a checkpoint with
+    // --load) is given the spec again, then asked once more: the request
+    // was refused, not applied.
+    if (rep.h.status === Status.ERROR && op !== Op.CREATE && this.#creates[s.index] && isEmptyShard(rep.frames[0])) {
+      const c = await s.request(Op.CREATE, -1, this.#creates[s.index]);
+      if (c.h.status === Status.ERROR) throw remoteError(s, c.frames[0], this.layout);
+      s.version = c.h.a;
+      if (op === Op.PUSH && a >= 0) a = Math.min(a, c.h.a);
+      rep = await s.request(op, a, frames);
+    }
     if (rep.h.status === Status.ERROR) throw remoteError(s, rep.frames[0], this.layout);
     return rep;
+  }
+
+  /**
+   * Writes one checkpoint of the whole cluster, in the format a single
+   * store loads (and `gradvault server --load` resumes from): every shard
+   * holds new pushes back until all are at a cut (none running), each saves
+   * its slices, the pushes resume, and the core merges the shards' files
+   * into one. Parameters and optimizer state come from that one cut.
+   */
+  async save(file: string): Promise<SaveResult> {
+    this.#live();
+    const abs = checkPath('file', file);
+    const t0 = Date.now();
+    const lease = Math.max(10_000, this.timeout * 5);
+    const holding = this.#shards.filter((s) => this.layout.byShard[s.index].length > 0);
+    let parts: Buffer[];
+    let paused = 0;
+    try {
+      await Promise.all(holding.map((s) => this.#call(s, Op.HOLD, lease, [])));
+      const held = Date.now();
+      parts = await Promise.all(holding.map(async (s) => (await this.#call(s, Op.SAVE, -1, [])).frames[0]));
+      paused = (Date.now() - held) / 1000;
+    } finally {
+      await Promise.all(holding.map((s) => this.#call(s, Op.RELEASE, -1, []).catch(() => undefined)));
+    }
+    const part = new Map(holding.map((s, k) => [s.index, k]));
+    const tensors = this.options.tensors.map((t) => ({
+      name: t.name,
+      shape: t.shape,
+      slices: this.layout.slices.filter((x) => x.tensor === t.name).map((x) => ({ part: part.get(x.shard)!, name: x.name, start: x.start, size: x.size })),
+    }));
+    let r;
+    try {
+      r = await native().mergeCheckpoints(abs, parts, tensors);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    return { ...r, pauseSeconds: paused, seconds: (Date.now() - t0) / 1000 };
   }
 
   #live(): void {
@@ -494,6 +553,15 @@ function shardOptions(r: ResolvedStoreOptions): Omit<StoreOptions, 'tensors'> {
     ...(r.mode === 'averaging' ? { syncEvery: r.syncEvery } : {}),
     verify: r.verify,
   };
+}
+
+function isEmptyShard(frame: Buffer | undefined): boolean {
+  try {
+    const b = json(frame, 'error');
+    return b.code === 'ERR_PROTOCOL' && typeof b.message === 'string' && /holds no tensors/.test(b.message);
+  } catch {
+    return false;
+  }
 }
 
 // A shard's ERROR reply as the typed error it names; slice names become the

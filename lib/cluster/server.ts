@@ -12,10 +12,17 @@
  * malformed one is refused, counted in `stats().refused`, and answered
  * with ERR_PROTOCOL where it carried a request id.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
-import { ConfigError, GradvaultError, InvalidArgumentError } from '../errors';
-import { ParameterStore } from '../store';
+import { resolveLoadOptions } from '../config';
+import { ConfigError, GradvaultError, InvalidArgumentError, fromNative } from '../errors';
+import { native } from '../native';
+import { checkPath } from '../paths';
+import { ParameterStore, adoptNative } from '../store';
 import { clientKeyBytes, zapAllow, zapForget } from './zap';
+import { onEvents } from './events';
 import { resolveKey, type ClusterKey } from './key';
 import {
   HEADER_BYTES,
@@ -48,6 +55,12 @@ export interface ServerOptions {
   readonly maxMessageBytes?: number;
   /** The most float32 values the shard may hold (a spec asking more is refused). @default 2^31 */
   readonly maxFloats?: number;
+  /**
+   * A checkpoint (a cluster's `save()`, or a single store's) to resume from:
+   * when a worker creates the tensors, this shard takes its slices of the
+   * file (values and optimizer state) instead of the worker's initial values.
+   */
+  readonly load?: string;
 }
 
 export interface ServerStats {
@@ -66,7 +79,7 @@ export interface ServerStats {
 
 interface ShardSpec {
   readonly key: string;
-  readonly slices: { name: string; size: number }[];
+  readonly slices: { name: string; size: number; tensor: string; start: number }[];
 }
 
 let nextDomain = 1;
@@ -76,6 +89,10 @@ export class ParameterServer {
   readonly #sock: import('zeromq').Router;
   readonly #domain: string;
   readonly #maxFloats: number;
+  readonly #load: string | null;
+  #creating: Promise<void> | null = null;
+  #held: { release: () => void; released: Promise<void>; timer: NodeJS.Timeout } | null = null;
+  #drained: (() => void) | null = null;
   #address = '';
   #vault: ParameterStore | null = null;
   #spec: ShardSpec | null = null;
@@ -92,6 +109,7 @@ export class ParameterServer {
   private constructor(key: ClusterKey, options: ServerOptions) {
     this.#domain = `gradvault-${process.pid}-${nextDomain++}`;
     this.#maxFloats = options.maxFloats ?? 2 ** 31;
+    this.#load = options.load !== undefined ? checkPath('load', options.load) : null;
     this.#sock = new (zmq().Router)({
       curveServer: true,
       curveSecretKey: key.serverSecret,
@@ -104,8 +122,9 @@ export class ParameterServer {
     });
     // A handshake that fails: a client without the shard's key (CURVE) or
     // with a client key not the cluster's (ZAP) is refused before any message.
-    for (const ev of ['handshake:error:protocol', 'handshake:error:auth', 'handshake:error:other'] as const)
-      this.#sock.events.on(ev, () => this.#refusedAuth++);
+    onEvents(this.#sock, (type) => {
+      if (type.startsWith('handshake:error')) this.#refusedAuth++;
+    });
   }
 
   /** Binds a shard and starts answering. */
@@ -164,6 +183,7 @@ export class ParameterServer {
     this.#sock.close();
     zapForget(this.#domain);
     await this.#loop.catch(() => undefined);
+    this.#release();
     this.#vault?.close();
     this.#vault = null;
   }
@@ -221,7 +241,17 @@ export class ParameterServer {
           this.#reply(identity, h.op, h.id, Status.OK, this.#vault ? this.#vault.version : -1, 0);
           return;
         case Op.CREATE:
-          this.#create(identity, h.id, frames);
+          await this.#create(identity, h.id, frames);
+          return;
+        case Op.HOLD:
+          await this.#hold(identity, h.id, h.a);
+          return;
+        case Op.RELEASE:
+          this.#release();
+          this.#reply(identity, h.op, h.id, Status.OK, this.#vault ? this.#vault.version : 0, 0);
+          return;
+        case Op.SAVE:
+          await this.#save(identity, h.id);
           return;
         case Op.PULL: {
           if (this.#spec && this.#spec.slices.length === 0) {
@@ -256,7 +286,9 @@ export class ParameterServer {
     return this.#vault;
   }
 
-  #create(identity: Buffer, id: number, frames: Buffer[]): void {
+  async #create(identity: Buffer, id: number, frames: Buffer[]): Promise<void> {
+    // one creation at a time: a second worker's spec is compared with the first's
+    while (this.#creating) await this.#creating.catch(() => undefined);
     const spec = json(frames[1], 'spec');
     if (typeof spec.key !== 'string' || typeof spec.store !== 'object' || spec.store === null)
       throw new ProtocolError('spec', 'spec must name its key and store options');
@@ -276,22 +308,81 @@ export class ParameterServer {
     if (!Array.isArray(slices) || slices.length > MAX_SLICES) throw new ProtocolError('spec.slices', `spec.slices must be an array of at most ${MAX_SLICES} slices`);
     if (frames.length !== 2 + slices.length) throw new ProtocolError('count', `a spec of ${slices.length} slices needs ${slices.length} value frames, got ${frames.length - 2}`);
     let total = 0;
+    const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
     const list = slices.map((s: unknown, i: number) => {
-      const o = s as { name?: unknown; size?: unknown };
-      if (typeof o !== 'object' || o === null || typeof o.name !== 'string' || !Number.isSafeInteger(o.size) || (o.size as number) < 0)
-        throw new ProtocolError(`spec.slices[${i}]`, `spec.slices[${i}] must be { name, size }`);
+      const o = s as { name?: unknown; size?: unknown; tensor?: unknown; start?: unknown };
+      if (typeof o !== 'object' || o === null || typeof o.name !== 'string' || typeof o.tensor !== 'string' || !count(o.size) || !count(o.start))
+        throw new ProtocolError(`spec.slices[${i}]`, `spec.slices[${i}] must be { name, size, tensor, start }`);
       total += o.size as number;
-      return { name: o.name, size: o.size as number };
+      return { name: o.name, size: o.size as number, tensor: o.tensor, start: o.start as number };
     });
+    if (!count(spec.shard)) throw new ProtocolError('spec.shard', 'spec.shard must be the shard index');
     if (total > this.#maxFloats) throw new ConfigError('tensors', `the shard's slices hold ${total} values, more than its limit of ${this.#maxFloats}`);
     const tensors: Record<string, { shape: number[]; init: Float32Array }> = Object.create(null);
     list.forEach((s, i) => {
       tensors[s.name] = { shape: [s.size], init: floats(frames[2 + i], s.size, `values[${i}]`) };
     });
-    // The store validates the options as for any store (ConfigError naming the field).
-    if (list.length > 0) this.#vault = new ParameterStore({ ...(spec.store as object), tensors } as never);
+    if (list.length > 0) {
+      if (this.#load) {
+        // the slices of the checkpoint, with the cluster's options over the file's (the core checks both)
+        const file = this.#load;
+        const options = resolveLoadOptions(spec.store);
+        const creating = native()
+          .loadSlices(file, options, list, spec.shard as number)
+          .then((n) => {
+            this.#vault = adoptNative(n);
+          }, (e) => {
+            throw fromNative(e);
+          });
+        this.#creating = creating;
+        try {
+          await creating;
+        } finally {
+          this.#creating = null;
+        }
+      } else {
+        // The store validates the options as for any store (ConfigError naming the field).
+        this.#vault = new ParameterStore({ ...(spec.store as object), tensors } as never);
+      }
+    }
     this.#spec = { key, slices: list };
     this.#reply(identity, Op.CREATE, id, Status.OK, this.#vault ? this.#vault.version : 0, 0);
+  }
+
+  // Holds new pushes back and answers once none runs: a cut every shard of
+  // a cluster is at together. The lease ends it if the worker never releases.
+  async #hold(identity: Buffer, id: number, lease: number): Promise<void> {
+    if (!(Number.isSafeInteger(lease) && lease >= 1 && lease <= 600_000)) throw new ProtocolError('lease', `a hold's lease must be 1 to 600000 ms, got ${lease}`);
+    this.#release();
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const timer = setTimeout(() => this.#release(), lease);
+    timer.unref();
+    this.#held = { release, released, timer };
+    while (this.#inFlight > 0) await new Promise<void>((r) => (this.#drained = r));
+    this.#reply(identity, Op.HOLD, id, Status.OK, this.#vault ? this.#vault.version : 0, 0);
+  }
+
+  #release(): void {
+    const h = this.#held;
+    if (!h) return;
+    this.#held = null;
+    clearTimeout(h.timer);
+    h.release();
+  }
+
+  // The shard's own checkpoint (the core writes it, to a private temporary
+  // file), sent as bytes; the worker merges the shards' (native/core/checkpoint/cluster.cpp).
+  async #save(identity: Buffer, id: number): Promise<void> {
+    const v = this.#live();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradvault-shard-'));
+    try {
+      const r = await v.save(path.join(dir, 'shard.safetensors'));
+      const bytes = fs.readFileSync(path.join(dir, 'shard.safetensors'));
+      this.#reply(identity, Op.SAVE, id, Status.OK, r.version, 0, [bytes]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   async #push(identity: Buffer, id: number, basedOn: number, frames: Buffer[]): Promise<void> {
@@ -306,13 +397,17 @@ export class ParameterServer {
     which.forEach((k, i) => {
       grads[slices[k].name] = floats(frames[2 + i], slices[k].size, `gradient[${i}]`);
     });
+    while (this.#held) await this.#held.released;
     this.#inFlight++;
     try {
       const r = await v.pushAsync(grads, basedOn >= 0 ? { basedOn } : undefined);
       const status = r.applied ? Status.OK : r.reason === 'stale' ? Status.STALE : Status.SKIPPED;
       this.#reply(identity, Op.PUSH, id, status, r.version, r.staleness);
     } finally {
-      this.#inFlight--;
+      if (--this.#inFlight === 0 && this.#drained) {
+        this.#drained();
+        this.#drained = null;
+      }
     }
   }
 }

@@ -112,6 +112,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Train>("train"),
                              InstanceMethod<&Addon::LoadCheckpoint>("loadCheckpoint"),
                              InstanceMethod<&Addon::InspectCheckpoint>("inspectCheckpoint"),
+                             InstanceMethod<&Addon::MergeCheckpoints>("mergeCheckpoints"),
+                             InstanceMethod<&Addon::LoadSlices>("loadSlices"),
                              InstanceMethod<&Addon::Defaults>("defaults"),
                          });
     // Training runs of this environment: its teardown cancels and joins them.
@@ -131,6 +133,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Train(const Napi::CallbackInfo& info) { return train(info); }
   Napi::Value LoadCheckpoint(const Napi::CallbackInfo& info) { return load_checkpoint(info); }
   Napi::Value InspectCheckpoint(const Napi::CallbackInfo& info) { return inspect_checkpoint(info); }
+  Napi::Value MergeCheckpoints(const Napi::CallbackInfo& info) { return merge_checkpoints(info); }
+  Napi::Value LoadSlices(const Napi::CallbackInfo& info) { return load_slices(info); }
   Napi::Value Defaults(const Napi::CallbackInfo& info) { return core_defaults(info); }
 
  public:

@@ -32,6 +32,8 @@ Napi::Object wrap_store(Napi::Env env, std::shared_ptr<Store> s);
 Napi::Value save_store(const Napi::CallbackInfo& info, std::shared_ptr<Store> store);
 Napi::Value load_checkpoint(const Napi::CallbackInfo& info);
 Napi::Value inspect_checkpoint(const Napi::CallbackInfo& info);
+Napi::Value merge_checkpoints(const Napi::CallbackInfo& info);
+Napi::Value load_slices(const Napi::CallbackInfo& info);
 
 // dataset.cpp
 Napi::Function define_dataset(Napi::Env env);

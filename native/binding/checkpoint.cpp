@@ -72,4 +72,68 @@ Napi::Value inspect_checkpoint(const Napi::CallbackInfo& info) {
   return queue_promise<ckpt::Inspection>(info.Env(), std::move(job), std::move(convert));
 }
 
+// mergeCheckpoints(file, parts: Buffer[], tensors: [{ name, shape, slices: [{ part, name, start, size }] }])
+// -> Promise<{ file, bytes, version, pauseSeconds, seconds }>: the parts are copied first.
+Napi::Value merge_checkpoints(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string file = string_arg(info, 0, "file");
+  if (info.Length() < 3 || !info[1].IsArray() || !info[2].IsArray()) throw_arg(env, "mergeCheckpoints expects (file, parts, tensors)");
+  Napi::Array ps = info[1].As<Napi::Array>(), ts = info[2].As<Napi::Array>();
+  std::vector<std::vector<uint8_t>> parts;
+  for (uint32_t i = 0; i < ps.Length(); ++i) {
+    Napi::Value v = ps.Get(i);
+    if (!v.IsBuffer()) throw_arg(env, "parts must be Buffers");
+    Napi::Buffer<uint8_t> b = v.As<Napi::Buffer<uint8_t>>();
+    parts.emplace_back(b.Data(), b.Data() + b.Length());
+  }
+  std::vector<ckpt::MergeTensor> tensors;
+  for (uint32_t i = 0; i < ts.Length(); ++i) {
+    if (!ts.Get(i).IsObject()) throw_arg(env, "tensors must be objects");
+    Napi::Object t = ts.Get(i).As<Napi::Object>();
+    ckpt::MergeTensor m;
+    m.name = str(t, "name");
+    Napi::Value shape = field(t, "shape"), slices = field(t, "slices");
+    if (!shape.IsArray() || !slices.IsArray()) throw_arg(env, "shape and slices must be arrays");
+    for (uint32_t d = 0; d < shape.As<Napi::Array>().Length(); ++d) m.shape.push_back(shape.As<Napi::Array>().Get(d).As<Napi::Number>().Int64Value());
+    Napi::Array sl = slices.As<Napi::Array>();
+    for (uint32_t k = 0; k < sl.Length(); ++k) {
+      Napi::Object o = sl.Get(k).As<Napi::Object>();
+      m.slices.push_back({static_cast<size_t>(integer(o, "part", 0, 1 << 20)), str(o, "name"), static_cast<uint64_t>(integer(o, "start", 0, int64_t{1} << 53)),
+                          static_cast<uint64_t>(integer(o, "size", 0, int64_t{1} << 53))});
+    }
+    tensors.push_back(std::move(m));
+  }
+  auto job = [file, parts = std::move(parts), tensors = std::move(tensors)](ckpt::SaveInfo* out) { return ckpt::merge(file, parts, tensors, out); };
+  auto convert = [file](Napi::Env e, const ckpt::SaveInfo& si) {
+    Napi::Object o = Napi::Object::New(e);
+    o.Set("file", file);
+    o.Set("bytes", Napi::Number::New(e, static_cast<double>(si.bytes)));
+    o.Set("version", Napi::Number::New(e, static_cast<double>(si.version)));
+    o.Set("pauseSeconds", Napi::Number::New(e, si.pauseSeconds));
+    o.Set("seconds", Napi::Number::New(e, si.seconds));
+    return o;
+  };
+  return queue_promise<ckpt::SaveInfo>(env, std::move(job), std::move(convert));
+}
+
+// loadSlices(file, options, slices: [{ name, tensor, start, size }], shard) -> Promise<NativeStore>
+Napi::Value load_slices(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string file = string_arg(info, 0, "file");
+  ckpt::LoadOptions options = to_load_options(env, object_arg(info, 1, "options"));
+  if (info.Length() < 4 || !info[2].IsArray() || !info[3].IsNumber()) throw_arg(env, "loadSlices expects (file, options, slices, shard)");
+  Napi::Array sl = info[2].As<Napi::Array>();
+  std::vector<ckpt::SliceSpec> slices;
+  for (uint32_t k = 0; k < sl.Length(); ++k) {
+    if (!sl.Get(k).IsObject()) throw_arg(env, "slices must be objects");
+    Napi::Object o = sl.Get(k).As<Napi::Object>();
+    slices.push_back({str(o, "name"), str(o, "tensor"), static_cast<uint64_t>(integer(o, "start", 0, int64_t{1} << 53)),
+                      static_cast<uint64_t>(integer(o, "size", 0, int64_t{1} << 53))});
+  }
+  const uint64_t shard = static_cast<uint64_t>(info[3].As<Napi::Number>().Int64Value());
+  auto job = [file, options, slices = std::move(slices), shard](std::shared_ptr<Store>* out) { return ckpt::load_slices(file, options, slices, shard, out); };
+  auto convert = [](Napi::Env e, std::shared_ptr<Store>& s) { return wrap_store(e, std::move(s)); };
+  return queue_promise<std::shared_ptr<Store>>(env, std::move(job), std::move(convert));
+}
+
 }  // namespace gv::binding

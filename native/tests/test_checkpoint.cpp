@@ -394,6 +394,74 @@ void test_inspect() {
   CHECK(mode);
 }
 
+// A cluster's checkpoint (cluster.cpp): two shards' files merged into one a
+// single store loads with the same values; a shard's slices taken back out;
+// parts that do not fit are refused.
+std::vector<uint8_t> file_bytes(const std::string& f) {
+  std::vector<uint8_t> b;
+  FILE* fp = std::fopen(f.c_str(), "rb");
+  if (!fp) return b;
+  int c;
+  while ((c = std::fgetc(fp)) != EOF) b.push_back(static_cast<uint8_t>(c));
+  std::fclose(fp);
+  return b;
+}
+
+void test_cluster_merge() {
+  StoreConfig c;
+  c.optimizer.kind = kernels::OptKind::Adagrad;
+  c.optimizer.lr = 0.1f;
+  TensorSpec a("w[0:6]", {6}, InitKind::Values), b("w[6:10]", {4}, InitKind::Values);
+  a.values = {1, 2, 3, 4, 5, 6};
+  b.values = {7, 8, 9, 10};
+  std::shared_ptr<Store> s0, s1;
+  CHECK_OK(Store::create(c, {a}, &s0));
+  CHECK_OK(Store::create(c, {b}, &s1));
+  std::vector<float> g(6, 1.f);
+  Grad g0{0, g.data(), 6}, g1{0, g.data(), 4};
+  PushResult r;
+  CHECK_OK(s0->push(&g0, 1, -1, &r));
+  CHECK_OK(s1->push(&g1, 1, -1, &r));
+  ckpt::SaveInfo info;
+  CHECK_OK(ckpt::save(*s0, g_dir + "/p0.safetensors", &info));
+  CHECK_OK(ckpt::save(*s1, g_dir + "/p1.safetensors", &info));
+  const std::vector<std::vector<uint8_t>> parts = {file_bytes(g_dir + "/p0.safetensors"), file_bytes(g_dir + "/p1.safetensors")};
+  const std::vector<ckpt::MergeTensor> layout = {{"w", {10}, {{0, "w[0:6]", 0, 6}, {1, "w[6:10]", 6, 4}}}};
+  const std::string f = g_dir + "/merged.safetensors";
+  CHECK_OK(ckpt::merge(f, parts, layout, &info));
+  CHECK_EQ(info.version, uint64_t{2});
+  std::shared_ptr<Store> whole;
+  CHECK_OK(ckpt::load(f, {}, &whole));
+  std::vector<float> p0 = params_of(*s0), p1 = params_of(*s1), pw = params_of(*whole);
+  for (int i = 0; i < 6; ++i) CHECK_EQ(pw[i], p0[i]);
+  for (int i = 0; i < 4; ++i) CHECK_EQ(pw[6 + i], p1[i]);
+  // each shard takes its slices back, at its own version, state and all
+  std::shared_ptr<Store> back;
+  CHECK_OK(ckpt::load_slices(f, {}, {{"w[6:10]", "w", 6, 4}}, 1, &back));
+  CHECK(params_of(*back) == p1);
+  CHECK_EQ(back->version(), uint64_t{1});
+  CHECK_OK(s1->push(&g1, 1, -1, &r));
+  CHECK_OK(back->push(&g1, 1, -1, &r));
+  CHECK_MSG(params_of(*back) == params_of(*s1), "the adagrad sums came back with the slices");
+  // parts that do not fit
+  const std::vector<ckpt::MergeTensor> gap = {{"w", {10}, {{0, "w[0:6]", 0, 6}}}};
+  CHECK_EQ(ckpt::merge(f, parts, gap, &info).code, Code::DataFormat);
+  const std::vector<ckpt::MergeTensor> wrong = {{"w", {10}, {{0, "w[0:6]", 0, 6}, {0, "w[6:10]", 6, 4}}}};
+  CHECK_EQ(ckpt::merge(f, parts, wrong, &info).code, Code::DataFormat);
+  std::vector<std::vector<uint8_t>> cut = parts;
+  cut[1].resize(cut[1].size() / 2);
+  CHECK_EQ(ckpt::merge(f, cut, layout, &info).code, Code::DataFormat);
+  StoreConfig other = c;
+  other.mode = Mode::Locked;
+  std::shared_ptr<Store> s2;
+  CHECK_OK(Store::create(other, {b}, &s2));
+  CHECK_OK(ckpt::save(*s2, g_dir + "/p2.safetensors", &info));
+  Status st = ckpt::merge(f, {parts[0], file_bytes(g_dir + "/p2.safetensors")}, layout, &info);
+  CHECK_EQ(st.code, Code::DataFormat);
+  CHECK(st.message.find("disagree") != std::string::npos);
+  CHECK_EQ(ckpt::load_slices(f, {}, {{"x[0:1]", "nope", 0, 1}}, 0, &back).code, Code::Config);
+}
+
 }  // namespace
 
 int main() {
@@ -407,6 +475,7 @@ int main() {
   test_load_resume();
   test_load_options();
   test_inspect();
+  test_cluster_merge();
   std::filesystem::remove_all(g_dir);
   return gvtest::finish("test_checkpoint");
 }

@@ -77,6 +77,32 @@ Status load(const std::string& file, const LoadOptions& options, std::shared_ptr
 Status open(const std::string& file, const st::Header& header, const std::vector<uint8_t>& data,
             const LoadOptions& options, std::shared_ptr<Store>* out);
 
+// A cluster's checkpoint (cluster.cpp). merge(): the shards' own
+// checkpoints (bytes; each shard's slices as tensors named as `slices` say)
+// into one file of whole tensors, parameters and optimizer state, with the
+// shards' common metadata, the version and step summed and each shard's
+// version in metadata `shards`. A single process loads it; load_slices()
+// gives a restarted shard its slices of it (values and state; its own
+// version where the file has it). An open averaging round is refused.
+struct MergeSlice {
+  size_t part = 0;  // which shard's checkpoint holds it
+  std::string name;  // its tensor there
+  uint64_t start = 0, size = 0;  // its place in the whole tensor
+};
+struct MergeTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<MergeSlice> slices;  // covering it exactly
+};
+Status merge(const std::string& file, const std::vector<std::vector<uint8_t>>& parts, const std::vector<MergeTensor>& tensors, SaveInfo* info);
+struct SliceSpec {
+  std::string name;    // the shard's tensor
+  std::string tensor;  // the file's tensor it is cut from
+  uint64_t start = 0, size = 0;
+};
+Status load_slices(const std::string& file, const LoadOptions& options, const std::vector<SliceSpec>& slices, uint64_t shard,
+                   std::shared_ptr<Store>* out);
+
 // What `gradvault inspect` shows: the metadata and each tensor, with the
 // range and mean of its values for F32 and F64 tensors.
 struct TensorSummary {

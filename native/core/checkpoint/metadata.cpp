@@ -233,6 +233,15 @@ Status read_metadata(const std::string& file, const st::Header& h, FileMetadata*
   }
   if (const std::string* v = h.meta("options"))
     if (Status s = read_options(file, *v, out); !s.ok()) return s;
+  if (const std::string* v = h.meta("shards")) {
+    st::Json::Value a;
+    const char* notCounts = "metadata \"shards\" is not a JSON array of versions";
+    if (!json_of(file, "shards", *v, &a).ok() || a.kind != st::Json::Value::Array) return bad(file, notCounts);
+    for (const auto& x : a.a) {
+      if (x.kind != st::Json::Value::Int || x.negative || x.i > (int64_t{1} << 53)) return bad(file, notCounts);
+      out->shards.push_back(static_cast<uint64_t>(x.i));
+    }
+  }
   if (out->pending > 0 && out->mode != Mode::Averaging)
     return bad(file, "metadata \"pending\" (" + std::to_string(out->pending) + ") is for mode 'averaging', not '" +
                          (out->mode ? mode_name(*out->mode) : "undefined") + "'");

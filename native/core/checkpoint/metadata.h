@@ -4,7 +4,8 @@
 // of the parameters' names, in order), optimizer (a JSON object: kind and
 // that kind's settings, floats as their shortest decimal), options (a JSON
 // object: staleness { policy, bound|null }, nonFinite, syncEvery, verify) and,
-// when averaging's round is open, pending. Unknown keys are kept by readers
+// when averaging's round is open, pending; a cluster's file (merge) adds
+// shards (a JSON array of each shard's version). Unknown keys are kept by readers
 // and ignored.
 #pragma once
 #include <optional>
@@ -35,6 +36,7 @@ struct FileMetadata {
   std::optional<uint64_t> syncEvery;
   std::optional<bool> verify;
   uint64_t version = 0, step = 0, pending = 0;
+  std::vector<uint64_t> shards;  // a cluster's file: each shard's version
 };
 
 // Reads and checks the metadata: a value of the wrong form is a DataFormat
