@@ -441,6 +441,26 @@ if (o.train && fs.existsSync(o.train)) {
   for (const line of require('./train_report').render(train, chartFile, reportDir)) w(line);
 }
 
+// ---------------------------------------------------------------- cluster transport
+// bench/cluster_bench.js writes bench/results/cluster.json on its own (its
+// shards and workers are processes of their own: not part of the suites above).
+const cluster = read(path.join(__dirname, 'results', 'cluster.json'));
+if (cluster) {
+  w('## Cluster transport (bench/cluster_bench.js)');
+  w();
+  w(`${cluster.machine}, ${cluster.cores} cores, kernels ${cluster.isa}, libzmq ${cluster.zeromq}, ${cluster.date.slice(0, 10)}; medians of ${cluster.rounds} rounds.`);
+  w('Raw ZeroMQ: DEALER to ROUTER echo with CURVE, in one process, the ceiling. gradvault: `pushAsync` through one shard');
+  w('(`ParameterServer` in the same process): checks, copies, the optimizer step and the reply included.');
+  w();
+  w('| case | raw ZeroMQ /s | raw MB/s | gradvault push /s | push MB/s | push / raw |');
+  w('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of cluster.rows)
+    w(`| ${r.case} | ${r.rawPerSec.toFixed(0)} | ${r.rawMBps.toFixed(1)} | ${r.pushPerSec.toFixed(0)} | ${r.pushMBps.toFixed(1)} | ${r.ratio.toFixed(2)}x |`);
+  w();
+  w('`node bench/cluster_bench.js` (`--quick` for a smoke run) reproduces it.');
+  w();
+}
+
 // ---------------------------------------------------------------- reproduce
 w('## Reproduce');
 w();

@@ -43,5 +43,6 @@ step "API reference from the TSDoc comments (typedoc, warnings are errors)"
 npm run docs --silent
 step "benchmark smoke run"
 bash scripts/bench.sh --smoke
+node bench/cluster_bench.js --quick --json bench/out/smoke/cluster.json
 
 echo "test:full: passed in $(( $(date +%s) - start )) s"

@@ -93,9 +93,14 @@ export function readHeader(frame: Buffer | undefined, reply: boolean, frames: nu
   return { op, status, id: frame.readUInt32LE(8), count, a, b };
 }
 
-/** A frame of float32 values of exactly `size` elements, copied out of the message (aligned, owned). */
+/**
+ * A frame of float32 values of exactly `size` elements: a view of the
+ * message's own memory where it is 4-byte aligned (the store copies what it
+ * is given before it applies it), else an aligned copy.
+ */
 export function floats(frame: Buffer, size: number, field: string): Float32Array {
   if (frame.length !== size * 4) throw new ProtocolError(field, `${field} must be ${size} float32 values (${size * 4} bytes), got ${frame.length} bytes`);
+  if (frame.byteOffset % 4 === 0) return new Float32Array(frame.buffer, frame.byteOffset, size);
   const out = new Float32Array(size);
   new Uint8Array(out.buffer).set(frame);
   return out;
