@@ -166,3 +166,29 @@ describe('a shard restarted from the last checkpoint', () => {
     await store.close();
   });
 });
+
+describe('gradvault launch', () => {
+  const run = (...args: string[]) =>
+    new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const p = spawn(process.execPath, [cli, 'launch', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '', err = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (err += d));
+      p.on('exit', (code) => resolve({ code, out, err }));
+    });
+  const script = path.join(__dirname, 'harness', 'launch-worker.js');
+
+  test('2 shards x 3 workers: every line prefixed with its role, exit 0 once the workers finish', async () => {
+    const r = await run('--servers', '2', '--workers', '3', script);
+    expect(r.code).toBe(0);
+    for (const role of ['server 0', 'server 1']) expect(r.out).toContain(`[${role}] gradvault server: listening on tcp://127.0.0.1:`);
+    for (const rank of [0, 1, 2]) expect(r.out).toContain(`[worker ${rank}] rank ${rank} of 3 pushed 50`);
+    expect(r.out).toMatch(/3 workers finished; 2 shards stopped/);
+  });
+
+  test('a worker that fails stops every other process; exit 1 naming it', async () => {
+    const r = await run('--servers', '1', '--workers', '2', script, 'fail');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/worker 1 exited \(3\); stopped the others/);
+  });
+});

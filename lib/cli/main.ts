@@ -10,6 +10,7 @@ import { bench } from './bench';
 import { demo } from './demo';
 import { inspect } from './inspect';
 import { keygen, server } from './server';
+import { launch } from './launch';
 import { train } from './train';
 import { VERSION } from './version';
 
@@ -87,8 +88,20 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<file>', 'where to write it')
     .option('--force', 'replace an existing file', false)
     .action((file, o) => keygen(file, o));
+  let launched = 0;
+  program
+    .command('launch')
+    .description('run a whole cluster on this machine: S shards, then W workers running the script (GRADVAULT_SERVERS, GRADVAULT_KEY_FILE, GRADVAULT_RANK, GRADVAULT_WORLD_SIZE set); stops all when one fails')
+    .option('--servers <n>', 'shards', int('--servers', 1, 64), 1)
+    .option('--workers <n>', 'worker processes', int('--workers', 1, 256), 2)
+    .argument('<script>', 'the worker script (run with node)')
+    .argument('[args...]', "the script's arguments")
+    .action(async (script, args, o) => {
+      launched = await launch(script, args, o);
+    });
   try {
     await program.parseAsync(argv, { from: 'user' });
+    if (launched) return launched;
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
