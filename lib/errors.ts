@@ -80,6 +80,17 @@ export class ClosedError extends GradvaultError {
   }
 }
 
+/** An error of one shard of a cluster: which one (`shard`, its index in `servers`) and where (`address`). */
+export abstract class ShardError extends GradvaultError {
+  readonly shard: number;
+  readonly address: string;
+  constructor(code: string, shard: number, address: string, message: string) {
+    super(code, message);
+    this.shard = shard;
+    this.address = address;
+  }
+}
+
 /**
  * A shard of a cluster that stopped answering (killed, unreachable, its
  * link down) within the connection's `timeout`, or that lost its tensors
@@ -87,25 +98,16 @@ export class ClosedError extends GradvaultError {
  * A push that fails this way may have been applied on the other shards:
  * resume from a checkpoint.
  */
-export class ShardUnavailableError extends GradvaultError {
-  /** Index of the shard in `servers`. */
-  readonly shard: number;
-  readonly address: string;
+export class ShardUnavailableError extends ShardError {
   constructor(shard: number, address: string, message: string) {
-    super('ERR_SHARD_UNAVAILABLE', message);
-    this.shard = shard;
-    this.address = address;
+    super('ERR_SHARD_UNAVAILABLE', shard, address, message);
   }
 }
 
 /** A shard refused this process's handshake: it does not hold the cluster's key. */
-export class AuthenticationError extends GradvaultError {
-  readonly shard: number;
-  readonly address: string;
+export class AuthenticationError extends ShardError {
   constructor(shard: number, address: string, message: string) {
-    super('ERR_AUTHENTICATION', message);
-    this.shard = shard;
-    this.address = address;
+    super('ERR_AUTHENTICATION', shard, address, message);
   }
 }
 

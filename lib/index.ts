@@ -38,6 +38,7 @@ export {
   DataFormatError,
   FileError,
   AbortError,
+  ShardError,
   ShardUnavailableError,
   AuthenticationError,
 } from './errors';

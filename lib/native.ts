@@ -196,17 +196,8 @@ export type NativeSyntheticOptions = { rows: number; seed: number } & Record<str
 
 /** @internal The core structs' defaults (test/15.defaults checks lib/ against them). */
 export interface NativeDefaults {
-  store: {
-    mode: WireMode;
-    optimizer: NativeOptimizer;
-    stalePolicy: WireStalenessPolicy;
-    nonFinite: WireNonFinite;
-    syncEvery: number;
-    seed: number;
-    verify: boolean;
-    /** optimizer.lr of adam where none is given */
-    adamLr: number;
-  };
+  /** floats as their shortest decimal; adamLr: optimizer.lr of adam where none is given */
+  store: NativeStoreConfig & { adamLr: number };
   tensor: { init: WireInit; std: number };
   model: { hidden: number[]; rank: number; biases: boolean; l2: number };
   trainer: { epochs: number; batchSize: number; seed: number; lr: number; stepEvery: number; gamma: number; scale: number; maxAhead: number };

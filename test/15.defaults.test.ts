@@ -18,15 +18,15 @@ describe('defaults: lib/ and the core agree', () => {
     expect(core.store.nonFinite).toBe(DEFAULTS.nonFinite);
     expect(core.store.syncEvery).toBe(DEFAULTS.syncEvery);
     expect(core.store.seed).toBe(DEFAULTS.seed);
-    expect(core.store.stalePolicy).toBe('accept');  // lib/config.ts: staleness defaults to { policy: 'accept' }
+    expect(core.store.staleness).toEqual({ policy: 'accept', bound: null });  // lib/config.ts: staleness defaults to { policy: 'accept' }
     expect(core.store.verify).toBe(DEFAULTS.verify);
-    expect(core.store.adamLr).toBe(f32(DEFAULTS.adamLr));  // a checkpoint's adam settings without lr
+    expect(f32(core.store.adamLr)).toBe(f32(DEFAULTS.adamLr));  // a checkpoint's adam settings without lr
   });
 
   test('optimizer (the core holds float32)', () => {
     const o = DEFAULTS.optimizer;
     expect(core.store.optimizer.kind).toBe(o.kind);
-    for (const k of ['lr', 'momentum', 'weightDecay', 'beta1', 'beta2', 'alpha', 'eps'] as const) expect([k, core.store.optimizer[k]]).toEqual([k, f32(o[k])]);
+    for (const k of ['lr', 'momentum', 'weightDecay', 'beta1', 'beta2', 'alpha', 'eps'] as const) expect([k, f32(core.store.optimizer[k])]).toEqual([k, f32(o[k])]);
     expect(core.store.optimizer.nesterov).toBe(o.nesterov);
     expect(core.store.optimizer.decoupled).toBe(o.decoupled);
   });

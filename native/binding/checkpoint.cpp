@@ -10,6 +10,20 @@
 #include "worker.h"
 
 namespace gv::binding {
+namespace {
+
+// { file, bytes, version, pauseSeconds, seconds } (NativeSaveResult)
+Napi::Object save_result(Napi::Env e, const std::string& file, const ckpt::SaveInfo& si) {
+  Napi::Object o = Napi::Object::New(e);
+  o.Set("file", file);
+  o.Set("bytes", Napi::Number::New(e, static_cast<double>(si.bytes)));
+  o.Set("version", Napi::Number::New(e, static_cast<double>(si.version)));
+  o.Set("pauseSeconds", Napi::Number::New(e, si.pauseSeconds));
+  o.Set("seconds", Napi::Number::New(e, si.seconds));
+  return o;
+}
+
+}  // namespace
 
 // save(file) -> Promise<{ file, bytes, version, pauseSeconds, seconds }>:
 // the export holds pushes back only for the copy; the file is written after they resume.
@@ -17,15 +31,7 @@ Napi::Value save_store(const Napi::CallbackInfo& info, std::shared_ptr<Store> st
   Napi::Env env = info.Env();
   std::string file = string_arg(info, 0, "file");
   auto job = [store, file](ckpt::SaveInfo* out) { return ckpt::save(*store, file, out); };
-  auto convert = [file](Napi::Env e, const ckpt::SaveInfo& si) {
-    Napi::Object o = Napi::Object::New(e);
-    o.Set("file", file);
-    o.Set("bytes", Napi::Number::New(e, static_cast<double>(si.bytes)));
-    o.Set("version", Napi::Number::New(e, static_cast<double>(si.version)));
-    o.Set("pauseSeconds", Napi::Number::New(e, si.pauseSeconds));
-    o.Set("seconds", Napi::Number::New(e, si.seconds));
-    return o;
-  };
+  auto convert = [file](Napi::Env e, const ckpt::SaveInfo& si) { return save_result(e, file, si); };
   return queue_promise<ckpt::SaveInfo>(env, std::move(job), std::move(convert), store);
 }
 
@@ -104,15 +110,7 @@ Napi::Value merge_checkpoints(const Napi::CallbackInfo& info) {
     tensors.push_back(std::move(m));
   }
   auto job = [file, parts = std::move(parts), tensors = std::move(tensors)](ckpt::SaveInfo* out) { return ckpt::merge(file, parts, tensors, out); };
-  auto convert = [file](Napi::Env e, const ckpt::SaveInfo& si) {
-    Napi::Object o = Napi::Object::New(e);
-    o.Set("file", file);
-    o.Set("bytes", Napi::Number::New(e, static_cast<double>(si.bytes)));
-    o.Set("version", Napi::Number::New(e, static_cast<double>(si.version)));
-    o.Set("pauseSeconds", Napi::Number::New(e, si.pauseSeconds));
-    o.Set("seconds", Napi::Number::New(e, si.seconds));
-    return o;
-  };
+  auto convert = [file](Napi::Env e, const ckpt::SaveInfo& si) { return save_result(e, file, si); };
   return queue_promise<ckpt::SaveInfo>(env, std::move(job), std::move(convert));
 }
 
