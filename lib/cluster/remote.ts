@@ -1,4 +1,9 @@
 /**
+ * (About 590 lines: the worker's side of the protocol, the connection to a
+ * shard with its pings and failures, and the store's methods that drive
+ * them, which change together; splitting the connection into its own file
+ * is the next step when it grows.)
+ *
  * A store whose vault is a cluster of shards (ParameterStore.connect): the
  * same options, tensors, snapshots and pushes as a local store, across the
  * network. Tensors are cut into slices spread over the shards (shards.ts);
