@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 smoke='
   const n = require(process.argv[1]);
   const optimizer = { kind: "sgd", lr: 1, momentum: 0, nesterov: false, weightDecay: 0, decoupled: false, beta1: 0.9, beta2: 0.999, alpha: 0.99, eps: 1e-8 };
-  const config = { mode: "atomic", optimizer, staleness: { policy: "accept", bound: null }, nonFinite: "reject", syncEvery: 1, seed: 0 };
+  const config = { mode: "atomic", optimizer, staleness: { policy: "accept", bound: null }, nonFinite: "reject", syncEvery: 1, seed: 0, verify: false };
   const s = new n.NativeStore(config, [{ name: "w", shape: [3], init: "zeros", std: 0.01 }]);
   s.push([0], [new Float32Array([1, 2, 3])], -1);
   const w = new Float32Array(s.snapshot().buffer, 0, 3);
