@@ -81,14 +81,14 @@ Status restore(Store& s, const RestoreInput& in) {
     const int64_t t = s.find(a.name);
     if (t < 0) return Status::Error(Code::InvalidArgument, "no tensor '" + a.name + "'");
     const TensorInfo& ti = s.tensor(static_cast<size_t>(t));
-    if (!a.data || a.size != ti.size)
-      return Status::Error(Code::Shape, std::string(what) + " for '" + ti.name + "' must be a " + type + " of " + std::to_string(ti.size));
+    if (a.size != ti.size || (!a.data && a.size != 0))
+      return Status::Error(Code::Shape, std::string(what) + " for '" + ti.name + "' must be " + type + " of " + std::to_string(ti.size) + " values");
     *out = &ti;
     return Status::Ok();
   };
   const TensorInfo* t = nullptr;
   for (const auto& [slot, a] : in.state) {
-    if (Status st = place(a, "optimizer state", "Float32Array", &t); !st.ok()) return st;
+    if (Status st = place(a, "optimizer state", "float32", &t); !st.ok()) return st;
     std::vector<float>& dst = slot == 2 ? img.s2 : img.s1;
     if (dst.empty()) dst.assign(padded, 0.f);
     if (t->size) std::memcpy(dst.data() + t->offset, a.data, t->size * sizeof(float));
@@ -96,7 +96,7 @@ Status restore(Store& s, const RestoreInput& in) {
   if (!in.fixed.empty()) {
     img.fixed.assign(padded, 0);
     for (const auto& a : in.fixed) {
-      if (Status st = place(a, "fixed-point values", "BigInt64Array", &t); !st.ok()) return st;
+      if (Status st = place(a, "fixed-point values", "int64", &t); !st.ok()) return st;
       if (t->size) std::memcpy(img.fixed.data() + t->offset, a.data, t->size * sizeof(int64_t));
     }
     if (in.fixed.size() != s.tensor_count()) img.fixed.clear();  // partial: use the float values
@@ -106,7 +106,7 @@ Status restore(Store& s, const RestoreInput& in) {
     img.round.assign(padded, 0);
     img.roundTensors.assign(s.tensor_count(), 0);
     for (const auto& a : in.round) {
-      if (Status st = place(a, "round sums", "BigInt64Array", &t); !st.ok()) return st;
+      if (Status st = place(a, "round sums", "int64", &t); !st.ok()) return st;
       if (t->size) std::memcpy(img.round.data() + t->offset, a.data, t->size * sizeof(int64_t));
       img.roundTensors[static_cast<size_t>(s.find(a.name))] = 1;
     }

@@ -121,7 +121,7 @@ Status inspect(const std::string& file, Inspection* out);
 
 // A checkpoint's state for a freshly created store (load() picks what
 // applies). Arrays are by tensor name, each exactly the tensor's size; a
-// null data is an array of the wrong type.
+// an empty array's data may be null.
 struct RestoreInput {
   template <class T>
   struct Array {

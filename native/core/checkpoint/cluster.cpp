@@ -143,13 +143,6 @@ Status load_slices(const std::string& file, const LoadOptions& options, const st
   }
   if (!img.fixed.empty())
     for (size_t i = 0; i < slices.size(); ++i) in.fixed.push_back({slices[i].name, img.fixed.data() + ranges[i].from, ranges[i].size});
-  // (an empty slice's data may be null: restore reads null as the wrong type)
-  static const float noFloat = 0.f;
-  static const int64_t noInt = 0;
-  for (auto& [slot, a] : in.state)
-    if (a.size == 0) a.data = &noFloat;
-  for (auto& a : in.fixed)
-    if (a.size == 0) a.data = &noInt;
   if (Status s = restore(*store, in); !s.ok()) return s;
   *out = std::move(store);
   return Status::Ok();

@@ -152,12 +152,18 @@ StoreConfig merge(const LoadOptions& o, const FileMetadata& m, std::vector<std::
     c.staleBound = m.staleness->bound;
     fromFile->push_back("staleness");
   }
-  if (o.nonFinite) c.nonFinite = *o.nonFinite;
-  else if (m.nonFinite) c.nonFinite = *m.nonFinite, fromFile->push_back("nonFinite");
-  if (o.syncEvery) c.syncEvery = *o.syncEvery;
-  else if (m.syncEvery && averaging) c.syncEvery = *m.syncEvery, fromFile->push_back("syncEvery");
-  if (o.verify) c.verify = *o.verify;
-  else if (m.verify) c.verify = *m.verify, fromFile->push_back("verify");
+  // each one the caller's, else the file's (and then the file is to blame for it)
+  auto take = [&](const auto& mine, const auto& theirs, auto* field, const char* name, bool applies = true) {
+    if (mine) {
+      *field = *mine;
+    } else if (theirs && applies) {
+      *field = *theirs;
+      fromFile->push_back(name);
+    }
+  };
+  take(o.nonFinite, m.nonFinite, &c.nonFinite, "nonFinite");
+  take(o.syncEvery, m.syncEvery, &c.syncEvery, "syncEvery", averaging);
+  take(o.verify, m.verify, &c.verify, "verify");
   if (o.seed) c.seed = *o.seed;
   return c;
 }
@@ -224,15 +230,10 @@ Status open(const std::string& file, const st::Header& h, const std::vector<uint
         if (const std::vector<float>* v = ft.find_state("optimizer." + slots[k] + "." + n))
           in.state.push_back({static_cast<int>(k + 1), {n, v->data(), v->size()}});
   }
-  // (An empty array's data may be null: restore reads it as the wrong type, so it gets a pointer.)
-  static const float noFloat = 0.f;
-  static const int64_t noInt = 0;
-  for (auto& [slot, a] : in.state)
-    if (!a.data) a.data = &noFloat;
   if (store->mode() == Mode::Deterministic && meta.mode == Mode::Deterministic)
-    for (const auto& [n, v] : ft.fixed) in.fixed.push_back({n, v.empty() ? &noInt : v.data(), v.size()});
+    for (const auto& [n, v] : ft.fixed) in.fixed.push_back({n, v.data(), v.size()});
   if (store->mode() == Mode::Averaging && meta.pending > 0) {
-    for (const auto& [n, v] : ft.round) in.round.push_back({n, v.empty() ? &noInt : v.data(), v.size()});
+    for (const auto& [n, v] : ft.round) in.round.push_back({n, v.data(), v.size()});
     in.pending = meta.pending;
   }
   if (Status s = restore(*store, in); !s.ok()) return s;
