@@ -111,6 +111,24 @@ export class AuthenticationError extends ShardError {
   }
 }
 
+/**
+ * Synchronous mode (`averaging` across the network): a round did not
+ * receive every worker's push within `roundTimeout`. `missing` names the
+ * ranks that did not push; `round` is the round (1-based, per shard). The
+ * round was applied with the pushes that did arrive (their mean), so do
+ * not push the same gradient again; a worker that comes back joins the
+ * next round.
+ */
+export class RoundTimeoutError extends ShardError {
+  readonly round: number;
+  readonly missing: readonly number[];
+  constructor(shard: number, address: string, message: string, round: number, missing: readonly number[]) {
+    super('ERR_ROUND_TIMEOUT', shard, address, message);
+    this.round = round;
+    this.missing = Object.freeze([...missing]);
+  }
+}
+
 /** The native addon could not be loaded; the message says what to install. */
 export class NativeLoadError extends GradvaultError {
   constructor(message: string) {

@@ -40,6 +40,7 @@ export {
   AbortError,
   ShardError,
   ShardUnavailableError,
+  RoundTimeoutError,
   AuthenticationError,
 } from './errors';
 export { Trainer, evaluate, MODELS } from './trainer';

@@ -26,5 +26,7 @@ node -e 'const n = require(process.env.GRADVAULT_ADDON); console.log("ASan addon
 # under ASan; the same code runs in the other trainer tests, and the goals
 # themselves in the plain jest run).
 if [ $# -eq 0 ]; then set -- --testNamePattern '^(?!Fashion-MNIST accuracy)'; fi
-npx jest --ci --runInBand "$@"
+# A hang (an open handle after the last test) fails the stage in 30 minutes
+# instead of holding CI to its limit.
+timeout -k 30 1800 npx jest --ci --runInBand "$@" || { rc=$?; [ $rc -eq 124 ] && echo "jest-asan.sh: jest did not finish within 1800 s" >&2; exit $rc; }
 echo "jest-asan.sh: $(( $(date +%s) - start )) s"

@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { MODES, ParameterServer, ParameterStore, RemoteParameterStore, generateKey, type Mode, type StoreOptions } from '../lib';
+import { MODES, ParameterServer, ParameterStore, RemoteParameterStore, RoundTimeoutError, generateKey, type Mode, type StoreOptions } from '../lib';
 import { HEADER_BYTES, MAGIC, OPS, Op, ProtocolError, header, ids, json, readHeader, floats } from '../lib/cluster/protocol';
 import { layout } from '../lib/cluster/shards';
 import { parseKey } from '../lib/cluster/key';
@@ -22,7 +22,15 @@ jest.setTimeout(60_000);
 
 const key = generateKey();
 let servers: ParameterServer[] = [];
+/** Every store a test connects, closed after it even when an assertion failed (an open socket keeps jest from exiting). */
+const stores: { close(): Promise<void> }[] = [];
+const connect: typeof ParameterStore.connect = async (o) => {
+  const s = await ParameterStore.connect(o);
+  stores.push(s);
+  return s;
+};
 afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close().catch(() => undefined);
   await Promise.all(servers.map((s) => s.close()));
   servers = [];
 });
@@ -43,7 +51,7 @@ describe('a cluster computes what one process computes', () => {
     '%s %j: same initial values and the same bits after 30 pushes through 3 shards',
     async (mode, optimizer) => {
       const o = spec(mode as Mode, optimizer);
-      const remote = await ParameterStore.connect({ ...o, servers: await shards(3), key, sliceFloats: 64 });
+      const remote = await connect({ ...o, servers: await shards(3), key, sliceFloats: 64 });
       const local = new ParameterStore(o);
       expect(remote.layout.slices.length).toBeGreaterThan(3);
       let r = await remote.pull(), l = local.snapshot();
@@ -73,7 +81,7 @@ describe('a cluster checkpoint', () => {
   test('save() writes one file a single store loads: the same bits, optimizer state and all (adam, 3 shards)', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gv-cluster-save-'));
     const o = spec('locked', { kind: 'adam', lr: 0.01 });
-    const remote = await ParameterStore.connect({ ...o, servers: await shards(3), key, sliceFloats: 64 });
+    const remote = await connect({ ...o, servers: await shards(3), key, sliceFloats: 64 });
     for (let i = 0; i < 12; i++) await remote.pushAsync({ W: randoms(350, i), b: randoms(7, 50 + i), s: randoms(1, 90 + i) });
     const file = path.join(dir, 'cluster.safetensors');
     const r = await remote.save(file);
@@ -100,7 +108,7 @@ describe('a cluster checkpoint', () => {
   test('shards started with load resume from it: their slices and state, each its own version', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gv-cluster-load-'));
     const o = spec('atomic', { kind: 'sgd', lr: 0.1, momentum: 0.9 });
-    const first = await ParameterStore.connect({ ...o, servers: await shards(2), key, sliceFloats: 100 });
+    const first = await connect({ ...o, servers: await shards(2), key, sliceFloats: 100 });
     for (let i = 0; i < 6; i++) await first.pushAsync({ W: randoms(350, i), b: randoms(7, i) });
     await first.pushAsync({ b: randoms(7, 99) });
     const file = path.join(dir, 'c.safetensors');
@@ -110,7 +118,7 @@ describe('a cluster checkpoint', () => {
     await first.close();
     const again: ParameterServer[] = [await ParameterServer.start({ key, load: file }), await ParameterServer.start({ key, load: file })];
     servers.push(...again);
-    const resumed = await ParameterStore.connect({ ...o, servers: again.map((x) => x.address), key, sliceFloats: 100 });
+    const resumed = await connect({ ...o, servers: again.map((x) => x.address), key, sliceFloats: 100 });
     const back = await resumed.pull();
     for (const n of ['W', 'b', 's']) expectSameBits(back.get(n), saved.get(n));
     expect((await resumed.stats()).shards.map((x) => x.version)).toEqual(versions);
@@ -127,9 +135,118 @@ describe('a cluster checkpoint', () => {
   });
 });
 
+describe('synchronous mode (averaging across the network)', () => {
+  const adam = { kind: 'adam', lr: 0.01 };
+  const grad = (rank: number, round: number) => ({ W: randoms(350, 1000 * rank + round), b: randoms(7, 5000 + 1000 * rank + round), s: randoms(1, 9000 + 1000 * rank + round) });
+  const ranks = (servers: string[], n: number, extra: object = {}) =>
+    Promise.all(Array.from({ length: n }, (_, rank) => connect({ ...spec('averaging', adam), servers, key, sliceFloats: 64, rank, worldSize: n, ...extra })));
+
+  test('3 workers x 6 rounds through 2 shards, one worker pipelining: bitwise the single averaging store fed the same pushes', async () => {
+    const servers = await shards(2);
+    const workers = await ranks(servers, 3);
+    const rounds = 6;
+    const versions: number[][] = [[], [], []];
+    await Promise.all(
+      workers.map(async (w, rank) => {
+        if (rank === 0) {
+          // two rounds in flight: the second waits for the first to close
+          const all = [];
+          for (let i = 0; i < rounds; i++) all.push(w.pushAsync(grad(rank, i)).then((r) => versions[rank].push(r.version)));
+          await Promise.all(all);
+        } else for (let i = 0; i < rounds; i++) versions[rank].push((await w.pushAsync(grad(rank, i))).version);
+      }),
+    );
+    const local = new ParameterStore({ ...spec('averaging', adam), syncEvery: 3 });
+    for (let i = 0; i < rounds; i++) for (const rank of [2, 0, 1]) local.push(grad(rank, i));
+    expect(local.stats().rounds).toBe(rounds);
+    const r = await workers[1].pull(), l = local.snapshot();
+    for (const n of ['W', 'b', 's']) expectSameBits(r.get(n), l.get(n));
+    // a push is answered when its round closed: every worker saw each round's version
+    const perRound = Array.from({ length: rounds }, (_, i) => 2 * 3 * (i + 1));
+    for (const v of versions) expect([...v].sort((a, b) => a - b)).toEqual(perRound);
+    const st = await workers[0].stats();
+    expect(st.rounds).toBe(2 * rounds);
+    expect(st.pending).toBe(0);
+    local.close();
+  });
+
+  test('a missing worker: the round ends after roundTimeout with RoundTimeoutError naming it; the round was applied with what arrived', async () => {
+    const servers = await shards(2);
+    const [w0] = await ranks(servers, 2, { roundTimeout: 300 });
+    const t0 = Date.now();
+    const e = await w0.pushAsync(grad(0, 0)).catch((x) => x);
+    expect(e).toBeInstanceOf(RoundTimeoutError);
+    expect(e).toMatchObject({ code: 'ERR_ROUND_TIMEOUT', round: 1, missing: [1] });
+    expect(e.message).toMatch(/round 1 waited 300 ms for rank 1 of 2: it was applied with the 1 push that arrived/);
+    expect(Date.now() - t0).toBeLessThan(300 + 1000);
+    const local = new ParameterStore({ ...spec('averaging', adam), syncEvery: 2 });
+    local.push(grad(0, 0));
+    local.sync();
+    expectSameBits((await w0.pull()).get('W'), local.snapshot().get('W'));
+    // the worker that was missing joins the next round, which closes as usual
+    const w1 = await connect({ ...spec('averaging', adam), servers, key, sliceFloats: 64, rank: 1, worldSize: 2, roundTimeout: 300 });
+    await Promise.all([w0.pushAsync(grad(0, 1)), w1.pushAsync(grad(1, 1))]);
+    local.push(grad(0, 1));
+    local.push(grad(1, 1));
+    expectSameBits((await w1.pull()).get('W'), local.snapshot().get('W'));
+    local.close();
+  });
+
+  test('save() cuts at a round boundary while another worker waits in the next round; a single store loads it', async () => {
+    const servers = await shards(2);
+    const [w0, w1] = await ranks(servers, 2);
+    const local = new ParameterStore({ ...spec('averaging', adam), syncEvery: 2 });
+    for (let i = 0; i < 3; i++) {
+      await Promise.all([w0.pushAsync(grad(0, i)), w1.pushAsync(grad(1, i))]);
+      local.push(grad(0, i));
+      local.push(grad(1, i));
+    }
+    const atThree = local.snapshot();
+    // worker 1 is already in round 4, waiting for worker 0, who saves first
+    const waiting = w1.pushAsync(grad(1, 3));
+    await new Promise((r) => setTimeout(r, 50));
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gv-sync-')), 'sync.safetensors');
+    const saved = await w0.save(file);
+    expect(saved.version).toBe(2 * 2 * 3); // 3 rounds of 2 pushes on each of 2 shards; round 4's push left out
+    const back = await ParameterStore.load(file);
+    for (const n of ['W', 'b', 's']) expectSameBits(back.snapshot().get(n), atThree.get(n));
+    expect(back.stats().pending).toBe(0);
+    back.close();
+    // the held round goes on
+    await Promise.all([w0.pushAsync(grad(0, 3)), waiting]);
+    local.push(grad(0, 3));
+    local.push(grad(1, 3));
+    expectSameBits((await w0.pull()).get('W'), local.snapshot().get('W'));
+    local.close();
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  });
+
+  test('settings are checked: rank, worldSize, syncEvery, roundTimeout, whole gradients, one world size per cluster', async () => {
+    const servers = await shards(2);
+    const o = { ...spec('averaging', adam), servers, key };
+    await expect(connect({ ...o, rank: 2, worldSize: 2 })).rejects.toMatchObject({ name: 'ConfigError', path: 'rank' });
+    await expect(connect({ ...o, worldSize: 0 })).rejects.toMatchObject({ name: 'ConfigError', path: 'worldSize' });
+    await expect(connect({ ...o, worldSize: 2, syncEvery: 4 })).rejects.toMatchObject({ name: 'ConfigError', path: 'syncEvery' });
+    await expect(connect({ ...spec('atomic'), servers, key, roundTimeout: 100 })).rejects.toMatchObject({ name: 'ConfigError', path: 'roundTimeout' });
+    const w = await connect({ ...o, worldSize: 2 });
+    await expect(w.pushAsync({ W: randoms(350, 1) })).rejects.toMatchObject({ name: 'InvalidArgumentError', field: 'grads', message: expect.stringMatching(/whole gradients: this push has no 'b', 's'/) });
+    await expect(connect({ ...o, worldSize: 3 })).rejects.toMatchObject({ name: 'ConfigError' });
+    // the rank from the environment, as a launcher sets it
+    process.env.GRADVAULT_RANK = '1';
+    process.env.GRADVAULT_WORLD_SIZE = '2';
+    try {
+      const e = await connect(o);
+      expect([e.rank, e.worldSize]).toEqual([1, 2]);
+    } finally {
+      delete process.env.GRADVAULT_RANK;
+      delete process.env.GRADVAULT_WORLD_SIZE;
+    }
+  });
+});
+
 describe('versions and staleness across shards', () => {
   test('a push based on an old snapshot reports the pushes since, per shard (the largest)', async () => {
-    const remote = await ParameterStore.connect({ ...spec('atomic'), servers: await shards(2), key, sliceFloats: 100 });
+    const remote = await connect({ ...spec('atomic'), servers: await shards(2), key, sliceFloats: 100 });
     const old = await remote.pull();
     expect(old.version).toBe(0);
     for (let i = 0; i < 4; i++) await remote.pushAsync({ W: randoms(350, i) });
@@ -149,9 +266,9 @@ describe('versions and staleness across shards', () => {
   test("staleness 'reject' needs one shard (it would refuse on one and apply on another)", async () => {
     const servers2 = await shards(2);
     await expect(
-      ParameterStore.connect({ ...spec('atomic'), staleness: { policy: 'reject', bound: 2 }, servers: servers2, key }),
+      connect({ ...spec('atomic'), staleness: { policy: 'reject', bound: 2 }, servers: servers2, key }),
     ).rejects.toMatchObject({ name: 'ConfigError', path: 'staleness' });
-    const one = await ParameterStore.connect({ ...spec('atomic'), staleness: { policy: 'reject', bound: 1 }, servers: [servers2[0]], key });
+    const one = await connect({ ...spec('atomic'), staleness: { policy: 'reject', bound: 1 }, servers: [servers2[0]], key });
     const s0 = await one.pull();
     await one.pushAsync({ b: randoms(7, 1) });
     await one.pushAsync({ b: randoms(7, 1) });
@@ -161,7 +278,7 @@ describe('versions and staleness across shards', () => {
   });
 
   test('verify: a pulled snapshot modified in place is caught before its push', async () => {
-    const remote = await ParameterStore.connect({ ...spec('locked'), verify: true, servers: await shards(2), key });
+    const remote = await connect({ ...spec('locked'), verify: true, servers: await shards(2), key });
     const s = await remote.pull();
     s.get('W')[3] += 1;
     await expect(remote.pushAsync({ W: randoms(350, 1) }, { basedOn: s })).rejects.toMatchObject({ name: 'InPlaceModificationError', tensor: 'W' });
@@ -171,7 +288,7 @@ describe('versions and staleness across shards', () => {
 
   test('NaN: refused before any shard sees a part (reject), or skipped and counted (skip)', async () => {
     const addrs = await shards(2);
-    const remote = await ParameterStore.connect({ ...spec('atomic'), servers: addrs, key, sliceFloats: 50 });
+    const remote = await connect({ ...spec('atomic'), servers: addrs, key, sliceFloats: 50 });
     const before = await remote.pull();
     const g = randoms(350, 3);
     g[301] = NaN;
@@ -182,7 +299,7 @@ describe('versions and staleness across shards', () => {
     await remote.close();
     for (const s of servers) await s.close();
     servers = [];
-    const skip = await ParameterStore.connect({ ...spec('atomic'), nonFinite: 'skip', servers: await shards(2), key });
+    const skip = await connect({ ...spec('atomic'), nonFinite: 'skip', servers: await shards(2), key });
     expect(await skip.pushAsync({ W: g })).toMatchObject({ applied: false, reason: 'nonFinite' });
     expect((await skip.stats()).skippedNonFinite).toBe(1);
     await skip.close();
@@ -192,26 +309,26 @@ describe('versions and staleness across shards', () => {
 describe('joining a cluster', () => {
   test('a second worker with the same spec shares the tensors; another spec is a ConfigError', async () => {
     const addrs = await shards(2);
-    const a = await ParameterStore.connect({ ...spec('atomic'), servers: addrs, key });
+    const a = await connect({ ...spec('atomic'), servers: addrs, key });
     await a.pushAsync({ b: new Float32Array(7).fill(1) });
-    const b = await ParameterStore.connect({ ...spec('atomic'), servers: addrs, key });
+    const b = await connect({ ...spec('atomic'), servers: addrs, key });
     expect(Array.from((await b.pull()).get('b'))).toEqual(Array.from((await a.pull()).get('b')));
-    await expect(ParameterStore.connect({ ...spec('atomic'), tensors: { W: { shape: [50, 8] } }, servers: addrs, key })).rejects.toMatchObject({
+    await expect(connect({ ...spec('atomic'), tensors: { W: { shape: [50, 8] } }, servers: addrs, key })).rejects.toMatchObject({
       name: 'ConfigError',
       message: expect.stringContaining('another spec'),
     });
-    await expect(ParameterStore.connect({ ...spec('locked'), servers: addrs, key })).rejects.toMatchObject({ name: 'ConfigError' });
+    await expect(connect({ ...spec('locked'), servers: addrs, key })).rejects.toMatchObject({ name: 'ConfigError' });
     await a.close();
     await b.close();
   });
 
   test('options are checked before anything is sent', async () => {
     const addrs = await shards(1);
-    await expect(ParameterStore.connect({ ...spec('atomic'), servers: [], key })).rejects.toMatchObject({ name: 'ConfigError', path: 'servers' });
-    await expect(ParameterStore.connect({ ...spec('atomic'), servers: ['http://x'], key })).rejects.toMatchObject({ name: 'ConfigError', path: 'servers' });
-    await expect(ParameterStore.connect({ ...spec('atomic'), servers: addrs, key: 'nope' })).rejects.toMatchObject({ name: 'ConfigError', path: 'key' });
-    await expect(ParameterStore.connect({ ...spec('atomic'), servers: addrs, key, timeout: 1 })).rejects.toMatchObject({ name: 'ConfigError', path: 'timeout' });
-    await expect(ParameterStore.connect({ ...spec('atomic'), optimizer: { kind: 'sgd', lr: -1 }, servers: addrs, key })).rejects.toMatchObject({
+    await expect(connect({ ...spec('atomic'), servers: [], key })).rejects.toMatchObject({ name: 'ConfigError', path: 'servers' });
+    await expect(connect({ ...spec('atomic'), servers: ['http://x'], key })).rejects.toMatchObject({ name: 'ConfigError', path: 'servers' });
+    await expect(connect({ ...spec('atomic'), servers: addrs, key: 'nope' })).rejects.toMatchObject({ name: 'ConfigError', path: 'key' });
+    await expect(connect({ ...spec('atomic'), servers: addrs, key, timeout: 1 })).rejects.toMatchObject({ name: 'ConfigError', path: 'timeout' });
+    await expect(connect({ ...spec('atomic'), optimizer: { kind: 'sgd', lr: -1 }, servers: addrs, key })).rejects.toMatchObject({
       name: 'ConfigError',
       path: 'optimizer.lr',
     });
@@ -223,7 +340,7 @@ describe('only holders of the key', () => {
   test('another cluster key: AuthenticationError within the timeout; the shard counts the refusal', async () => {
     const addrs = await shards(1);
     const t0 = Date.now();
-    const e = await ParameterStore.connect({ ...spec('atomic'), servers: addrs, key: generateKey(), timeout: 300 }).catch((x) => x);
+    const e = await connect({ ...spec('atomic'), servers: addrs, key: generateKey(), timeout: 300 }).catch((x) => x);
     expect(e).toMatchObject({ name: 'AuthenticationError', code: 'ERR_AUTHENTICATION', shard: 0, address: addrs[0] });
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(servers[0].stats().refused.auth).toBeGreaterThan(0);
@@ -234,14 +351,14 @@ describe('only holders of the key', () => {
     const addrs = await shards(1);
     const k = parseKey(key), other = parseKey(generateKey());
     const mixed = ['gvkey1', k.serverPublic, k.serverSecret, other.clientPublic, other.clientSecret].join(':');
-    const e = await ParameterStore.connect({ ...spec('atomic'), servers: addrs, key: mixed, timeout: 300 }).catch((x) => x);
+    const e = await connect({ ...spec('atomic'), servers: addrs, key: mixed, timeout: 300 }).catch((x) => x);
     expect(e).toMatchObject({ name: 'AuthenticationError' });
     expect(servers[0].stats().requests).toBe(0);
   });
 
   test('a client without CURVE, and raw bytes on the port (a length claiming gigabytes): refused, the shard lives on', async () => {
     const addrs = await shards(1);
-    const remote = await ParameterStore.connect({ ...spec('atomic'), servers: addrs, key });
+    const remote = await connect({ ...spec('atomic'), servers: addrs, key });
     const before = await remote.pull();
     const requests = servers[0].stats().requests;
     const plain = new zmq.Dealer({ linger: 0, sendTimeout: 500, receiveTimeout: 500 });
@@ -287,7 +404,7 @@ describe('hostile messages from a client with the key', () => {
 
   test('each malformed message is refused, counted and answered; the vault is unchanged', async () => {
     const addrs = await shards(1);
-    const remote = await ParameterStore.connect({ ...spec('atomic'), servers: addrs, key });
+    const remote = await connect({ ...spec('atomic'), servers: addrs, key });
     const before = await remote.pull();
     const d = await rawClient(addrs[0]);
     const n = remote.layout.byShard[0].length;
@@ -336,7 +453,7 @@ describe('hostile messages from a client with the key', () => {
 
   test('random messages (generated): never a crash, never a change; the shard answers afterwards', async () => {
     const addrs = await shards(1);
-    const remote = await ParameterStore.connect({ ...spec('locked'), servers: addrs, key, sliceFloats: 100 });
+    const remote = await connect({ ...spec('locked'), servers: addrs, key, sliceFloats: 100 });
     const before = await remote.pull();
     const d = await rawClient(addrs[0]);
     const frame = fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.constant(new Uint8Array(0)));
@@ -402,7 +519,7 @@ describe('sharding', () => {
   });
 
   test('a shard holds only its slices: bytes per shard follow the layout', async () => {
-    const remote = await ParameterStore.connect({
+    const remote = await connect({
       tensors: { big: { shape: [1000, 10] }, small: { shape: [10] } },
       servers: await shards(2),
       key,

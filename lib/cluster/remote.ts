@@ -15,6 +15,13 @@
  * the largest over the shards it touches (the pushes applied there since the
  * pull). A plain version number as `basedOn` needs a single shard.
  *
+ * Synchronous mode (`averaging`): every round takes one push from each of
+ * `worldSize` worker processes (each its `rank`), summed in fixed point at
+ * every shard and applied once, so the result is bitwise the one a single
+ * averaging store with syncEvery = worldSize reaches from the same pushes.
+ * A push resolves when its round closes; a round missing a rank for
+ * `roundTimeout` ms fails with RoundTimeoutError naming it.
+ *
  * Faults: every shard is pinged while it is quiet; one that answers nothing
  * for `timeout` ms fails every pending and later call that needs it with
  * ShardUnavailableError (its index and address), and its socket is made
@@ -30,6 +37,7 @@ import {
   GradvaultError,
   InvalidArgumentError,
   NonFiniteGradientError,
+  RoundTimeoutError,
   ShardUnavailableError,
   fromNative,
   guardInput,
@@ -43,6 +51,7 @@ import { resolveKey, type ClusterKey } from './key';
 import { onEvents } from './events';
 import { Op, Status, bytesOf, header, json, readHeader, type Header } from './protocol';
 import { DEFAULT_SLICE_FLOATS, layout, type Layout } from './shards';
+import { DEFAULT_ROUND_TIMEOUT } from './server';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const zmq = () => require('zeromq') as typeof import('zeromq');
@@ -57,6 +66,12 @@ export interface ConnectOptions extends StoreOptions {
   readonly timeout?: number;
   /** Values per slice, at most. @default 2^20 (4 MiB) */
   readonly sliceFloats?: number;
+  /** This worker's rank, 0 to worldSize - 1 (synchronous mode: one push per rank per round). @default GRADVAULT_RANK, else 0 */
+  readonly rank?: number;
+  /** Worker processes in the cluster (synchronous mode: pushes per round). @default GRADVAULT_WORLD_SIZE, else 1 */
+  readonly worldSize?: number;
+  /** Synchronous mode: a round still missing a rank this long (ms) after its first push fails with RoundTimeoutError. @default 30000 */
+  readonly roundTimeout?: number;
 }
 
 /** One shard's counters, as `stats().shards` reports them. */
@@ -82,7 +97,7 @@ export interface ClusterStats extends StoreStats {
   readonly shards: readonly ShardStats[];
 }
 
-const CONNECT_KEYS = ['servers', 'key', 'timeout', 'sliceFloats'];
+const CONNECT_KEYS = ['servers', 'key', 'timeout', 'sliceFloats', 'rank', 'worldSize', 'roundTimeout'];
 let nextId = 2 ** 40; // remote store ids: apart from the addon's
 
 interface Pending {
@@ -156,9 +171,9 @@ class Shard {
     }
   }
 
-  request(op: number, a: number, frames: Buffer[]): Promise<{ h: Header; frames: Buffer[] }> {
+  request(op: number, a: number, frames: Buffer[], b = 0): Promise<{ h: Header; frames: Buffer[] }> {
     const id = this.owner.nextRequest();
-    const msg = [header({ op, status: 0, id, count: frames.length, a, b: 0 }), ...frames];
+    const msg = [header({ op, status: 0, id, count: frames.length, a, b }), ...frames];
     if (this.pending.size === 0) this.lastHeard = Math.max(this.lastHeard, Date.now() - this.owner.timeout / 2);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -197,6 +212,9 @@ export class RemoteParameterStore {
   /** How the tensors are cut and spread over the shards. */
   readonly layout: Layout;
   readonly timeout: number;
+  /** This worker's rank and the number of worker processes (they matter in synchronous mode). */
+  readonly rank: number;
+  readonly worldSize: number;
   readonly #shards: Shard[];
   readonly #id = nextId++;
   readonly #push: PushLayout;
@@ -208,9 +226,11 @@ export class RemoteParameterStore {
   #closed = false;
   readonly #timer: NodeJS.Timeout;
 
-  private constructor(options: ResolvedStoreOptions, servers: string[], key: ClusterKey, timeout: number, sliceFloats: number) {
+  private constructor(options: ResolvedStoreOptions, servers: string[], key: ClusterKey, timeout: number, sliceFloats: number, rank: number, worldSize: number) {
     this.options = options;
     this.timeout = timeout;
+    this.rank = rank;
+    this.worldSize = worldSize;
     this.layout = layout(options.tensors, servers.length, sliceFloats);
     let offset = 0;
     const tensors = options.tensors.map((t) => {
@@ -274,7 +294,22 @@ export class RemoteParameterStore {
     const sliceFloats = o.sliceFloats ?? DEFAULT_SLICE_FLOATS;
     if (typeof sliceFloats !== 'number' || !Number.isSafeInteger(sliceFloats) || sliceFloats < 1)
       throw new ConfigError('sliceFloats', `sliceFloats must be a positive integer, got ${describe(sliceFloats)}`);
-    const storeOptions = Object.fromEntries(Object.entries(o).filter(([k]) => !CONNECT_KEYS.includes(k))) as unknown as StoreOptions;
+    const fromEnv = (name: string) => (process.env[name] !== undefined && process.env[name] !== '' ? Number(process.env[name]) : undefined);
+    const worldSize = o.worldSize ?? fromEnv('GRADVAULT_WORLD_SIZE') ?? 1;
+    if (typeof worldSize !== 'number' || !Number.isSafeInteger(worldSize) || worldSize < 1 || worldSize > 65_536)
+      throw new ConfigError('worldSize', `worldSize must be an integer from 1 to 65536 (or set GRADVAULT_WORLD_SIZE), got ${describe(worldSize)}`);
+    const rank = o.rank ?? fromEnv('GRADVAULT_RANK') ?? 0;
+    if (typeof rank !== 'number' || !Number.isSafeInteger(rank) || rank < 0 || rank >= worldSize)
+      throw new ConfigError('rank', `rank must be an integer from 0 to worldSize - 1 = ${worldSize - 1} (or set GRADVAULT_RANK), got ${describe(rank)}`);
+    const sync = o.mode === 'averaging';
+    if (o.roundTimeout !== undefined && !sync) throw new ConfigError('roundTimeout', `roundTimeout applies to mode 'averaging' only, not '${String(o.mode ?? 'atomic')}'`);
+    const roundTimeout = o.roundTimeout ?? DEFAULT_ROUND_TIMEOUT;
+    if (typeof roundTimeout !== 'number' || !Number.isSafeInteger(roundTimeout) || roundTimeout < 1 || roundTimeout > 3_600_000)
+      throw new ConfigError('roundTimeout', `roundTimeout must be an integer number of milliseconds from 1 to 3600000, got ${describe(roundTimeout)}`);
+    // Synchronous mode: a round is one push of every worker process.
+    if (sync && o.syncEvery !== undefined && o.syncEvery !== worldSize)
+      throw new ConfigError('syncEvery', `across the network a round of mode 'averaging' is one push of each of the worldSize = ${worldSize} workers: leave syncEvery out or set it to ${worldSize}, got ${describe(o.syncEvery)}`);
+    const storeOptions = Object.fromEntries(Object.entries({ ...o, ...(sync ? { syncEvery: worldSize } : {}) }).filter(([k]) => !CONNECT_KEYS.includes(k))) as unknown as StoreOptions;
     const cfg = resolveStoreOptions(storeOptions);
     const r = cfg.resolved;
     if (servers.length > 1 && (r.staleness.policy === 'reject' || r.staleness.bound !== null))
@@ -287,13 +322,14 @@ export class RemoteParameterStore {
     const local = new ParameterStore(storeOptions);
     const initial = local.snapshot();
     local.close();
-    const store = new RemoteParameterStore(r, servers as string[], key, timeout, sliceFloats);
+    const store = new RemoteParameterStore(r, servers as string[], key, timeout, sliceFloats, rank, worldSize);
     const spec = JSON.stringify({
       protocol: 1,
       shards: servers.length,
       sliceFloats,
       tensors: r.tensors.map((t) => [t.name, t.shape]),
       store: shardOptions(r),
+      ...(sync ? { roundTimeout } : {}),
     });
     try {
       await Promise.all(
@@ -304,6 +340,7 @@ export class RemoteParameterStore {
             shard: s.index,
             slices: slices.map((x) => ({ name: x.name, size: x.size, tensor: x.tensor, start: x.start })),
             store: JSON.parse(spec).store,
+            ...(sync ? { roundTimeout } : {}),
           };
           const values = slices.map((x) => Buffer.from(bytesOf(initial.get(x.tensor).subarray(x.start, x.start + x.size))));
           store.#creates[s.index] = [Buffer.from(JSON.stringify(body)), ...values];
@@ -320,9 +357,9 @@ export class RemoteParameterStore {
     return store;
   }
 
-  async #call(s: Shard, op: number, a: number, frames: Buffer[]): Promise<{ h: Header; frames: Buffer[] }> {
+  async #call(s: Shard, op: number, a: number, frames: Buffer[], b = 0): Promise<{ h: Header; frames: Buffer[] }> {
     if (this.#closed) throw new ClosedError('the remote store is closed');
-    let rep = await s.request(op, a, frames);
+    let rep = await s.request(op, a, frames, b);
     // A shard that restarted (empty, or to resume from a checkpoint with
     // --load) is given the spec again, then asked once more: the request
     // was refused, not applied.
@@ -331,7 +368,7 @@ export class RemoteParameterStore {
       if (c.h.status === Status.ERROR) throw remoteError(s, c.frames[0], this.layout);
       s.version = c.h.a;
       if (op === Op.PUSH && a >= 0) a = Math.min(a, c.h.a);
-      rep = await s.request(op, a, frames);
+      rep = await s.request(op, a, frames, b);
     }
     if (rep.h.status === Status.ERROR) throw remoteError(s, rep.frames[0], this.layout);
     return rep;
@@ -342,7 +379,8 @@ export class RemoteParameterStore {
    * store loads (and `gradvault server --load` resumes from): every shard
    * holds new pushes back until all are at a cut (none running), each saves
    * its slices, the pushes resume, and the core merges the shards' files
-   * into one. Parameters and optimizer state come from that one cut.
+   * into one. Parameters and optimizer state come from that one cut
+   * (synchronous mode: a round boundary, the same round on every shard).
    */
   async save(file: string): Promise<SaveResult> {
     this.#live();
@@ -353,7 +391,19 @@ export class RemoteParameterStore {
     let parts: Buffer[];
     let paused = 0;
     try {
-      await Promise.all(holding.map((s) => this.#call(s, Op.HOLD, lease, [])));
+      // Synchronous mode cuts at a round boundary every shard agrees on: a
+      // shard past the asked round says which it could cut at, and all are
+      // asked again for the largest (rounds close on every shard, so this
+      // settles within a round or two).
+      const sync = this.options.mode === 'averaging';
+      for (let target = sync ? 0 : -1, attempt = 1; ; attempt++) {
+        const reps = await Promise.all(holding.map((s) => this.#call(s, Op.HOLD, lease, [], target)));
+        if (!sync || reps.every((r) => r.h.b === target)) break;
+        await Promise.all(holding.map((s) => this.#call(s, Op.RELEASE, -1, [])));
+        if (attempt === 20)
+          throw new GradvaultError('ERR_SAVE', `the shards did not meet at one round boundary in 20 tries (rounds ${reps.map((r) => r.h.b).join(', ')}): did a shard restart?`);
+        target = Math.max(...reps.map((r) => r.h.b));
+      }
       const held = Date.now();
       parts = await Promise.all(holding.map(async (s) => (await this.#call(s, Op.SAVE, -1, [])).frames[0]));
       paused = (Date.now() - held) / 1000;
@@ -438,6 +488,10 @@ export class RemoteParameterStore {
         throw new InvalidArgumentError('basedOn', 'with several shards, basedOn must be a snapshot from pull() (it knows each shard\'s version), not a number');
       bases = [p.basedOn];
     }
+    if (this.options.mode === 'averaging' && p.indices.length !== this.#push.tensors.length) {
+      const missing = this.#push.tensors.filter((_, i) => !p.indices.includes(i)).map((t) => t.name);
+      throw new InvalidArgumentError('grads', `a synchronous round takes whole gradients: this push has no ${missing.map((n) => `'${n}'`).join(', ')}`);
+    }
     // NaN/Inf is refused here, before any shard sees a part of the push.
     for (let k = 0; k < p.arrays.length; k++) {
       const g = p.arrays[k];
@@ -465,7 +519,7 @@ export class RemoteParameterStore {
         const part = parts[s.index];
         if (part.ids.length === 0) return null;
         const idFrame = Buffer.from(new Uint32Array(part.ids).buffer);
-        const rep = await this.#call(s, Op.PUSH, bases ? bases[s.index] : -1, [idFrame, ...part.frames]);
+        const rep = await this.#call(s, Op.PUSH, bases ? bases[s.index] : -1, [idFrame, ...part.frames], this.rank);
         s.version = Math.max(s.version, rep.h.a);
         return rep.h;
       }),
@@ -583,6 +637,10 @@ function remoteError(s: Shard, frame: Buffer | undefined, lay: Layout): Error {
   const where = `shard ${s.index} (${s.address}): ${message}`;
   if (body.code === 'ERR_PROTOCOL' && /holds no tensors/.test(message)) return new ShardUnavailableError(s.index, s.address, where);
   if (body.code === 'ERR_PROTOCOL') return new GradvaultError('ERR_PROTOCOL', where);
+  if (body.code === 'ERR_ROUND_TIMEOUT') {
+    const missing = Array.isArray(body.missing) ? body.missing.filter((x): x is number => Number.isSafeInteger(x)) : [];
+    return new RoundTimeoutError(s.index, s.address, where, Number.isSafeInteger(body.round) ? (body.round as number) : 0, missing);
+  }
   return fromNative({
     code: body.code,
     message: where,

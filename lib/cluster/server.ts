@@ -8,6 +8,14 @@
  * run, and the store's own mode keeps concurrent pushes from losing
  * updates exactly as in one process.
  *
+ * Synchronous mode (`averaging`): the shard's vault takes one push from
+ * each of the cluster's `worldSize` ranks per round (syncEvery = worldSize),
+ * sums them in fixed point and steps once. A rank's second push waits for
+ * the round to close; every push of a round is answered when it closes; a
+ * round still open `roundTimeout` ms after its first push is applied with
+ * what arrived and its pushes fail with ERR_ROUND_TIMEOUT naming the ranks
+ * that were missing.
+ *
  * Every message is checked (protocol.ts) before it touches the vault; a
  * malformed one is refused, counted in `stats().refused`, and answered
  * with ERR_PROTOCOL where it carried a request id.
@@ -73,6 +81,8 @@ export interface ServerStats {
   readonly bytesOut: number;
   /** Pushes being applied now. */
   readonly queueDepth: number;
+  /** Synchronous mode: the open round (1-based) and the ranks that pushed into it; null in other modes. */
+  readonly round: { readonly number: number; readonly ranks: readonly number[] } | null;
   /** The vault's version, or -1 before the first worker created it. */
   readonly version: number;
 }
@@ -84,6 +94,30 @@ interface ShardSpec {
 
 let nextDomain = 1;
 
+/** The open round of synchronous mode. */
+interface Round {
+  readonly number: number;
+  readonly ranks: Set<number>;
+  /** Pushes of this round the vault has taken. */
+  done: number;
+  /** The vault's version when the round closed. */
+  version: number;
+  /** Set when the round timed out: no more pushes join it. */
+  timedOut: { missing: number[]; ms: number } | null;
+  timer: NodeJS.Timeout | null;
+  readonly closed: Promise<void>;
+  close: () => void;
+}
+
+function openRound(number: number): Round {
+  let close!: () => void;
+  const closed = new Promise<void>((r) => (close = r));
+  return { number, ranks: new Set(), done: 0, version: 0, timedOut: null, timer: null, closed, close };
+}
+
+/** The default round timeout of synchronous mode (ms). */
+export const DEFAULT_ROUND_TIMEOUT = 30_000;
+
 /** One shard; `ParameterServer.start()` binds it, `close()` stops it. */
 export class ParameterServer {
   readonly #sock: import('zeromq').Router;
@@ -91,8 +125,13 @@ export class ParameterServer {
   readonly #maxFloats: number;
   readonly #load: string | null;
   #creating: Promise<void> | null = null;
-  #held: { release: () => void; released: Promise<void>; timer: NodeJS.Timeout } | null = null;
-  #drained: (() => void) | null = null;
+  // target: in synchronous mode, the round the hold cuts at (pushes of
+  // rounds up to it are still taken)
+  #held: { release: () => void; released: Promise<void>; timer: NodeJS.Timeout; target: number } | null = null;
+  // woken whenever a push finishes or a round closes
+  #changed: (() => void)[] = [];
+  #sync: { size: number; timeout: number } | null = null;
+  #round: Round = openRound(1);
   #address = '';
   #vault: ParameterStore | null = null;
   #spec: ShardSpec | null = null;
@@ -172,6 +211,7 @@ export class ParameterServer {
       bytesIn: this.#bytesIn,
       bytesOut: this.#bytesOut,
       queueDepth: this.#inFlight,
+      round: this.#sync ? { number: this.#round.number, ranks: [...this.#round.ranks].sort((a, b) => a - b) } : null,
       version: this.#vault ? this.#vault.version : -1,
     };
   }
@@ -184,6 +224,7 @@ export class ParameterServer {
     zapForget(this.#domain);
     await this.#loop.catch(() => undefined);
     this.#release();
+    if (this.#round.timer) clearTimeout(this.#round.timer);
     this.#vault?.close();
     this.#vault = null;
   }
@@ -212,13 +253,15 @@ export class ParameterServer {
   }
 
   #error(identity: Buffer, op: number, id: number, e: unknown): void {
-    const err = e as GradvaultError & { field?: string; path?: string; tensor?: string; index?: number };
+    const err = e as GradvaultError & { field?: string; path?: string; tensor?: string; index?: number; round?: unknown; missing?: unknown };
     const body = {
       code: e instanceof ProtocolError ? 'ERR_PROTOCOL' : typeof err.code === 'string' ? err.code : 'ERR_INTERNAL',
       message: e instanceof Error ? e.message : String(e),
       field: typeof err.field === 'string' ? err.field : typeof err.path === 'string' ? err.path : undefined,
       tensor: typeof err.tensor === 'string' ? err.tensor : undefined,
       index: typeof err.index === 'number' ? err.index : undefined,
+      round: typeof err.round === 'number' ? err.round : undefined,
+      missing: Array.isArray(err.missing) ? err.missing : undefined,
     };
     this.#reply(identity, op, id, Status.ERROR, this.#vault ? this.#vault.version : -1, 0, [jsonFrame(body)]);
   }
@@ -244,7 +287,7 @@ export class ParameterServer {
           await this.#create(identity, h.id, frames);
           return;
         case Op.HOLD:
-          await this.#hold(identity, h.id, h.a);
+          await this.#hold(identity, h.id, h.a, h.b);
           return;
         case Op.RELEASE:
           this.#release();
@@ -272,7 +315,7 @@ export class ParameterServer {
           return;
         }
         case Op.PUSH:
-          await this.#push(identity, h.id, h.a, frames);
+          await this.#push(identity, h.id, h.a, h.b, frames);
           return;
       }
     } catch (e) {
@@ -345,22 +388,48 @@ export class ParameterServer {
         this.#vault = new ParameterStore({ ...(spec.store as object), tensors } as never);
       }
     }
+    if (this.#vault && this.#vault.options.mode === 'averaging') {
+      const t = spec.roundTimeout ?? DEFAULT_ROUND_TIMEOUT;
+      if (!(Number.isSafeInteger(t) && (t as number) >= 1 && (t as number) <= 3_600_000)) throw new ProtocolError('spec.roundTimeout', `spec.roundTimeout must be 1 to 3600000 ms, got ${String(t)}`);
+      this.#sync = { size: this.#vault.options.syncEvery, timeout: t as number };
+    }
     this.#spec = { key, slices: list };
     this.#reply(identity, Op.CREATE, id, Status.OK, this.#vault ? this.#vault.version : 0, 0);
   }
 
   // Holds new pushes back and answers once none runs: a cut every shard of
   // a cluster is at together. The lease ends it if the worker never releases.
-  async #hold(identity: Buffer, id: number, lease: number): Promise<void> {
+  // Synchronous mode cuts at a round boundary, `target` (rounds closed): a
+  // shard that closed more answers at once with its count (b), and the
+  // worker asks every shard again for the largest; a shard behind takes the
+  // pushes of rounds up to the target, then holds. Pushes of the round
+  // after the target that arrived before stay in its open round, which the
+  // checkpoint leaves out (cluster.cpp).
+  async #hold(identity: Buffer, id: number, lease: number, target: number): Promise<void> {
     if (!(Number.isSafeInteger(lease) && lease >= 1 && lease <= 600_000)) throw new ProtocolError('lease', `a hold's lease must be 1 to 600000 ms, got ${lease}`);
+    if (!(Number.isSafeInteger(target) && target >= -1)) throw new ProtocolError('target', `a hold's target round must be -1 or a round, got ${target}`);
     this.#release();
+    const version = () => (this.#vault ? this.#vault.version : 0);
+    const closed = () => this.#round.number - 1;
+    if (this.#sync && closed() > target) {
+      this.#reply(identity, Op.HOLD, id, Status.OK, version(), closed());
+      return;
+    }
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     const timer = setTimeout(() => this.#release(), lease);
     timer.unref();
-    this.#held = { release, released, timer };
-    while (this.#inFlight > 0) await new Promise<void>((r) => (this.#drained = r));
-    this.#reply(identity, Op.HOLD, id, Status.OK, this.#vault ? this.#vault.version : 0, 0);
+    const held = { release, released, timer, target: this.#sync ? target : -1 };
+    this.#held = held;
+    const atCut = () => this.#inFlight === 0 && (!this.#sync || closed() >= target);
+    while (!atCut() && this.#held === held) await new Promise<void>((r) => this.#changed.push(r));
+    if (this.#held !== held)
+      throw new GradvaultError('ERR_HOLD_EXPIRED', `the hold's lease of ${lease} ms ended before this shard reached its cut${this.#sync ? ` (round ${target})` : ''}`);
+    this.#reply(identity, Op.HOLD, id, Status.OK, version(), this.#sync ? target : 0);
+  }
+
+  #wake(): void {
+    for (const w of this.#changed.splice(0)) w();
   }
 
   #release(): void {
@@ -369,6 +438,7 @@ export class ParameterServer {
     this.#held = null;
     clearTimeout(h.timer);
     h.release();
+    this.#wake();
   }
 
   // The shard's own checkpoint (the core writes it, to a private temporary
@@ -385,7 +455,7 @@ export class ParameterServer {
     }
   }
 
-  async #push(identity: Buffer, id: number, basedOn: number, frames: Buffer[]): Promise<void> {
+  async #push(identity: Buffer, id: number, basedOn: number, rank: number, frames: Buffer[]): Promise<void> {
     const v = this.#live();
     const slices = this.#spec!.slices;
     if (frames.length < 2) throw new ProtocolError('count', 'a push needs its slice ids');
@@ -397,6 +467,7 @@ export class ParameterServer {
     which.forEach((k, i) => {
       grads[slices[k].name] = floats(frames[2 + i], slices[k].size, `gradient[${i}]`);
     });
+    if (this.#sync) return this.#pushRound(identity, id, rank, v, grads);
     while (this.#held) await this.#held.released;
     this.#inFlight++;
     try {
@@ -404,10 +475,78 @@ export class ParameterServer {
       const status = r.applied ? Status.OK : r.reason === 'stale' ? Status.STALE : Status.SKIPPED;
       this.#reply(identity, Op.PUSH, id, status, r.version, r.staleness);
     } finally {
-      if (--this.#inFlight === 0 && this.#drained) {
-        this.#drained();
-        this.#drained = null;
-      }
+      this.#inFlight--;
+      this.#wake();
     }
+  }
+
+  // Synchronous mode: the push joins the open round (one per rank) and is
+  // answered when the round closes.
+  async #pushRound(identity: Buffer, id: number, rank: number, v: ParameterStore, grads: Record<string, Float32Array>): Promise<void> {
+    const sync = this.#sync!;
+    if (!(Number.isSafeInteger(rank) && rank >= 0 && rank < sync.size)) throw new ProtocolError('rank', `rank must be 0 to ${sync.size - 1} (the cluster's worldSize is ${sync.size}), got ${rank}`);
+    for (;;) {
+      const round = this.#round;
+      const held = this.#held;
+      if (held && round.number > held.target) await held.released;
+      else if (round.ranks.has(rank) || round.timedOut) await round.closed;
+      else break;
+    }
+    const round = this.#round;
+    round.ranks.add(rank);
+    if (round.ranks.size === 1) {
+      round.timer = setTimeout(() => this.#timeOut(round), sync.timeout);
+      round.timer.unref();
+    }
+    this.#inFlight++;
+    try {
+      await v.pushAsync(grads);
+      round.done++;
+    } catch (e) {
+      round.ranks.delete(rank); // refused before it took a slot (the vault checks first)
+      throw e;
+    } finally {
+      this.#inFlight--;
+      if (round.done === sync.size || (round.timedOut && round.done === round.ranks.size)) this.#closeRound(round);
+      this.#wake();
+    }
+    await round.closed;
+    if (round.timedOut) {
+      const t = round.timedOut;
+      throw Object.assign(
+        new GradvaultError(
+          'ERR_ROUND_TIMEOUT',
+          `round ${round.number} waited ${t.ms} ms for rank${t.missing.length > 1 ? 's' : ''} ${t.missing.join(', ')} of ${sync.size}: ` +
+            `it was applied with the ${round.ranks.size} push${round.ranks.size === 1 ? '' : 'es'} that arrived (do not push them again)`,
+        ),
+        { round: round.number, missing: t.missing },
+      );
+    }
+    this.#reply(identity, Op.PUSH, id, Status.OK, round.version, 0);
+  }
+
+  #timeOut(round: Round): void {
+    if (round !== this.#round || this.#closed) return;
+    if (this.#held) {
+      // the missing pushes may be the ones a save holds back: wait again
+      round.timer = setTimeout(() => this.#timeOut(round), this.#sync!.timeout);
+      round.timer.unref();
+      return;
+    }
+    const missing = [];
+    for (let r = 0; r < this.#sync!.size; r++) if (!round.ranks.has(r)) missing.push(r);
+    round.timedOut = { missing, ms: this.#sync!.timeout };
+    if (round.done === round.ranks.size) this.#closeRound(round);
+  }
+
+  #closeRound(round: Round): void {
+    if (round !== this.#round) return;
+    if (round.timer) clearTimeout(round.timer);
+    // a round that timed out is applied with the pushes it has
+    if (round.timedOut && round.done > 0 && this.#vault) this.#vault.sync();
+    round.version = this.#vault ? this.#vault.version : 0;
+    this.#round = openRound(round.number + 1);
+    round.close();
+    this.#wake();
   }
 }

@@ -29,7 +29,6 @@ Status merge(const std::string& file, const std::vector<std::vector<uint8_t>>& p
     if (need > parts[p].size()) return merge_error("part " + std::to_string(p) + " is truncated");
     ps[p].data = parts[p].data() + ps[p].h.dataStart;
     if (Status s = read_metadata("shard " + std::to_string(p), ps[p].h, &ps[p].meta); !s.ok()) return s;
-    if (ps[p].meta.pending > 0) return merge_error("shard " + std::to_string(p) + " has an open averaging round: save at a round boundary");
     for (const char* key : {"mode", "optimizer", "options"}) {
       const std::string* a = ps[0].h.meta(key);
       const std::string* b = ps[p].h.meta(key);
@@ -76,12 +75,17 @@ Status merge(const std::string& file, const std::vector<std::vector<uint8_t>>& p
   // the largest (the optimizer steps a parameter has taken: what a single
   // store resuming it needs for adam's bias corrections), each shard's
   // version kept for a cluster that resumes with the same shards.
+  // A shard's open averaging round (synchronous mode: pushes of the next
+  // round that arrived before the cut) is left out: the parameters and
+  // optimizer state are those of the round boundary, and its pushes are
+  // not counted (its round.* sums are not copied).
   uint64_t version = 0, step = 0;
   std::string versions = "[";
   for (size_t p = 0; p < ps.size(); ++p) {
-    version += ps[p].meta.version;
+    const uint64_t v = ps[p].meta.version - std::min(ps[p].meta.version, ps[p].meta.pending);
+    version += v;
     step = std::max(step, ps[p].meta.step);
-    versions += (p ? "," : "") + std::to_string(ps[p].meta.version);
+    versions += (p ? "," : "") + std::to_string(v);
   }
   versions += "]";
   std::string names = "[";
