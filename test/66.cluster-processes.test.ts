@@ -12,7 +12,7 @@ import { ParameterStore, generateKey, type Mode } from '../lib';
 import { SAFE_MODES } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { clusterSpec, expected } = require('./harness/cluster-common');
+const { clusterSpec, expected, gradient } = require('./harness/cluster-common');
 
 jest.setTimeout(120_000);
 
@@ -60,9 +60,9 @@ function shard(listen = 'tcp://127.0.0.1:0'): Promise<{ proc: ChildProcess; addr
   });
 }
 
-function worker(servers: string[], o: { mode: Mode; rank: number; pushes: number; inflight: number }): Promise<{ rank: number; applied: number }> {
+function worker(servers: string[], o: { mode: Mode; rank: number; pushes: number; inflight: number; optimizer?: object }, world = 2): Promise<{ rank: number; applied: number }> {
   const proc = spawn(process.execPath, [path.join(__dirname, 'harness', 'cluster-worker.js'), JSON.stringify(o)], {
-    env: { ...process.env, GRADVAULT_SERVERS: servers.join(','), GRADVAULT_KEY_FILE: keyFile },
+    env: { ...process.env, GRADVAULT_SERVERS: servers.join(','), GRADVAULT_KEY_FILE: keyFile, GRADVAULT_RANK: String(o.rank), GRADVAULT_WORLD_SIZE: String(world) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   procs.push(proc);
@@ -91,6 +91,27 @@ describe('exact sums: 2 worker processes x 8 pushes in flight x 300 pushes throu
     expect(st.shards.map((s) => s.pushes)).toEqual([600, 600]);
     expect(store.version).toBe(1200);
     await store.close();
+  });
+});
+
+describe('synchronous mode: 3 worker processes x 40 rounds through 2 shard processes', () => {
+  test('bitwise the single-process averaging store fed the same pushes (adam, 4 pushes in flight per worker)', async () => {
+    const shards = await Promise.all([shard(), shard()]);
+    const servers = shards.map((s) => s.address);
+    const optimizer = { kind: 'adam', lr: 0.01 };
+    const results = await Promise.all([0, 1, 2].map((rank) => worker(servers, { mode: 'averaging', rank, pushes: 40, inflight: 4, optimizer }, 3)));
+    expect(results.map((r) => r.applied)).toEqual([40, 40, 40]);
+    const { sliceFloats: _, ...one } = clusterSpec('averaging');
+    const local = new ParameterStore({ ...one, optimizer, syncEvery: 3 });
+    for (let i = 0; i < 40; i++) for (const rank of [0, 1, 2]) local.push(gradient(rank, i));
+    const store = await connect({ ...clusterSpec('averaging'), optimizer, servers, rank: 0, worldSize: 3 });
+    const snap = await store.pull();
+    for (const n of ['W', 'b']) {
+      const a = snap.get(n), b = local.snapshot().get(n);
+      expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))).toBe(true);
+    }
+    expect((await store.stats()).rounds).toBe(2 * 40);
+    local.close();
   });
 });
 
