@@ -43,9 +43,11 @@ export {
   RoundTimeoutError,
   AuthenticationError,
 } from './errors';
-export { Trainer, evaluate, MODELS } from './trainer';
+export { Trainer, evaluate, modelTensors, MODELS } from './trainer';
 export type {
   ModelKind,
+  RemoteTrainerOptions,
+  ClusterProgress,
   ModelOptions,
   Schedule,
   TrainerOptions,

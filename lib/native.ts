@@ -240,8 +240,9 @@ export interface NativeTensor {
 
 /** @internal */
 export interface NativeStoreInstance {
-  push(indices: number[], arrays: Float32Array[], basedOn: number): NativeResult;
-  pushAsync(indices: number[], arrays: Float32Array[], basedOn: number): Promise<NativeResult>;
+  /** lr: this push's learning rate (default: the store's current one). */
+  push(indices: number[], arrays: Float32Array[], basedOn: number, lr?: number): NativeResult;
+  pushAsync(indices: number[], arrays: Float32Array[], basedOn: number, lr?: number): Promise<NativeResult>;
   snapshot(): { version: number; buffer: ArrayBuffer };
   version(): number;
   stats(): NativeStats;

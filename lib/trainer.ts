@@ -17,11 +17,14 @@ import {
   type StoreOptions,
   type OptimizerOptions,
   type StalenessOptions,
+  type TensorOptions,
 } from './config';
 import { AbortError, ConfigError, GradvaultError, InvalidArgumentError, fromNative, guardInput } from './errors';
 import { Dataset } from './data';
 import { native, type NativeEvaluateResult, type NativeModelSpec, type NativeProgress, type NativeTrainRun, type NativeTrainResult, type Assert, type IsWire, type NativeTrainerOptions } from './native';
 import { ParameterStore, nativeStoreOf } from './store';
+import { RemoteParameterStore } from './cluster/remote';
+import { trainRemote } from './cluster/train';
 import { Snapshot } from './snapshot';
 
 export type ModelKind = 'linear' | 'logistic' | 'softmax' | 'svm' | 'mlp' | 'mf';
@@ -69,6 +72,16 @@ export interface TrainerOptions extends ModelOptions {
   readonly targetLoss?: number;
 }
 
+/** Options of a Trainer of a cluster's store (`new Trainer(await ParameterStore.connect(...), { model, ... })`). */
+export interface RemoteTrainerOptions extends TrainerOptions {
+  /**
+   * Batches the threads train on the local replica between syncs with the
+   * cluster (each sync pushes the replica's progress and pulls the
+   * cluster's parameters, off the training threads). @default 32
+   */
+  readonly syncEvery?: number;
+}
+
 /** Options of a Trainer that creates its own store (`new Trainer({ model, ... })`). */
 export interface AutoTrainerOptions extends TrainerOptions {
   readonly mode?: Mode;
@@ -102,6 +115,18 @@ export interface TrainProgress {
   readonly staleness: { readonly mean: number; readonly max: number; readonly rejected: number; readonly skipped: number };
   /** hogwild: overlapping writes this epoch (possible lost updates); 0 in every other mode. */
   readonly conflicts: number;
+  /** A remote store's trainer: its syncs with the cluster so far (absent for a local store). */
+  readonly cluster?: ClusterProgress;
+}
+
+/** How a remote trainer's replica keeps up with the cluster (TrainProgress.cluster). */
+export interface ClusterProgress {
+  /** Syncs completed: each pushed the replica's progress and pulled the cluster's parameters. */
+  readonly syncs: number;
+  /** The cluster's version (summed over its shards) as last heard. */
+  readonly version: number;
+  /** Per sync: the cluster versions other workers added between the pull a push was based on and the push. */
+  readonly staleness: { readonly mean: number; readonly max: number };
 }
 
 export interface TrainResult {
@@ -113,6 +138,8 @@ export interface TrainResult {
   /** The last completed epoch's mean training loss. */
   readonly loss: number;
   readonly reason: 'completed' | 'target-loss' | 'aborted';
+  /** A remote store's trainer: its syncs with the cluster, the last one included (absent for a local store). */
+  readonly cluster?: ClusterProgress;
 }
 
 export interface RunOptions {
@@ -131,6 +158,15 @@ interface ResolvedModel {
 const MODEL_KEYS = ['model', 'hidden', 'rank', 'biases', 'l2'];
 const TRAIN_KEYS = [...MODEL_KEYS, 'threads', 'epochs', 'batchSize', 'seed', 'lr', 'schedule', 'maxAhead', 'targetLoss'];
 const AUTO_KEYS = [...TRAIN_KEYS, 'mode', 'optimizer', 'staleness', 'nonFinite', 'syncEvery', 'initSeed'];
+const REMOTE_KEYS = [...TRAIN_KEYS, 'syncEvery'];
+/**
+ * A remote trainer's batches between syncs by default: a sync moves the
+ * whole model twice (push, pull), so on a small machine frequent syncs take
+ * cores from training (bench/cluster_train.js: W2 on 2 cores, 2 workers,
+ * 122 k samples/s at 8, 120 k at 32, 133 k at 128 asynchronous; 59 k,
+ * 110 k, 137 k synchronous), while rare ones let replicas drift apart.
+ */
+export const REMOTE_SYNC_EVERY = 32;
 
 const intIn = (lo: number, hi: number) => (x: number) => Number.isSafeInteger(x) && x >= lo && x <= hi;
 
@@ -241,19 +277,22 @@ function checkSignal(opts: RunOptions | undefined): AbortSignal | undefined {
  * `new Trainer(store, { model: 'softmax', threads: 4 })` trains an existing
  * store (it must hold the model's tensors: `W`, `b` for softmax);
  * `new Trainer({ model: 'mlp', hidden: [128], mode, optimizer })` creates
- * `trainer.store` from the first data set's shape.
+ * `trainer.store` from the first data set's shape;
+ * `new Trainer(remoteStore, { model, threads, syncEvery })` trains a
+ * cluster's store through a local replica (lib/cluster/train.ts).
  */
-export class Trainer {
+export class Trainer<S extends ParameterStore | RemoteParameterStore = ParameterStore> {
   /** The validated options. */
   readonly options: Readonly<TrainerOptions>;
   #store: ParameterStore | undefined;
+  readonly #remote: { store: RemoteParameterStore; syncEvery: number } | undefined;
   readonly #resolved: ResolvedTrain;
   readonly #auto: Omit<StoreOptions, 'tensors'> | undefined;
   #running = false;
 
-  constructor(store: ParameterStore, options: TrainerOptions);
+  constructor(store: S, options: S extends RemoteParameterStore ? RemoteTrainerOptions : TrainerOptions);
   constructor(options: AutoTrainerOptions);
-  constructor(a: ParameterStore | AutoTrainerOptions, b?: TrainerOptions) {
+  constructor(a: S | AutoTrainerOptions, b?: TrainerOptions | RemoteTrainerOptions) {
     try {
       if (a instanceof ParameterStore) {
         const o = requireObject(b, 'options');
@@ -261,6 +300,13 @@ export class Trainer {
         this.#resolved = resolveTrain(o);
         this.#store = a;
         this.options = Object.freeze({ ...(o as unknown as TrainerOptions) });
+      } else if (a instanceof RemoteParameterStore) {
+        const o = requireObject(b, 'options');
+        checkKeys(o, REMOTE_KEYS, '', 'Trainer of a remote store (mode and optimizer are the cluster\'s)');
+        this.#resolved = resolveTrain(o);
+        const syncEvery = num(o.syncEvery, 'syncEvery', REMOTE_SYNC_EVERY, intIn(1, 1e9), 'an integer >= 1');
+        this.#remote = { store: a, syncEvery };
+        this.options = Object.freeze({ ...(o as unknown as RemoteTrainerOptions) });
       } else {
         if (!isPlainObject(a)) throw new InvalidArgumentError('store', `Trainer expects (store, options) or (options), got ${describe(a)}`);
         checkKeys(a, AUTO_KEYS, '', 'Trainer');
@@ -280,9 +326,9 @@ export class Trainer {
     }
   }
 
-  /** The store trained (for an auto Trainer: undefined until the first run). */
-  get store(): ParameterStore | undefined {
-    return this.#store;
+  /** The store trained: the one given (a cluster's for a remote trainer); for an auto Trainer, undefined until the first run. */
+  get store(): S | undefined {
+    return (this.#remote ? this.#remote.store : this.#store) as S | undefined;
   }
 
   /** Whether a run is in progress. */
@@ -292,15 +338,7 @@ export class Trainer {
 
   #storeFor(data: Dataset): ParameterStore {
     if (this.#store) return this.#store;
-    let specs: ReturnType<ReturnType<typeof native>['modelTensors']>;
-    try {
-      specs = native().modelTensors(modelNative(this.#resolved.model), data.handle);
-    } catch (e) {
-      throw fromNative(e);
-    }
-    const tensors: Record<string, { shape: number[]; init: 'zeros' | 'glorot' | 'normal'; std: number }> = {};
-    for (const t of specs) tensors[t.name] = { shape: t.shape, init: t.init, std: t.std };
-    this.#store = new ParameterStore({ ...this.#auto, tensors });
+    this.#store = new ParameterStore({ ...this.#auto, tensors: tensorsOf(this.#resolved.model, data) });
     return this.#store;
   }
 
@@ -313,7 +351,17 @@ export class Trainer {
     const signal = guardInput(() => checkSignal(options), (m) => new InvalidArgumentError('options', `reading the run options threw: ${m}`));
     if (this.#running) throw new InvalidArgumentError('trainer', 'this trainer is already running; wait for it or use another Trainer');
     if (signal?.aborted) throw new AbortError('training was aborted before it started', undefined, signal.reason);
-    const store = this.#storeFor(d);
+    this.#running = true;
+    try {
+      const r = this.#remote;
+      if (r) return yield* trainRemote(r.store, { syncEvery: r.syncEvery, lr: this.#resolved.native.lr, signal }, (replica, stop) => this.#runOn(replica, d, stop));
+      return yield* this.#runOn(this.#storeFor(d), d, signal);
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async *#runOn(store: ParameterStore, d: Dataset, signal: AbortSignal | undefined): AsyncGenerator<TrainProgress, TrainResult, undefined> {
     const queue: TrainProgress[] = [];
     let wake: (() => void) | null = null;
     let settled = false;
@@ -327,7 +375,6 @@ export class Trainer {
     } catch (e) {
       throw fromNative(e);
     }
-    this.#running = true;
     run.done.then(
       (value) => {
         outcome = { ok: true, value: Object.freeze(value) };
@@ -360,7 +407,6 @@ export class Trainer {
         run.cancel();
         await run.done.catch(() => undefined);
       }
-      this.#running = false;
     }
   }
 
@@ -372,6 +418,36 @@ export class Trainer {
       if (r.done) return r.value;
     }
   }
+}
+
+function tensorsOf(model: ResolvedModel, data: Dataset): Record<string, { shape: number[]; init: 'zeros' | 'glorot' | 'normal'; std: number }> {
+  let specs: ReturnType<ReturnType<typeof native>['modelTensors']>;
+  try {
+    specs = native().modelTensors(modelNative(model), data.handle);
+  } catch (e) {
+    throw fromNative(e);
+  }
+  const tensors: Record<string, { shape: number[]; init: 'zeros' | 'glorot' | 'normal'; std: number }> = {};
+  for (const t of specs) tensors[t.name] = { shape: t.shape, init: t.init, std: t.std };
+  return tensors;
+}
+
+/**
+ * The tensors a built-in model needs for a data set (names, shapes and
+ * initialisation, as `StoreOptions.tensors` takes them): for a store made
+ * before training, such as a cluster's
+ * (`ParameterStore.connect({ tensors: modelTensors({ model: 'mlp' }, train), ... })`).
+ */
+export function modelTensors(model: ModelOptions, data: Dataset): Record<string, TensorOptions> {
+  const m = guardInput(
+    () => {
+      const o = requireObject(model, 'model') as Record<string, unknown>;
+      checkKeys(o, MODEL_KEYS, '', 'modelTensors');
+      return resolveModel(o);
+    },
+    (msg) => new ConfigError('model', `reading the model options threw: ${msg}`),
+  );
+  return tensorsOf(m, checkData(data));
 }
 
 export interface EvaluateResult {
@@ -386,8 +462,8 @@ export interface EvaluateResult {
 
 // The public results are the wire types (lib/native.ts) as the addon builds
 // them: a field added, removed or retyped on one side only fails to compile.
-type _ProgressIsWire = Assert<IsWire<TrainProgress, NativeProgress>>;
-type _ResultIsWire = Assert<IsWire<TrainResult, NativeTrainResult>>;
+type _ProgressIsWire = Assert<IsWire<Omit<TrainProgress, 'cluster'>, NativeProgress>>;
+type _ResultIsWire = Assert<IsWire<Omit<TrainResult, 'cluster'>, NativeTrainResult>>;
 type _EvaluateIsWire = Assert<IsWire<EvaluateResult, NativeEvaluateResult>>;
 
 /**

@@ -9,11 +9,11 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
-import { MODES, ParameterServer, ParameterStore, RemoteParameterStore, RoundTimeoutError, generateKey, type Mode, type StoreOptions } from '../lib';
+import { MODES, ParameterServer, ParameterStore, RemoteParameterStore, RoundTimeoutError, Trainer, evaluate, generateKey, modelTensors, synthetic, type Mode, type StoreOptions } from '../lib';
 import { HEADER_BYTES, MAGIC, OPS, Op, ProtocolError, header, ids, json, readHeader, floats } from '../lib/cluster/protocol';
 import { layout } from '../lib/cluster/shards';
 import { parseKey } from '../lib/cluster/key';
-import { expectSameBits, randoms } from './helpers';
+import { expectClose, expectSameBits, randoms } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const zmq = require('zeromq') as typeof import('zeromq');
@@ -34,6 +34,7 @@ afterEach(async () => {
   await Promise.all(servers.map((s) => s.close()));
   servers = [];
 });
+const serverList = () => servers;
 async function shards(n: number): Promise<string[]> {
   for (let i = 0; i < n; i++) servers.push(await ParameterServer.start({ key }));
   return servers.slice(-n).map((s) => s.address);
@@ -530,5 +531,87 @@ describe('sharding', () => {
     expect(Math.abs(st.shards[0].floats - st.shards[1].floats)).toBeLessThanOrEqual(1000);
     expect(remote).toBeInstanceOf(RemoteParameterStore);
     await remote.close();
+  });
+});
+
+describe('a remote trainer (local replica, synced every syncEvery batches)', () => {
+  const blobs = synthetic('blobs', { rows: 4000, features: 12, classes: 4, seed: 5 });
+  const [train, held] = blobs.split(0.75);
+  const softmax = (mode: Mode): StoreOptions => ({ tensors: modelTensors({ model: 'softmax' }, train), mode, optimizer: { kind: 'sgd', lr: 0.05 }, seed: 3 });
+
+  test('trains the cluster: accuracy, a push to every shard per sync, progress events that report the syncs', async () => {
+    const remote = await connect({ ...softmax('atomic'), servers: await shards(2), key, sliceFloats: 16 });
+    const trainer = new Trainer(remote, { model: 'softmax', threads: 2, epochs: 2, batchSize: 16, syncEvery: 4 });
+    expect(trainer.store).toBe(remote);
+    const events = [];
+    const it = trainer.run(train);
+    let step = await it.next();
+    for (; !step.done; step = await it.next()) events.push(step.value);
+    const result = step.value;
+    expect(events).toHaveLength(2);
+    for (const e of events) expect(e.cluster).toEqual({ syncs: expect.any(Number), version: expect.any(Number), staleness: { mean: expect.any(Number), max: expect.any(Number) } });
+    const acc = evaluate(await remote.pull(), 'softmax', held).accuracy!;
+    expect(acc).toBeGreaterThan(0.9);
+    const st = await remote.stats();
+    // each sync pushed every tensor once: every shard counted it, and the last sync came after the last event
+    expect(result.cluster!.syncs).toBeGreaterThan(0);
+    expect(result.cluster!.syncs).toBeGreaterThanOrEqual(events[1].cluster!.syncs);
+    expect(st.shards.map((s) => s.pushes)).toEqual([result.cluster!.syncs, result.cluster!.syncs]);
+    expect(result.cluster!.version).toBe(2 * result.cluster!.syncs);
+  });
+
+  test('one worker, one thread, sgd at the cluster\'s rate: the cluster ends where a local run of the same trainer ends (nothing lost in the syncs)', async () => {
+    const o = softmax('locked');
+    const remote = await connect({ ...o, servers: await shards(2), key, sliceFloats: 16 });
+    const r = await new Trainer(remote, { model: 'softmax', threads: 1, epochs: 30, batchSize: 1, seed: 9, syncEvery: 5 }).fit(train);
+    expect(r.cluster!.syncs).toBeGreaterThan(1); // syncs while the thread trained, not only the last
+    const local = new ParameterStore(o);
+    await new Trainer(local, { model: 'softmax', threads: 1, epochs: 30, batchSize: 1, seed: 9 }).fit(train);
+    const got = await remote.pull(), want = local.snapshot();
+    // the same steps; the syncs round each delta twice (divide by lr, add back)
+    for (const n of ['W', 'b']) expectClose(got.get(n), want.get(n), 1e-4, 1e-5);
+    local.close();
+  });
+
+  test('synchronous mode: two workers with equal shares make the same number of syncs, one round each', async () => {
+    const servers = await shards(2);
+    const half = Math.floor(train.rows / 2);
+    const stores = await Promise.all([0, 1].map((rank) => connect({ ...softmax('averaging'), servers, key, sliceFloats: 16, rank, worldSize: 2 })));
+    const results = await Promise.all(stores.map((s, rank) => new Trainer(s, { model: 'softmax', threads: 1, epochs: 2, batchSize: 16, seed: rank, syncEvery: 10 }).fit(train.slice(rank * half, (rank + 1) * half))));
+    const syncs = results.map((r) => r.cluster!.syncs);
+    expect(syncs[0]).toBe(Math.ceil((2 * Math.ceil(half / 16)) / 10));
+    expect(syncs[1]).toBe(syncs[0]);
+    const st = await stores[0].stats();
+    expect(st.shards.map((s) => s.pushes)).toEqual([2 * syncs[0], 2 * syncs[0]]);
+    expect(st.rounds).toBe(2 * syncs[0]);
+    expect(evaluate(await stores[1].pull(), 'softmax', held).accuracy!).toBeGreaterThan(0.9);
+  });
+
+  test('a shard that dies mid-run: the run rejects with ShardUnavailableError and the threads stop (no hang)', async () => {
+    const servers = await shards(2);
+    const remote = await connect({ ...softmax('atomic'), servers, key, sliceFloats: 16, timeout: 300 });
+    const big = synthetic('blobs', { rows: 200_000, features: 12, classes: 4, seed: 6 });
+    const trainer = new Trainer(remote, { model: 'softmax', threads: 2, epochs: 50, batchSize: 1, syncEvery: 50 });
+    const running = trainer.fit(big);
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    await serverList()[1].close();
+    await expect(running).rejects.toMatchObject({ name: 'ShardUnavailableError', shard: 1 });
+    expect(Date.now() - t0).toBeLessThan(300 + 2000);
+    expect(trainer.running).toBe(false);
+  });
+
+  test('options: syncEvery checked, the store\'s settings refused, an abort signal stops the run', async () => {
+    const remote = await connect({ ...softmax('atomic'), servers: await shards(1), key });
+    expect(() => new Trainer(remote, { model: 'softmax', syncEvery: 0 })).toThrow(expect.objectContaining({ name: 'ConfigError', path: 'syncEvery' }));
+    expect(() => new Trainer(remote, { model: 'softmax', mode: 'atomic' } as never)).toThrow(expect.objectContaining({ name: 'ConfigError', path: 'mode' }));
+    expect(new Trainer(remote, { model: 'softmax' }).options).toMatchObject({ model: 'softmax' });
+    const ac = new AbortController();
+    const big = synthetic('blobs', { rows: 200_000, features: 12, classes: 4, seed: 6 });
+    const running = new Trainer(remote, { model: 'softmax', threads: 1, epochs: 50, batchSize: 1 }).fit(big, { signal: ac.signal });
+    setTimeout(() => ac.abort(), 100);
+    await expect(running).rejects.toMatchObject({ name: 'AbortError' });
+    // what the replica learned before the abort reached the cluster or not: the cluster still answers
+    expect((await remote.pull()).get('W').length).toBe(48);
   });
 });

@@ -80,9 +80,12 @@ describe('exact sums: 2 worker processes x 8 pushes in flight x 300 pushes throu
     const servers = shards.map((s) => s.address);
     const results = await Promise.all([0, 1].map((rank) => worker(servers, { mode, rank, pushes: 300, inflight: 8 })));
     expect(results.map((r) => r.applied)).toEqual([300, 300]);
-    const store = await connect({ ...clusterSpec(mode), servers });
+    // averaging: synchronous rounds of one push per worker, each applying their mean
+    const sync = mode === 'averaging';
+    const store = await connect({ ...clusterSpec(mode), servers, ...(sync ? { worldSize: 2 } : {}) });
     const snap = await store.pull();
-    const want = expected(2, 300);
+    const sum = expected(2, 300);
+    const want = sync ? { W: sum.W.map((x: number) => x / 2), b: sum.b.map((x: number) => x / 2) } : sum;
     let wrongW = 0, wrongB = 0;
     snap.get('W').forEach((v, k) => (wrongW += v === want.W[k] ? 0 : 1));
     snap.get('b').forEach((v, k) => (wrongB += v === want.b[k] ? 0 : 1));

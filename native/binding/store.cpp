@@ -1,5 +1,6 @@
 // The wrapped store: NativeStore, pushes (sync and on the pool), snapshots,
 // stats, and the process-wide registry behind share() / attach().
+#include <cmath>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -47,6 +48,7 @@ std::shared_ptr<Store> registry_get(uint64_t id, std::string* options) {
 struct PushArgs {
   std::vector<gv::Grad> grads;
   int64_t basedOn = -1;
+  float lr = NAN;  // NaN: the store's current learning rate
 };
 
 // indices: number[] of tensor indices; arrays: Float32Array[] beside them.
@@ -71,6 +73,13 @@ PushArgs to_push(const Napi::CallbackInfo& info, bool copyAll, std::vector<std::
   if (idx.Length() != arrs.Length()) throw_arg(env, "indices and arrays differ in length");
   PushArgs p;
   p.basedOn = info[2].As<Napi::Number>().Int64Value();
+  // an optional 4th argument: this push's learning rate (the library's own
+  // calls: a remote trainer's corrections of its replica)
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    if (!info[3].IsNumber()) throw_arg(env, "lr must be a number");
+    p.lr = info[3].As<Napi::Number>().FloatValue();
+    if (!(p.lr >= 0.f) || !std::isfinite(p.lr)) throw_arg(env, "lr must be a finite number >= 0");
+  }
   copies->reserve(idx.Length());
   for (uint32_t i = 0; i < idx.Length(); ++i) {
     Napi::Value iv = idx.Get(i), av = arrs.Get(i);
@@ -165,7 +174,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     std::vector<std::unique_ptr<OwnedCopy>> shared;  // copies of gradients in shared memory
     PushArgs p = to_push(info, false, &shared);
     gv::PushResult r;
-    Status st = s.push(p.grads.data(), p.grads.size(), p.basedOn, &r);
+    Status st = s.push(p.grads.data(), p.grads.size(), p.basedOn, &r, p.lr);
     if (!st.ok()) throw status_error(env, st, &s);
     return result_object(env, r);
   }
@@ -177,7 +186,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     PushArgs p = to_push(info, true, &owned);
     // The job owns the store and the copies until it has run.
     auto job = [store = store_, owned = std::move(owned), p = std::move(p)](PushResult* r) {
-      return store->push(p.grads.data(), p.grads.size(), p.basedOn, r);
+      return store->push(p.grads.data(), p.grads.size(), p.basedOn, r, p.lr);
     };
     return queue_promise<PushResult>(env, std::move(job), result_object, store_);
   }
