@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ParameterStore, generateKey, type Mode } from '../lib';
+import { ParameterStore, Trainer, evaluate, generateKey, modelTensors, synthetic, type Mode } from '../lib';
 import { SAFE_MODES } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -198,6 +198,36 @@ describe('a shard restarted from the last checkpoint', () => {
     expect(r.applied).toBe(true);
     expect((await store.stats()).shards.map((x) => x.version)).toEqual([32, 21]);
     await store.close();
+  });
+});
+
+describe('training through a shard restart', () => {
+  test('a remote Trainer, a checkpoint, SIGKILL, restart with --load, training goes on: accuracy within 0.02 of an uninterrupted run', async () => {
+    const data = synthetic('blobs', { rows: 8000, features: 12, classes: 4, seed: 5 });
+    const [train, held] = data.split(0.75);
+    const spec = { tensors: modelTensors({ model: 'softmax' }, train), mode: 'locked' as Mode, optimizer: { kind: 'sgd' as const, lr: 0.05 }, sliceFloats: 16, seed: 3 };
+    const opts = { model: 'softmax' as const, threads: 1, epochs: 1, batchSize: 16, syncEvery: 8 };
+    const run = async (interrupt: boolean) => {
+      const shards = await Promise.all([shard(), shard()]);
+      const servers = shards.map((s) => s.address);
+      const store = await connect({ ...spec, servers, timeout: 5000 });
+      await new Trainer(store, { ...opts, seed: 1 }).fit(train);
+      if (interrupt) {
+        const file = path.join(dir, 'train.safetensors');
+        await store.save(file);
+        shards[1].proc.kill('SIGKILL');
+        await new Promise((r) => shards[1].proc.once('exit', r));
+        const proc = spawn(process.execPath, [cli, 'server', '--listen', servers[1], '--key-file', keyFile, '--load', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+        procs.push(proc);
+        await new Promise<void>((resolve) => proc.stdout!.on('data', (d) => /listening on/.test(String(d)) && resolve()));
+      }
+      await new Trainer(store, { ...opts, seed: 2 }).fit(train);
+      return evaluate(await store.pull(), 'softmax', held).accuracy!;
+    };
+    const straight = await run(false);
+    const restarted = await run(true);
+    expect(straight).toBeGreaterThan(0.9);
+    expect(Math.abs(restarted - straight)).toBeLessThan(0.02);
   });
 });
 
