@@ -10,13 +10,16 @@
  *
  * Requests (worker -> shard), `a` and `b` by op:
  *   CREATE  a: -          frames: spec JSON, then one float32 frame per slice (initial values)
- *   PUSH    a: -1 or the shard version the gradient is based on
+ *   PUSH    a: -1 or the shard version the gradient is based on; b: the worker's rank
+ *           (synchronous mode: one push per rank per round)
  *           frames: slice ids (u32 array), then one float32 frame per id (a gradient of the slice's size)
  *   PULL    frames: none                  -> a: version; frames: one float32 frame per slice
  *   STATS   frames: none                  -> frames: stats JSON
  *   PING    frames: none                  -> a: version
  *   HOLD    a: lease (ms)                 -> a: version, once no push runs; pushes wait until
  *           RELEASE or the lease ends (a worker that dies holding it cannot stop the shard)
+ *           synchronous mode: b: the round to cut at -> b: that round, or (not held) the
+ *           rounds this shard already closed when it is past it
  *   RELEASE frames: none
  *   SAVE    frames: none                  -> frames: the shard's own checkpoint (safetensors bytes)
  * Replies carry op | 0x80 and a status: OK, STALE or SKIPPED (a push not
