@@ -8,7 +8,7 @@
 // epochs over the wall time from the moment every worker is ready to the
 // last one done; test accuracy of the final parameters beside it.
 //
-//   node bench/cluster_train.js [--quick] [--epochs 5] [--configs 1x2x1,2x2x1] [--sync-every 8]
+//   node bench/cluster_train.js [--quick] [--epochs 5] [--configs 1x2x1,2x2x1,1x2x1a] [--sync-every 32]
 //        [--repeats 3] [--json bench/results/cluster_train.json]
 //
 // --configs: shards x workers x threads (add 'a' for synchronous mode:
@@ -132,7 +132,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
   if (!fs.existsSync(path.join(FASHION, 'train-images-idx3-ubyte.gz'))) throw new Error(`${FASHION} is missing: apt-get install dataset-fashion-mnist`);
-  const o = { epochs: Number(opt('epochs', QUICK ? 1 : 5)), syncEvery: Number(opt('sync-every', 8)), rows: QUICK ? 6000 : 0 };
+  const o = { epochs: Number(opt('epochs', QUICK ? 1 : 5)), syncEvery: Number(opt('sync-every', 32)), rows: QUICK ? 6000 : 0 };
   const repeats = Number(opt('repeats', QUICK ? 1 : 3));
   const configs = opt('configs', '1x2x1,2x2x1,1x2x1a').split(',').map((c) => {
     const m = /^(\d+)x(\d+)x(\d+)(a?)$/.exec(c);

@@ -461,6 +461,26 @@ if (cluster) {
   w();
 }
 
+// ---------------------------------------------------------------- training across processes
+const ct = read(path.join(__dirname, 'results', 'cluster_train.json'));
+if (ct) {
+  const wl = ct.workload;
+  w('## Training across processes (bench/cluster_train.js)');
+  w();
+  w(`${ct.machine.cpu}, ${ct.machine.cores} cores, kernels ${ct.machine.isa}, BLAS for torch: ${ct.machine.blas}. W2: MLP 784-128-10, batch ${wl.batchSize}, plain SGD lr ${wl.lr},`);
+  w(`${wl.epochs} epochs of ${wl.rows} Fashion-MNIST rows; medians of ${wl.repeats} runs. Cluster rows: shards x worker processes x threads per worker,`);
+  w(`each worker a remote Trainer on its share of the rows, syncing its replica every ${wl.syncEvery} batches; samples/s over the wall time from`);
+  w('every worker ready to the last done. DDP: PyTorch DistributedDataParallel, Gloo on loopback, one thread per process, batch 32 per process.');
+  w();
+  w('| run | samples/s | test accuracy | x DDP (2 processes) | x one gradvault process (2 threads) | syncs per worker |');
+  w('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of ct.rows)
+    w(`| ${r.name} | ${Math.round(r.samplesPerSec).toLocaleString('en-US')} | ${r.testAccuracy.toFixed(4)} | ${r.vsDdp2 ? r.vsDdp2.toFixed(2) + 'x' : ''} | ${r.vsOneProcess ? r.vsOneProcess.toFixed(2) + 'x' : ''} | ${r.syncs ? r.syncs.join(' / ') : ''} |`);
+  w();
+  w('`node bench/cluster_train.js --json bench/results/cluster_train.json` reproduces it (`--quick` for a smoke run; needs python3-torch and libopenblas0-pthread for the DDP rows).');
+  w();
+}
+
 // ---------------------------------------------------------------- reproduce
 w('## Reproduce');
 w();
