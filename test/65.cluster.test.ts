@@ -35,6 +35,7 @@ afterEach(async () => {
   servers = [];
 });
 const serverList = () => servers;
+const lastServer = () => servers[servers.length - 1];
 async function shards(n: number): Promise<string[]> {
   for (let i = 0; i < n; i++) servers.push(await ParameterServer.start({ key }));
   return servers.slice(-n).map((s) => s.address);
@@ -220,6 +221,40 @@ describe('synchronous mode (averaging across the network)', () => {
     expectSameBits((await w0.pull()).get('W'), local.snapshot().get('W'));
     local.close();
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  });
+
+  test('hostile pushes in synchronous mode: a rank out of range, a fractional rank, a bad hold target, a NaN the shard skips: refused, and the round unharmed', async () => {
+    const servers = await shards(1);
+    const [w0, w1] = await ranks(servers, 2, { nonFinite: 'skip', sliceFloats: 1 << 20 });
+    const k = parseKey(key);
+    const d = new zmq.Dealer({ curveServerKey: k.serverPublic, curvePublicKey: k.clientPublic, curveSecretKey: k.clientSecret, linger: 0, receiveTimeout: 3000 });
+    d.connect(servers[0]);
+    const n = w0.layout.byShard[0].length;
+    const ids = Buffer.from(new Uint32Array(Array.from({ length: n }, (_, i) => i)).buffer);
+    const frames = (fill: number) => w0.layout.byShard[0].map((x) => Buffer.from(new Float32Array(x.size).fill(fill).buffer));
+    const send = async (h: Buffer, rest: Buffer[]) => {
+      await d.send([h, ...rest]);
+      const [hh, body] = await d.receive();
+      return { h: readHeader(hh, true, body ? 2 : 1), body: body ? json(body, 'reply') : null };
+    };
+    for (const rank of [2, -1, 0.5]) {
+      const r = await send(header({ op: Op.PUSH, status: 0, id: 9, count: 1 + n, a: -1, b: rank }), [ids, ...frames(1)]);
+      expect([rank, r.h.status, r.body!.code, r.body!.field]).toEqual([rank, 3, 'ERR_PROTOCOL', 'rank']);
+    }
+    const bad = await send(header({ op: Op.HOLD, status: 0, id: 10, count: 0, a: 1000, b: 1.5 }), []);
+    expect([bad.h.status, bad.body!.field]).toEqual([3, 'target']);
+    // a NaN as rank 1's push: skipped by the shard, it takes no slot in the round
+    const nan = await send(header({ op: Op.PUSH, status: 0, id: 11, count: 1 + n, a: -1, b: 1 }), [ids, ...frames(NaN)]);
+    expect(nan.h.status).toBe(2);
+    // the round still needs rank 1 and closes with the two real pushes
+    await Promise.all([w0.pushAsync(grad(0, 0)), w1.pushAsync(grad(1, 0))]);
+    const local = new ParameterStore({ ...spec('averaging', adam), syncEvery: 2 });
+    local.push(grad(0, 0));
+    local.push(grad(1, 0));
+    expectSameBits((await w0.pull()).get('W'), local.snapshot().get('W'));
+    expect(lastServer().stats().round).toEqual({ number: 2, ranks: [] });
+    d.close();
+    local.close();
   });
 
   test('settings are checked: rank, worldSize, syncEvery, roundTimeout, whole gradients, one world size per cluster', async () => {

@@ -494,14 +494,17 @@ export class ParameterServer {
     }
     const round = this.#round;
     round.ranks.add(rank);
-    if (round.ranks.size === 1) {
+    if (!round.timer) {
       round.timer = setTimeout(() => this.#timeOut(round), sync.timeout);
       round.timer.unref();
     }
     this.#inFlight++;
+    let r;
     try {
-      await v.pushAsync(grads);
-      round.done++;
+      r = await v.pushAsync(grads);
+      // a push the vault skipped (nonFinite: 'skip') took no slot: the rank still owes this round its push
+      if (r.applied) round.done++;
+      else round.ranks.delete(rank);
     } catch (e) {
       round.ranks.delete(rank); // refused before it took a slot (the vault checks first)
       throw e;
@@ -509,6 +512,10 @@ export class ParameterServer {
       this.#inFlight--;
       if (round.done === sync.size || (round.timedOut && round.done === round.ranks.size)) this.#closeRound(round);
       this.#wake();
+    }
+    if (!r.applied) {
+      this.#reply(identity, Op.PUSH, id, Status.SKIPPED, r.version, 0);
+      return;
     }
     await round.closed;
     if (round.timedOut) {
@@ -531,6 +538,11 @@ export class ParameterServer {
       // the missing pushes may be the ones a save holds back: wait again
       round.timer = setTimeout(() => this.#timeOut(round), this.#sync!.timeout);
       round.timer.unref();
+      return;
+    }
+    if (round.ranks.size === 0) {
+      // every push it had was refused: the round is empty again, and its next first push starts a timer
+      round.timer = null;
       return;
     }
     const missing = [];
