@@ -445,6 +445,7 @@ describe('hostile messages from a client with the key', () => {
     const d = await rawClient(addrs[0]);
     const n = remote.layout.byShard[0].length;
     const u32 = (...xs: number[]) => Buffer.from(new Uint32Array(xs).buffer);
+    const f64 = (...xs: number[]) => Buffer.from(new Float64Array(xs).buffer);
     const bad: [string, Buffer[]][] = [
       ['short header', [Buffer.alloc(10)]],
       ['bad magic', [Buffer.alloc(HEADER_BYTES)]],
@@ -458,6 +459,12 @@ describe('hostile messages from a client with the key', () => {
       ['push of a short gradient', [H(Op.PUSH, 2), u32(0), Buffer.alloc(12)]],
       ['push whose ids frame has 3 bytes', [H(Op.PUSH, 2), Buffer.alloc(3), Buffer.alloc(4)]],
       ['push based on a fractional version', [H(Op.PUSH, 2, 1.5), u32(0), Buffer.alloc(remote.layout.byShard[0][0].size * 4)]],
+      ['a batch of no pushes', [H(Op.PUSHES, 2), Buffer.alloc(0), Buffer.alloc(0)]],
+      ['a batch whose bases are short', [H(Op.PUSHES, 4), u32(1), Buffer.alloc(4), u32(0), Buffer.alloc(remote.layout.byShard[0][0].size * 4)]],
+      ['a batch naming more slices than the shard has', [H(Op.PUSHES, 3), u32(n + 1), f64(-1), u32(0)]],
+      ['a batch ending inside a push', [H(Op.PUSHES, 4), u32(2), f64(-1), u32(0, 1), Buffer.alloc(remote.layout.byShard[0][0].size * 4)]],
+      ['a batch with frames after its last push', [H(Op.PUSHES, 5), u32(1), f64(-1), u32(0), Buffer.alloc(remote.layout.byShard[0][0].size * 4), Buffer.alloc(4)]],
+      ['a batch whose second push is malformed (nothing applied)', [H(Op.PUSHES, 6), u32(1, 1), f64(-1, -1), u32(0), Buffer.alloc(remote.layout.byShard[0][0].size * 4), u32(0), Buffer.alloc(4)]],
       ['create with no spec', [H(Op.CREATE, 0)]],
       ['create with a spec that is not JSON', [H(Op.CREATE, 1), Buffer.from('{nope')]],
       ['create with a JSON array', [H(Op.CREATE, 1), Buffer.from('[1,2]')]],
@@ -648,5 +655,41 @@ describe('a remote trainer (local replica, synced every syncEvery batches)', () 
     await expect(running).rejects.toMatchObject({ name: 'AbortError' });
     // what the replica learned before the abort reached the cluster or not: the cluster still answers
     expect((await remote.pull()).get('W').length).toBe(48);
+  });
+});
+
+describe('small pushes in flight go together (PUSHES)', () => {
+  test('200 pushes issued at once: each its own version, exact sums, far fewer messages than pushes', async () => {
+    const addrs = await shards(1);
+    const remote = await connect({ tensors: { w: { shape: [16] } }, mode: 'locked', optimizer: { kind: 'sgd', lr: 1 }, servers: addrs, key });
+    const g = (i: number) => ({ w: new Float32Array(16).fill((i % 7) + 1) });
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => remote.pushAsync(g(i))));
+    expect(results.every((r) => r.applied)).toBe(true);
+    expect(results.map((r) => r.version).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    let sum = 0;
+    for (let i = 0; i < 200; i++) sum += (i % 7) + 1;
+    expect([...(await remote.pull()).get('w')]).toEqual(new Array(16).fill(-sum));
+    const st = servers[0].stats();
+    expect(st.requests).toBeLessThan(100); // the create, the pull, and the batches
+    expect((await remote.stats()).pushes).toBe(200);
+  });
+
+  test('a batch with one bad push: the others are applied, that one fails with its typed error', async () => {
+    const addrs = await shards(1);
+    const remote = await connect({ tensors: { w: { shape: [4] } }, mode: 'atomic', optimizer: { kind: 'sgd', lr: 1 }, servers: addrs, key });
+    const k = parseKey(key);
+    const d = new zmq.Dealer({ curveServerKey: k.serverPublic, curvePublicKey: k.clientPublic, curveSecretKey: k.clientSecret, linger: 0, receiveTimeout: 3000 });
+    d.connect(addrs[0]);
+    const one = (x: number) => Buffer.from(new Float32Array(4).fill(x).buffer);
+    const u32 = (...xs: number[]) => Buffer.from(new Uint32Array(xs).buffer);
+    const f64 = (...xs: number[]) => Buffer.from(new Float64Array(xs).buffer);
+    await d.send([header({ op: Op.PUSHES, status: 0, id: 5, count: 8, a: -1, b: 0 }), u32(1, 1, 1), f64(-1, -1, -1), u32(0), one(1), u32(0), one(NaN), u32(0), one(2)]);
+    const [h, results, errs] = await d.receive();
+    expect(readHeader(h, true, 3).status).toBe(0);
+    expect([0, 1, 2].map((i) => results.readDoubleLE(i * 24))).toEqual([0, 3, 0]);
+    const errors = json(errs, 'errors').errors as ({ code: string } | null)[];
+    expect(errors[1]).toMatchObject({ code: 'ERR_NON_FINITE' });
+    expect([...(await remote.pull()).get('w')]).toEqual([-3, -3, -3, -3]);
+    d.close();
   });
 });

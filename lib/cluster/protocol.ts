@@ -22,6 +22,11 @@
  *           rounds this shard already closed when it is past it
  *   RELEASE frames: none
  *   SAVE    frames: none                  -> frames: the shard's own checkpoint (safetensors bytes)
+ *   PUSHES  b: the worker's rank; frames: counts (u32 per push: its slices), bases (f64 per
+ *           push: -1 or a version), then per push its ids frame and gradient frames. Several
+ *           pushes queued while the worker's socket was busy, applied in order as separate
+ *           pushes -> frames: results (f64 status, version, staleness per push), then, if
+ *           any failed, { errors: [error or null per push] }
  * Replies carry op | 0x80 and a status: OK, STALE or SKIPPED (a push not
  * applied: refused as too stale, skipped for a NaN/Inf), ERROR (frames:
  * error JSON { code, message, field }). A push's reply has a: version after
@@ -35,7 +40,7 @@ export const MAGIC = 0x31505647; // 'GVP1' little-endian
 export const HEADER_BYTES = 32;
 export const REPLY = 0x80;
 
-export const Op = { CREATE: 1, PUSH: 2, PULL: 3, STATS: 4, PING: 5, HOLD: 6, RELEASE: 7, SAVE: 8 } as const;
+export const Op = { CREATE: 1, PUSH: 2, PULL: 3, STATS: 4, PING: 5, HOLD: 6, RELEASE: 7, SAVE: 8, PUSHES: 9 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 export const OPS: ReadonlySet<number> = new Set<number>(Object.values(Op));
 
@@ -44,6 +49,8 @@ export type StatusCode = (typeof Status)[keyof typeof Status];
 
 /** JSON documents (spec, stats, errors) are at most this many bytes. */
 export const MAX_JSON_BYTES = 1 << 20;
+/** Pushes in one PUSHES message, at most. */
+export const MAX_BATCH = 4096;
 /** Slices a shard holds, at most. */
 export const MAX_SLICES = 1 << 16;
 
@@ -109,14 +116,14 @@ export function floats(frame: Buffer, size: number, field: string): Float32Array
   return out;
 }
 
-/** A frame of u32 ids: at most `max`, each < `limit`, ascending and unique. */
-export function ids(frame: Buffer, max: number, limit: number, field: string): Uint32Array {
+/** A frame of u32 ids: at most `max`, each < `limit`, ascending and unique (unless `ascending` is false). */
+export function ids(frame: Buffer, max: number, limit: number, field: string, ascending = true): Uint32Array {
   if (frame.length % 4 !== 0 || frame.length / 4 > max) throw new ProtocolError(field, `${field} must be at most ${max} u32 ids, got ${frame.length} bytes`);
   const out = new Uint32Array(frame.length / 4);
   for (let i = 0; i < out.length; i++) {
     out[i] = frame.readUInt32LE(i * 4);
     if (out[i] >= limit) throw new ProtocolError(field, `${field}[${i}] = ${out[i]} is not a slice of this shard (it has ${limit})`);
-    if (i > 0 && out[i] <= out[i - 1]) throw new ProtocolError(field, `${field} must ascend without repeats (at ${i})`);
+    if (ascending && i > 0 && out[i] <= out[i - 1]) throw new ProtocolError(field, `${field} must ascend without repeats (at ${i})`);
   }
   return out;
 }

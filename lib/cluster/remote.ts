@@ -49,7 +49,7 @@ import { Snapshot } from '../snapshot';
 import { ParameterStore, readPush, type Gradients, type PushLayout, type PushOptions, type PushResult, type StoreStats } from '../store';
 import { resolveKey, type ClusterKey } from './key';
 import { onEvents } from './events';
-import { Op, Status, bytesOf, header, json, readHeader, type Header } from './protocol';
+import { MAX_BATCH, Op, Status, bytesOf, header, json, readHeader, type Header } from './protocol';
 import { DEFAULT_SLICE_FLOATS, layout, type Layout } from './shards';
 import { DEFAULT_ROUND_TIMEOUT } from './server';
 
@@ -100,6 +100,14 @@ export interface ClusterStats extends StoreStats {
 const CONNECT_KEYS = ['servers', 'key', 'timeout', 'sliceFloats', 'rank', 'worldSize', 'roundTimeout'];
 let nextId = 2 ** 40; // remote store ids: apart from the addon's
 
+/** A push's part for one shard, waiting to be sent: its result is (status, version, staleness). */
+interface QueuedPush {
+  readonly basedOn: number;
+  readonly frames: Buffer[];
+  resolve: (r: { status: number; a: number; b: number }) => void;
+  reject: (e: Error) => void;
+}
+
 interface Pending {
   resolve: (r: { h: Header; frames: Buffer[] }) => void;
   reject: (e: Error) => void;
@@ -115,6 +123,9 @@ class Shard {
   authFailed = false;
   version = 0;
   sending: Promise<unknown> = Promise.resolve();
+  // pushes waiting for the socket: sent together (PUSHES) once the send before them is done
+  queue: QueuedPush[] = [];
+  flushing = false;
   constructor(
     readonly index: number,
     readonly address: string,
@@ -368,10 +379,76 @@ export class RemoteParameterStore {
       if (c.h.status === Status.ERROR) throw remoteError(s, c.frames[0], this.layout);
       s.version = c.h.a;
       if (op === Op.PUSH && a >= 0) a = Math.min(a, c.h.a);
+      if (op === Op.PUSHES) {
+        const bases = new Float64Array(frames[1].length / 8);
+        for (let i = 0; i < bases.length; i++) bases[i] = Math.min(frames[1].readDoubleLE(i * 8), c.h.a);
+        frames = [frames[0], Buffer.from(bases.buffer), ...frames.slice(2)];
+      }
       rep = await s.request(op, a, frames, b);
     }
     if (rep.h.status === Status.ERROR) throw remoteError(s, rep.frames[0], this.layout);
     return rep;
+  }
+
+  // A push's part for shard `s`. The first goes out at once; those that
+  // arrive while its send is under way wait and go together in one PUSHES
+  // message (small pushes with many in flight cost one message per batch,
+  // not one each), applied by the shard in order as separate pushes.
+  #enqueue(s: Shard, basedOn: number, frames: Buffer[]): Promise<{ status: number; a: number; b: number }> {
+    const p = new Promise<{ status: number; a: number; b: number }>((resolve, reject) => s.queue.push({ basedOn, frames, resolve, reject }));
+    if (!s.flushing) void this.#flush(s);
+    return p;
+  }
+
+  async #flush(s: Shard): Promise<void> {
+    s.flushing = true;
+    try {
+      while (s.queue.length > 0) {
+        const batch = s.queue.splice(0, MAX_BATCH);
+        this.#sendPushes(s, batch);
+        await s.sending; // this send done: what queued meanwhile goes next, together
+      }
+    } finally {
+      s.flushing = false;
+    }
+  }
+
+  #sendPushes(s: Shard, batch: QueuedPush[]): void {
+    if (batch.length === 1) {
+      const [q] = batch;
+      this.#call(s, Op.PUSH, q.basedOn, q.frames, this.rank).then((rep) => q.resolve(rep.h), q.reject);
+      return;
+    }
+    const counts = new Uint32Array(batch.map((q) => q.frames.length - 1));
+    const bases = new Float64Array(batch.map((q) => q.basedOn));
+    const frames = [Buffer.from(counts.buffer), Buffer.from(bases.buffer), ...batch.flatMap((q) => q.frames)];
+    this.#call(s, Op.PUSHES, -1, frames, this.rank).then(
+      (rep) => {
+        const results = rep.frames[0];
+        if (!results || results.length !== batch.length * 24) {
+          const e = new ShardUnavailableError(s.index, s.address, `shard ${s.index} answered a batch of ${batch.length} pushes with ${results ? results.length : 0} bytes of results`);
+          for (const q of batch) q.reject(e);
+          return;
+        }
+        let errors: unknown[] = [];
+        if (rep.frames[1]) {
+          try {
+            const body = json(rep.frames[1], 'errors');
+            if (Array.isArray(body.errors)) errors = body.errors;
+          } catch {
+            // unreadable: each failed push gets the generic error below
+          }
+        }
+        batch.forEach((q, i) => {
+          const status = results.readDoubleLE(i * 24);
+          if (status === Status.ERROR) q.reject(remoteError(s, errors[i] ? Buffer.from(JSON.stringify(errors[i])) : undefined, this.layout));
+          else q.resolve({ status, a: results.readDoubleLE(i * 24 + 8), b: results.readDoubleLE(i * 24 + 16) });
+        });
+      },
+      (e) => {
+        for (const q of batch) q.reject(e);
+      },
+    );
   }
 
   /**
@@ -519,9 +596,9 @@ export class RemoteParameterStore {
         const part = parts[s.index];
         if (part.ids.length === 0) return null;
         const idFrame = Buffer.from(new Uint32Array(part.ids).buffer);
-        const rep = await this.#call(s, Op.PUSH, bases ? bases[s.index] : -1, [idFrame, ...part.frames], this.rank);
-        s.version = Math.max(s.version, rep.h.a);
-        return rep.h;
+        const rep = await this.#enqueue(s, bases ? bases[s.index] : -1, [idFrame, ...part.frames]);
+        s.version = Math.max(s.version, rep.a);
+        return rep;
       }),
     );
     let staleness = 0;
@@ -532,7 +609,8 @@ export class RemoteParameterStore {
       if (h.status === Status.STALE) reason = 'stale';
       else if (h.status === Status.SKIPPED && reason === undefined) reason = 'nonFinite';
     }
-    const version = this.version;
+    // the version after this push: each shard it reached as that shard answered it, the others as last heard
+    const version = this.#shards.reduce((a, s, i) => a + (results[i] ? results[i]!.a : s.version), 0);
     return reason ? { applied: false, version, staleness, reason } : { applied: true, version, staleness };
   }
 

@@ -35,6 +35,7 @@ import { resolveKey, type ClusterKey } from './key';
 import {
   HEADER_BYTES,
   MAGIC,
+  MAX_BATCH,
   MAX_SLICES,
   OPS,
   Op,
@@ -115,6 +116,9 @@ function openRound(number: number): Round {
   return { number, ranks: new Set(), done: 0, version: 0, timedOut: null, timer: null, closed, close };
 }
 
+/** A push of at most this many values is applied on the shard's JavaScript thread (no hop to the pool). */
+const SMALL_PUSH_FLOATS = 4096;
+
 /** The default round timeout of synchronous mode (ms). */
 export const DEFAULT_ROUND_TIMEOUT = 30_000;
 
@@ -132,6 +136,8 @@ export class ParameterServer {
   #changed: (() => void)[] = [];
   #sync: { size: number; timeout: number } | null = null;
   #round: Round = openRound(1);
+  // synchronous mode: per rank, the admission of its latest push
+  readonly #lines = new Map<number, Promise<void>>();
   #address = '';
   #vault: ParameterStore | null = null;
   #spec: ShardSpec | null = null;
@@ -252,9 +258,9 @@ export class ParameterServer {
     this.#send(identity, [header({ op: op | REPLY, status, id, count: frames.length, a, b }), ...frames]);
   }
 
-  #error(identity: Buffer, op: number, id: number, e: unknown): void {
+  #errorBody(e: unknown): Record<string, unknown> {
     const err = e as GradvaultError & { field?: string; path?: string; tensor?: string; index?: number; round?: unknown; missing?: unknown };
-    const body = {
+    return {
       code: e instanceof ProtocolError ? 'ERR_PROTOCOL' : typeof err.code === 'string' ? err.code : 'ERR_INTERNAL',
       message: e instanceof Error ? e.message : String(e),
       field: typeof err.field === 'string' ? err.field : typeof err.path === 'string' ? err.path : undefined,
@@ -263,7 +269,10 @@ export class ParameterServer {
       round: typeof err.round === 'number' ? err.round : undefined,
       missing: Array.isArray(err.missing) ? err.missing : undefined,
     };
-    this.#reply(identity, op, id, Status.ERROR, this.#vault ? this.#vault.version : -1, 0, [jsonFrame(body)]);
+  }
+
+  #error(identity: Buffer, op: number, id: number, e: unknown): void {
+    this.#reply(identity, op, id, Status.ERROR, this.#vault ? this.#vault.version : -1, 0, [jsonFrame(this.#errorBody(e))]);
   }
 
   async #handle(identity: Buffer, frames: Buffer[]): Promise<void> {
@@ -316,6 +325,9 @@ export class ParameterServer {
         }
         case Op.PUSH:
           await this.#push(identity, h.id, h.a, h.b, frames);
+          return;
+        case Op.PUSHES:
+          await this.#pushes(identity, h.id, h.b, frames);
           return;
       }
     } catch (e) {
@@ -455,25 +467,86 @@ export class ParameterServer {
     }
   }
 
+  // One push's slice ids and gradient frames, checked, as the vault's gradients.
+  #decode(idFrame: Buffer | undefined, grads: Buffer[], basedOn: number, field: string): Record<string, Float32Array> {
+    const slices = this.#spec!.slices;
+    if (!idFrame) throw new ProtocolError('count', `${field} needs its slice ids`);
+    const which = ids(idFrame, slices.length, slices.length, `${field}.slices`);
+    if (which.length === 0) throw new ProtocolError(`${field}.slices`, `${field} must name at least one slice`);
+    if (grads.length !== which.length) throw new ProtocolError('count', `${field} of ${which.length} slices needs ${which.length} gradient frames, got ${grads.length}`);
+    if (basedOn !== -1 && !(Number.isSafeInteger(basedOn) && basedOn >= 0)) throw new ProtocolError('basedOn', `basedOn must be -1 or a version, got ${basedOn}`);
+    const out: Record<string, Float32Array> = Object.create(null);
+    which.forEach((k, i) => {
+      out[slices[k].name] = floats(grads[i], slices[k].size, `gradient[${i}]`);
+    });
+    return out;
+  }
+
   async #push(identity: Buffer, id: number, basedOn: number, rank: number, frames: Buffer[]): Promise<void> {
     const v = this.#live();
-    const slices = this.#spec!.slices;
-    if (frames.length < 2) throw new ProtocolError('count', 'a push needs its slice ids');
-    const which = ids(frames[1], slices.length, slices.length, 'slices');
-    if (which.length === 0) throw new ProtocolError('slices', 'a push must name at least one slice');
-    if (frames.length !== 2 + which.length) throw new ProtocolError('count', `a push of ${which.length} slices needs ${which.length} gradient frames, got ${frames.length - 2}`);
-    if (basedOn !== -1 && !(Number.isSafeInteger(basedOn) && basedOn >= 0)) throw new ProtocolError('basedOn', `basedOn must be -1 or a version, got ${basedOn}`);
-    const grads: Record<string, Float32Array> = Object.create(null);
-    which.forEach((k, i) => {
-      grads[slices[k].name] = floats(frames[2 + i], slices[k].size, `gradient[${i}]`);
+    const grads = this.#decode(frames[1], frames.slice(2), basedOn, 'a push');
+    const r = await this.#apply(v, basedOn, rank, grads);
+    this.#reply(identity, Op.PUSH, id, r.status, r.version, r.staleness);
+  }
+
+  // PUSHES: several pushes in one message (a worker's pushes queued while
+  // its socket was busy), each checked before any is applied, applied in
+  // order as separate pushes, answered together: per push (status, version,
+  // staleness) as f64, and the errors of those that failed.
+  async #pushes(identity: Buffer, id: number, rank: number, frames: Buffer[]): Promise<void> {
+    const v = this.#live();
+    const slices = this.#spec!.slices.length;
+    if (frames.length < 3) throw new ProtocolError('count', 'a batch needs its counts, its bases and its pushes');
+    const counts = ids(frames[1], MAX_BATCH, Number.MAX_SAFE_INTEGER, 'counts', false);
+    if (counts.length === 0) throw new ProtocolError('counts', 'a batch must hold at least one push');
+    if (frames[2].length !== counts.length * 8) throw new ProtocolError('bases', `bases must be ${counts.length} f64 values`);
+    let at = 3;
+    const batch = Array.from(counts, (k, i) => {
+      if (k < 1 || k > slices) throw new ProtocolError('counts', `counts[${i}] = ${k}: a push names 1 to ${slices} slices`);
+      if (at + 1 + k > frames.length) throw new ProtocolError('count', `the batch ends inside push ${i}`);
+      const basedOn = frames[2].readDoubleLE(i * 8);
+      const grads = this.#decode(frames[at], frames.slice(at + 1, at + 1 + k), basedOn, `push ${i}`);
+      at += 1 + k;
+      return { basedOn, grads };
     });
-    if (this.#sync) return this.#pushRound(identity, id, rank, v, grads);
+    if (at !== frames.length) throw new ProtocolError('count', `the batch has ${frames.length - at} frames after its last push`);
+    const results = Buffer.alloc(batch.length * 24);
+    const errors: unknown[] = [];
+    const settle = (i: number, p: Promise<{ status: StatusCode; version: number; staleness: number }>) =>
+      p.then(
+        (r) => r,
+        (e) => {
+          errors[i] = this.#errorBody(e);
+          return { status: Status.ERROR as StatusCode, version: v.version, staleness: 0 };
+        },
+      );
+    // Synchronous mode: all at once (each takes its place in its rank's line
+    // now, in order, and joins its own round); otherwise one after another.
+    const out = this.#sync
+      ? await Promise.all(batch.map((b, i) => settle(i, this.#apply(v, b.basedOn, rank, b.grads))))
+      : [];
+    if (!this.#sync) for (let i = 0; i < batch.length; i++) out.push(await settle(i, this.#apply(v, batch[i].basedOn, rank, batch[i].grads)));
+    out.forEach((r, i) => {
+      results.writeDoubleLE(r.status, i * 24);
+      results.writeDoubleLE(r.version, i * 24 + 8);
+      results.writeDoubleLE(r.staleness, i * 24 + 16);
+    });
+    this.#reply(identity, Op.PUSHES, id, Status.OK, v.version, 0, errors.length ? [results, jsonFrame({ errors })] : [results]);
+  }
+
+  // Applies one push with the shard's mode: a small one on this thread (a
+  // hop to the pool costs more than a few values), a larger one off it, so
+  // the socket keeps answering while it runs.
+  async #apply(v: ParameterStore, basedOn: number, rank: number, grads: Record<string, Float32Array>): Promise<{ status: StatusCode; version: number; staleness: number }> {
+    if (this.#sync) return this.#pushRound(rank, v, grads);
     while (this.#held) await this.#held.released;
     this.#inFlight++;
     try {
-      const r = await v.pushAsync(grads, basedOn >= 0 ? { basedOn } : undefined);
-      const status = r.applied ? Status.OK : r.reason === 'stale' ? Status.STALE : Status.SKIPPED;
-      this.#reply(identity, Op.PUSH, id, status, r.version, r.staleness);
+      const opts = basedOn >= 0 ? { basedOn } : undefined;
+      let floats = 0;
+      for (const k in grads) floats += grads[k].length;
+      const r = floats <= SMALL_PUSH_FLOATS ? v.push(grads, opts) : await v.pushAsync(grads, opts);
+      return { status: r.applied ? Status.OK : r.reason === 'stale' ? Status.STALE : Status.SKIPPED, version: r.version, staleness: r.staleness };
     } finally {
       this.#inFlight--;
       this.#wake();
@@ -482,21 +555,33 @@ export class ParameterServer {
 
   // Synchronous mode: the push joins the open round (one per rank) and is
   // answered when the round closes.
-  async #pushRound(identity: Buffer, id: number, rank: number, v: ParameterStore, grads: Record<string, Float32Array>): Promise<void> {
+  async #pushRound(rank: number, v: ParameterStore, grads: Record<string, Float32Array>): Promise<{ status: StatusCode; version: number; staleness: number }> {
     const sync = this.#sync!;
     if (!(Number.isSafeInteger(rank) && rank >= 0 && rank < sync.size)) throw new ProtocolError('rank', `rank must be 0 to ${sync.size - 1} (the cluster's worldSize is ${sync.size}), got ${rank}`);
-    for (;;) {
-      const round = this.#round;
-      const held = this.#held;
-      if (held && round.number > held.target) await held.released;
-      else if (round.ranks.has(rank) || round.timedOut) await round.closed;
-      else break;
-    }
-    const round = this.#round;
-    round.ranks.add(rank);
-    if (!round.timer) {
-      round.timer = setTimeout(() => this.#timeOut(round), sync.timeout);
-      round.timer.unref();
+    // A rank's pushes join rounds in the order they arrived: each waits for
+    // the one before it to be admitted (taken now, before any await).
+    const before = this.#lines.get(rank);
+    let admitted!: () => void;
+    this.#lines.set(rank, new Promise<void>((r) => (admitted = r)));
+    let round: Round;
+    try {
+      await before;
+      for (;;) {
+        const open = this.#round;
+        const held = this.#held;
+        if (held && open.number > held.target) await held.released;
+        else if (open.ranks.has(rank) || open.timedOut) await open.closed;
+        else break;
+      }
+      round = this.#round;
+      round.ranks.add(rank);
+      if (!round.timer) {
+        const r = round;
+        r.timer = setTimeout(() => this.#timeOut(r), sync.timeout);
+        r.timer.unref();
+      }
+    } finally {
+      admitted();
     }
     this.#inFlight++;
     let r;
@@ -513,10 +598,7 @@ export class ParameterServer {
       if (round.done === sync.size || (round.timedOut && round.done === round.ranks.size)) this.#closeRound(round);
       this.#wake();
     }
-    if (!r.applied) {
-      this.#reply(identity, Op.PUSH, id, Status.SKIPPED, r.version, 0);
-      return;
-    }
+    if (!r.applied) return { status: Status.SKIPPED, version: r.version, staleness: 0 };
     await round.closed;
     if (round.timedOut) {
       const t = round.timedOut;
@@ -529,7 +611,7 @@ export class ParameterServer {
         { round: round.number, missing: t.missing },
       );
     }
-    this.#reply(identity, Op.PUSH, id, Status.OK, round.version, 0);
+    return { status: Status.OK, version: round.version, staleness: 0 };
   }
 
   #timeOut(round: Round): void {
