@@ -113,6 +113,21 @@ def mlp_init(seed, features):
     return out
 
 
+def torch_mlp(seed, features):
+    """The W2 MLP as a torch module (Linear - ReLU - Linear) with mlp_init's weights and zero biases (torch imported here: the sklearn peer has none)."""
+    import torch
+    import torch.nn as nn
+
+    w1, w2 = mlp_init(seed, features)
+    m = nn.Sequential(nn.Linear(features, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, CLASSES))
+    with torch.no_grad():
+        m[0].weight.copy_(torch.from_numpy(w1.T))  # nn.Linear keeps [out, in]
+        m[2].weight.copy_(torch.from_numpy(w2.T))
+        m[0].bias.zero_()
+        m[2].bias.zero_()
+    return m
+
+
 def report(peer, o, train_rows, seconds, accuracy, loss, **extra):
     samples = train_rows * o.epochs
     line = {

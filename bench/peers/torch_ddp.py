@@ -27,7 +27,6 @@ import time
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -35,17 +34,6 @@ sys.dont_write_bytecode = True  # no __pycache__ beside the peers
 import peer_common as pc  # noqa: E402
 
 PEER = "torch_ddp"
-
-
-def make_model(o, features):
-    w1, w2 = pc.mlp_init(o.seed, features)
-    m = nn.Sequential(nn.Linear(features, pc.HIDDEN), nn.ReLU(), nn.Linear(pc.HIDDEN, pc.CLASSES))
-    with torch.no_grad():
-        m[0].weight.copy_(torch.from_numpy(w1.T))  # nn.Linear keeps [out, in]
-        m[2].weight.copy_(torch.from_numpy(w2.T))
-        m[0].bias.zero_()
-        m[2].bias.zero_()
-    return m
 
 
 def free_port():
@@ -57,7 +45,7 @@ def free_port():
 def run(rank, o, port, x, y, xte, yte, out):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=o.threads)
-    model = DDP(make_model(o, x.shape[1]))
+    model = DDP(pc.torch_mlp(o.seed, x.shape[1]))
     opt = torch.optim.SGD(model.parameters(), lr=o.lr)
     n = x.shape[0]
     lo, hi = n * rank // o.threads, n * (rank + 1) // o.threads

@@ -58,14 +58,7 @@ def make_model(o, features):
         nn.init.zeros_(m.weight)
         nn.init.zeros_(m.bias)
         return m
-    w1, w2 = pc.mlp_init(o.seed, features)
-    m = nn.Sequential(nn.Linear(features, pc.HIDDEN), nn.ReLU(), nn.Linear(pc.HIDDEN, pc.CLASSES))
-    with torch.no_grad():
-        m[0].weight.copy_(torch.from_numpy(w1.T))  # nn.Linear keeps [out, in]
-        m[2].weight.copy_(torch.from_numpy(w2.T))
-        m[0].bias.zero_()
-        m[2].bias.zero_()
-    return m
+    return pc.torch_mlp(o.seed, features)
 
 
 def share_of(n, rank, threads):
