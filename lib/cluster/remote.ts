@@ -1,9 +1,4 @@
 /**
- * (About 590 lines: the worker's side of the protocol, the connection to a
- * shard with its pings and failures, and the store's methods that drive
- * them, which change together; splitting the connection into its own file
- * is the next step when it grows.)
- *
  * A store whose vault is a cluster of shards (ParameterStore.connect): the
  * same options, tensors, snapshots and pushes as a local store, across the
  * network. Tensors are cut into slices spread over the shards (shards.ts);
@@ -37,7 +32,6 @@ import {
   GradvaultError,
   InvalidArgumentError,
   NonFiniteGradientError,
-  RoundTimeoutError,
   ShardUnavailableError,
   fromNative,
   guardInput,
@@ -48,13 +42,10 @@ import type { SaveResult } from '../checkpoint';
 import { Snapshot } from '../snapshot';
 import { ParameterStore, readPush, type Gradients, type PushLayout, type PushOptions, type PushResult, type StoreStats } from '../store';
 import { resolveKey, type ClusterKey } from './key';
-import { onEvents } from './events';
-import { MAX_BATCH, Op, Status, bytesOf, header, json, readHeader, type Header } from './protocol';
+import { MAX_BATCH, Op, Status, bytesOf, json, type Header } from './protocol';
+import { Shard, isEmptyShard, remoteError, type QueuedPush } from './connection';
 import { DEFAULT_SLICE_FLOATS, layout, type Layout } from './shards';
 import { DEFAULT_ROUND_TIMEOUT } from './server';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const zmq = () => require('zeromq') as typeof import('zeromq');
 
 /** Options of ParameterStore.connect: a store's options, and where its shards are. */
 export interface ConnectOptions extends StoreOptions {
@@ -99,118 +90,6 @@ export interface ClusterStats extends StoreStats {
 
 const CONNECT_KEYS = ['servers', 'key', 'timeout', 'sliceFloats', 'rank', 'worldSize', 'roundTimeout'];
 let nextId = 2 ** 40; // remote store ids: apart from the addon's
-
-/** A push's part for one shard, waiting to be sent: its result is (status, version, staleness). */
-interface QueuedPush {
-  readonly basedOn: number;
-  readonly frames: Buffer[];
-  resolve: (r: { status: number; a: number; b: number }) => void;
-  reject: (e: Error) => void;
-}
-
-interface Pending {
-  resolve: (r: { h: Header; frames: Buffer[] }) => void;
-  reject: (e: Error) => void;
-}
-
-class Shard {
-  sock!: import('zeromq').Dealer;
-  pending = new Map<number, Pending>();
-  lastHeard = Date.now();
-  lastPing = 0;
-  handshakes = 0;
-  connects = 0;
-  authFailed = false;
-  version = 0;
-  sending: Promise<unknown> = Promise.resolve();
-  // pushes waiting for the socket: sent together (PUSHES) once the send before them is done
-  queue: QueuedPush[] = [];
-  flushing = false;
-  constructor(
-    readonly index: number,
-    readonly address: string,
-    readonly key: ClusterKey,
-    readonly owner: RemoteParameterStore,
-  ) {
-    this.open();
-  }
-
-  open(): void {
-    this.sock = new (zmq().Dealer)({
-      curveServerKey: this.key.serverPublic,
-      curvePublicKey: this.key.clientPublic,
-      curveSecretKey: this.key.clientSecret,
-      linger: 0,
-      reconnectInterval: 100,
-      reconnectMaxInterval: 1000,
-      heartbeatInterval: 1000,
-      heartbeatTimeout: 3000,
-    });
-    const sock = this.sock;
-    onEvents(sock, (type) => {
-      if (type === 'handshake') {
-        this.handshakes++;
-        this.authFailed = false;
-      } else if (type === 'handshake:error:auth') {
-        this.authFailed = true;
-      } else if (type === 'connect') {
-        this.connects++;
-      }
-    });
-    sock.connect(this.address);
-    void this.receive(sock);
-  }
-
-  async receive(sock: import('zeromq').Dealer): Promise<void> {
-    try {
-      for await (const frames of sock) {
-        this.lastHeard = Date.now();
-        let h: Header;
-        try {
-          h = readHeader(frames[0], true, frames.length);
-        } catch {
-          continue; // not ours: dropped
-        }
-        if (h.a >= 0 && h.op !== Op.PUSH) this.version = Math.max(this.version, h.a);
-        const p = this.pending.get(h.id);
-        if (!p) continue;
-        this.pending.delete(h.id);
-        p.resolve({ h, frames: frames.slice(1) });
-      }
-    } catch {
-      // closed
-    }
-  }
-
-  request(op: number, a: number, frames: Buffer[], b = 0): Promise<{ h: Header; frames: Buffer[] }> {
-    const id = this.owner.nextRequest();
-    const msg = [header({ op, status: 0, id, count: frames.length, a, b }), ...frames];
-    if (this.pending.size === 0) this.lastHeard = Math.max(this.lastHeard, Date.now() - this.owner.timeout / 2);
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      const sock = this.sock;
-      this.sending = this.sending.then(() => sock.send(msg)).catch(() => undefined);
-    });
-  }
-
-  /** Fails what waits on this shard and starts a fresh socket (queued requests are dropped). */
-  fail(e: Error): void {
-    const waiting = [...this.pending.values()];
-    this.pending.clear();
-    this.sock.close();
-    this.sending = Promise.resolve();
-    this.lastHeard = Date.now();
-    this.open();
-    for (const p of waiting) p.reject(e);
-  }
-
-  close(): void {
-    const waiting = [...this.pending.values()];
-    this.pending.clear();
-    this.sock.close();
-    for (const p of waiting) p.reject(new ClosedError('the remote store is closed'));
-  }
-}
 
 /**
  * A store whose vault is a cluster of shards; made by
@@ -691,40 +570,3 @@ function shardOptions(r: ResolvedStoreOptions): Omit<StoreOptions, 'tensors'> {
     verify: r.verify,
   };
 }
-
-function isEmptyShard(frame: Buffer | undefined): boolean {
-  try {
-    const b = json(frame, 'error');
-    return b.code === 'ERR_PROTOCOL' && typeof b.message === 'string' && /holds no tensors/.test(b.message);
-  } catch {
-    return false;
-  }
-}
-
-// A shard's ERROR reply as the typed error it names; slice names become the
-// user's tensor names (and indices, tensor-wide).
-function remoteError(s: Shard, frame: Buffer | undefined, lay: Layout): Error {
-  let body: Record<string, unknown>;
-  try {
-    body = json(frame, 'error');
-  } catch {
-    return new ShardUnavailableError(s.index, s.address, `shard ${s.index} (${s.address}) sent an unreadable error`);
-  }
-  const message = typeof body.message === 'string' ? body.message : 'unknown error';
-  const slice = typeof body.tensor === 'string' ? lay.byShard[s.index].find((x) => x.name === body.tensor) : undefined;
-  const where = `shard ${s.index} (${s.address}): ${message}`;
-  if (body.code === 'ERR_PROTOCOL' && /holds no tensors/.test(message)) return new ShardUnavailableError(s.index, s.address, where);
-  if (body.code === 'ERR_PROTOCOL') return new GradvaultError('ERR_PROTOCOL', where);
-  if (body.code === 'ERR_ROUND_TIMEOUT') {
-    const missing = Array.isArray(body.missing) ? body.missing.filter((x): x is number => Number.isSafeInteger(x)) : [];
-    return new RoundTimeoutError(s.index, s.address, where, Number.isSafeInteger(body.round) ? (body.round as number) : 0, missing);
-  }
-  return fromNative({
-    code: body.code,
-    message: where,
-    field: body.field,
-    tensor: slice ? slice.tensor : body.tensor,
-    index: typeof body.index === 'number' && slice ? body.index + slice.start : body.index,
-  });
-}
-
