@@ -7,7 +7,7 @@
 import { ClosedError, GradvaultError, RoundTimeoutError, ShardUnavailableError, fromNative } from '../errors';
 import type { ClusterKey } from './key';
 import { onEvents } from './events';
-import { Op, header, json, readHeader, type Header } from './protocol';
+import { header, json, readHeader, type Header } from './protocol';
 import type { Layout } from './shards';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -90,7 +90,10 @@ export class Shard {
         } catch {
           continue; // not ours: dropped
         }
-        if (h.a >= 0 && h.op !== Op.PUSH) this.version = Math.max(this.version, h.a);
+        // the shard's version as last heard: every reply carries it (a); this
+        // is its only owner, but for a shard re-created from a checkpoint,
+        // whose version the store sets back (remote.ts #call)
+        if (h.a >= 0) this.version = Math.max(this.version, h.a);
         const p = this.pending.get(h.id);
         if (!p) continue;
         this.pending.delete(h.id);

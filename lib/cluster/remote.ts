@@ -421,7 +421,6 @@ export class RemoteParameterStore {
           new Uint8Array(buffer, (t.offset + x.start) * 4, f.length).set(f);
         });
         versions[s.index] = rep.h.a;
-        s.version = Math.max(s.version, rep.h.a);
       }),
     );
     const snap = new Snapshot(this.#id, versions.reduce((a, b) => a + b, 0), buffer, this.#push.tensors, this.options.verify ? native().checksum : null);
@@ -476,7 +475,6 @@ export class RemoteParameterStore {
         if (part.ids.length === 0) return null;
         const idFrame = Buffer.from(new Uint32Array(part.ids).buffer);
         const rep = await this.#enqueue(s, bases ? bases[s.index] : -1, [idFrame, ...part.frames]);
-        s.version = Math.max(s.version, rep.a);
         return rep;
       }),
     );
@@ -500,7 +498,6 @@ export class RemoteParameterStore {
       this.#shards.map(async (s) => {
         const rep = await this.#call(s, Op.STATS, -1, []);
         const body = json(rep.frames[0], 'stats') as { server: Record<string, never>; store: StoreStats | null };
-        s.version = Math.max(s.version, rep.h.a);
         return { s, body };
       }),
     );
