@@ -16,6 +16,10 @@ import {
   type EvaluateResult,
   type SaveResult,
   type Snapshot,
+  RemoteParameterStore,
+  RoundTimeoutError,
+  modelTensors,
+  type ClusterProgress,
 } from '../../dist';
 
 async function usage(): Promise<void> {
@@ -52,6 +56,20 @@ async function usage(): Promise<void> {
   if (err instanceof AbortError || err instanceof ConfigError) void err.code;
   const progress: TrainProgress | undefined = undefined;
   void [applied, saved, mode, res, acc, progress];
+
+  // across processes: the same options plus where the shards are; pull and pushAsync only
+  const remote: RemoteParameterStore = await ParameterStore.connect({ tensors: modelTensors({ model: 'mlp', hidden: [64] }, blobs), mode: 'averaging', optimizer: { kind: 'sgd', lr: 0.1 }, rank: 0, worldSize: 2, roundTimeout: 5000 });
+  const pulled: Snapshot = await remote.pull();
+  await remote.pushAsync({ W1: new Float32Array(pulled.get('W1').length) }, { basedOn: pulled });
+  const rt = new Trainer(remote, { model: 'mlp', hidden: [64], threads: 2, syncEvery: 16 });
+  const same: RemoteParameterStore | undefined = rt.store;
+  const cluster: ClusterProgress | undefined = (await rt.fit(blobs)).cluster;
+  if (err instanceof RoundTimeoutError) void [err.round, err.missing[0], err.shard, err.address];
+  void [same, cluster];
+  // @ts-expect-error: no synchronous push across a network
+  remote.push({ W1: new Float32Array(1) });
+  // @ts-expect-error: syncEvery is a remote trainer's option (a local store was given)
+  new Trainer(store, { model: 'softmax', syncEvery: 8 });
 
   // @ts-expect-error: unknown mode
   new ParameterStore({ tensors: {}, mode: 'fast' });
