@@ -1,4 +1,7 @@
 /**
+ * (About 500 lines: the options, their resolution and the run loop of one
+ * trainer; a remote store's syncs are in cluster/train.ts.)
+ *
  * The native trainer: built-in models trained on native threads, every
  * update pushed through a {@link ParameterStore}'s strategy.
  */

@@ -1,4 +1,8 @@
 /**
+ * (About 570 lines: the store's options, its calls with their retry of a
+ * restarted shard, the push queue and the cluster save, which share the
+ * shards and their versions; connection.ts holds the socket to one shard.)
+ *
  * A store whose vault is a cluster of shards (ParameterStore.connect): the
  * same options, tensors, snapshots and pushes as a local store, across the
  * network. Tensors are cut into slices spread over the shards (shards.ts);

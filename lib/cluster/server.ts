@@ -1,4 +1,9 @@
 /**
+ * (About 650 lines: the shard's socket loop, its request handlers, and
+ * synchronous mode's rounds, which share the shard's state (the vault, the
+ * hold, the open round) and change together; the rounds are the part to
+ * move out when it grows.)
+ *
  * One shard of a cluster: a normal vault (a ParameterStore, any mode, the
  * optimizer on the server) behind a ZeroMQ ROUTER socket with CURVE. The
  * first worker to connect sends the shard's spec (its slices, the store
