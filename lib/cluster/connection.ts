@@ -156,7 +156,7 @@ export function remoteError(s: Shard, frame: Buffer | undefined, lay: Layout): E
   const message = typeof body.message === 'string' ? body.message : 'unknown error';
   const slice = typeof body.tensor === 'string' ? lay.byShard[s.index].find((x) => x.name === body.tensor) : undefined;
   const where = `shard ${s.index} (${s.address}): ${message}`;
-  if (body.code === 'ERR_PROTOCOL' && /holds no tensors/.test(message)) return new ShardUnavailableError(s.index, s.address, where);
+  if ((body.code === 'ERR_PROTOCOL' && /holds no tensors/.test(message)) || body.code === 'ERR_SHARD_LOST') return new ShardUnavailableError(s.index, s.address, where);
   if (body.code === 'ERR_PROTOCOL') return new GradvaultError('ERR_PROTOCOL', where);
   if (body.code === 'ERR_ROUND_TIMEOUT') {
     const missing = Array.isArray(body.missing) ? body.missing.filter((x): x is number => Number.isSafeInteger(x)) : [];

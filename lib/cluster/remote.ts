@@ -258,7 +258,10 @@ export class RemoteParameterStore {
     // --load) is given the spec again, then asked once more: the request
     // was refused, not applied.
     if (rep.h.status === Status.ERROR && op !== Op.CREATE && this.#creates[s.index] && isEmptyShard(rep.frames[0])) {
-      const c = await s.request(Op.CREATE, -1, this.#creates[s.index]);
+      // `again`: a shard that restarted without a checkpoint refuses it (its
+      // slices are lost; taking the initial values would reset them silently)
+      const [spec, ...values] = this.#creates[s.index];
+      const c = await s.request(Op.CREATE, -1, [Buffer.from(JSON.stringify({ ...JSON.parse(spec.toString('utf8')), again: true })), ...values]);
       if (c.h.status === Status.ERROR) throw remoteError(s, c.frames[0], this.layout);
       s.version = c.h.a;
       if (op === Op.PUSH && a >= 0) a = Math.min(a, c.h.a);

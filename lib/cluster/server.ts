@@ -353,6 +353,11 @@ export class ParameterServer {
     if (typeof spec.key !== 'string' || typeof spec.store !== 'object' || spec.store === null)
       throw new ProtocolError('spec', 'spec must name its key and store options');
     const key = spec.key;
+    if (!this.#spec && spec.again === true && !this.#load)
+      throw new GradvaultError(
+        'ERR_SHARD_LOST',
+        'this shard restarted without a checkpoint: the slices it held are lost (restart it with --load FILE to resume from the last save(), or start a new cluster)',
+      );
     if (this.#spec) {
       if (this.#spec.key !== key)
         throw new ConfigError(
