@@ -10,8 +10,8 @@
  *
  * Requests (worker -> shard), `a` and `b` by op:
  *   CREATE  a: -          frames: spec JSON, then one float32 frame per slice (initial values);
- *           spec.again: a worker re-creating a shard that restarted, refused (ERR_SHARD_LOST)
- *           unless the shard resumes from a checkpoint (--load)
+ *           spec.again: a worker re-creating a shard that restarted, the spec alone (no
+ *           values), refused (ERR_SHARD_LOST) unless the shard resumes from a checkpoint (--load)
  *   PUSH    a: -1 or the shard version the gradient is based on; b: the worker's rank
  *           (synchronous mode: one push per rank per round)
  *           frames: slice ids (u32 array), then one float32 frame per id (a gradient of the slice's size)

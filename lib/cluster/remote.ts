@@ -115,8 +115,8 @@ export class RemoteParameterStore {
   readonly #bases = new WeakMap<Snapshot, number[]>();
   #requests = 0;
   #skipped = 0;
-  // each shard's CREATE frames: sent again to a shard that restarted empty
-  #creates: Buffer[][] = [];
+  // each shard's spec: sent again (without values) to a shard that restarted to resume from a checkpoint
+  #specs: Record<string, unknown>[] = [];
   #closed = false;
   readonly #timer: NodeJS.Timeout;
 
@@ -237,8 +237,8 @@ export class RemoteParameterStore {
             ...(sync ? { roundTimeout } : {}),
           };
           const values = slices.map((x) => Buffer.from(bytesOf(initial.get(x.tensor).subarray(x.start, x.start + x.size))));
-          store.#creates[s.index] = [Buffer.from(JSON.stringify(body)), ...values];
-          const rep = await store.#call(s, Op.CREATE, -1, store.#creates[s.index]);
+          store.#specs[s.index] = body;
+          const rep = await store.#call(s, Op.CREATE, -1, [Buffer.from(JSON.stringify(body)), ...values]);
           s.version = rep.h.a;
         }),
       );
@@ -257,11 +257,11 @@ export class RemoteParameterStore {
     // A shard that restarted (empty, or to resume from a checkpoint with
     // --load) is given the spec again, then asked once more: the request
     // was refused, not applied.
-    if (rep.h.status === Status.ERROR && op !== Op.CREATE && this.#creates[s.index] && isEmptyShard(rep.frames[0])) {
-      // `again`: a shard that restarted without a checkpoint refuses it (its
-      // slices are lost; taking the initial values would reset them silently)
-      const [spec, ...values] = this.#creates[s.index];
-      const c = await s.request(Op.CREATE, -1, [Buffer.from(JSON.stringify({ ...JSON.parse(spec.toString('utf8')), again: true })), ...values]);
+    if (rep.h.status === Status.ERROR && op !== Op.CREATE && this.#specs[s.index] && isEmptyShard(rep.frames[0])) {
+      // `again`, the spec alone: a shard resuming from a checkpoint takes its
+      // slices from the file; one that restarted without a checkpoint refuses
+      // it (its slices are lost; the initial values would reset them silently)
+      const c = await s.request(Op.CREATE, -1, [Buffer.from(JSON.stringify({ ...this.#specs[s.index], again: true }))]);
       if (c.h.status === Status.ERROR) throw remoteError(s, c.frames[0], this.layout);
       s.version = c.h.a;
       if (op === Op.PUSH && a >= 0) a = Math.min(a, c.h.a);

@@ -371,7 +371,9 @@ export class ParameterServer {
     const slices = spec.slices;
     // (a shard may hold no slice: more shards than slices)
     if (!Array.isArray(slices) || slices.length > MAX_SLICES) throw new ProtocolError('spec.slices', `spec.slices must be an array of at most ${MAX_SLICES} slices`);
-    if (frames.length !== 2 + slices.length) throw new ProtocolError('count', `a spec of ${slices.length} slices needs ${slices.length} value frames, got ${frames.length - 2}`);
+    // a spec sent again (to resume from the checkpoint) comes without values
+    const values = spec.again === true ? 0 : slices.length;
+    if (frames.length !== 2 + values) throw new ProtocolError('count', `a spec of ${slices.length} slices needs ${values} value frames, got ${frames.length - 2}`);
     let total = 0;
     const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
     const list = slices.map((s: unknown, i: number) => {
@@ -384,9 +386,10 @@ export class ParameterServer {
     if (!count(spec.shard)) throw new ProtocolError('spec.shard', 'spec.shard must be the shard index');
     if (total > this.#maxFloats) throw new ConfigError('tensors', `the shard's slices hold ${total} values, more than its limit of ${this.#maxFloats}`);
     const tensors: Record<string, { shape: number[]; init: Float32Array }> = Object.create(null);
-    list.forEach((s, i) => {
-      tensors[s.name] = { shape: [s.size], init: floats(frames[2 + i], s.size, `values[${i}]`) };
-    });
+    if (values > 0)
+      list.forEach((s, i) => {
+        tensors[s.name] = { shape: [s.size], init: floats(frames[2 + i], s.size, `values[${i}]`) };
+      });
     if (list.length > 0) {
       if (this.#load) {
         // the slices of the checkpoint, with the cluster's options over the file's (the core checks both)
