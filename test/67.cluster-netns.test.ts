@@ -36,6 +36,8 @@ function setUp(): string | null {
       ip('-n', ns, 'link', 'set', dev, 'up');
       ip('-n', ns, 'link', 'set', 'lo', 'up');
     }
+    // a process must be able to run inside (ip netns exec remounts /sys, which a container may forbid)
+    ip('netns', 'exec', nsB, 'true');
     return null;
   } catch (e) {
     tearDown();
