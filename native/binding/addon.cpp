@@ -19,7 +19,8 @@ Napi::Value checksum(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
     throw_arg(env, "checksum expects a Float32Array");
   Napi::Float32Array f = info[0].As<Napi::Float32Array>();
-  return Napi::BigInt::New(env, gv::kernels::active().checksum(f.Data(), f.ElementLength()));
+  std::vector<float> keep;
+  return Napi::BigInt::New(env, gv::kernels::active().checksum(aligned_floats(f, &keep), f.ElementLength()));
 }
 
 Napi::Value isa_info(const Napi::CallbackInfo& info) {

@@ -196,7 +196,9 @@ std::vector<gv::TensorSpec> to_tensors(Napi::Env env, const Napi::Value& v) {
       if (!vals.IsTypedArray() || vals.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
         throw_arg(env, "values must be a Float32Array");
       Napi::Float32Array f = vals.As<Napi::Float32Array>();
-      s.values.assign(f.Data(), f.Data() + f.ElementLength());
+      // bytes, not floats: the array may sit at any address
+      s.values.resize(f.ElementLength());
+      if (!s.values.empty()) std::memcpy(s.values.data(), f.Data(), s.values.size() * sizeof(float));
     }
     s.std = static_cast<float>(num(t, "std"));
     out.push_back(std::move(s));

@@ -5,6 +5,8 @@
 #pragma once
 #include <napi.h>
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,19 @@
 #include "../core/trainer/trainer.h"
 
 namespace gv::binding {
+
+// A Float32Array's floats can sit at any address: a view of external memory
+// (a ZeroMQ message's, say) need not be 4-byte aligned, and the kernels load
+// whole floats. aligned_floats gives its own address when that is aligned,
+// else a copy kept in *keep (found by UBSan on a shard's push).
+inline bool misaligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % alignof(float) != 0; }
+inline const float* aligned_floats(const Napi::Float32Array& f, std::vector<float>* keep) {
+  const void* p = f.Data();
+  if (!misaligned(p)) return static_cast<const float*>(p);
+  keep->resize(f.ElementLength());
+  if (!keep->empty()) std::memcpy(keep->data(), p, keep->size() * sizeof(float));
+  return keep->data();
+}
 
 Napi::Error make_error(Napi::Env env, Code code, const std::string& message);
 // store (may be null) names the tensor a Status points at.

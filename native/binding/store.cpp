@@ -93,8 +93,9 @@ PushArgs to_push(const Napi::CallbackInfo& info, bool copyAll, std::vector<std::
     // A gradient in a SharedArrayBuffer can change while the push runs
     // (another thread writes it): the store reads a gradient twice (the
     // non-finite scan, then the step), so such a gradient is copied first
-    // and the store only ever sees values it checked.
-    if (copyAll || in_shared_memory(env, f)) {
+    // and the store only ever sees values it checked. A misaligned one
+    // (a view of external memory) is copied too: the kernels load whole floats.
+    if (copyAll || in_shared_memory(env, f) || misaligned(data)) {
       try {
         copies->push_back(std::make_unique<OwnedCopy>(data, f.ElementLength()));
       } catch (const std::bad_alloc&) {

@@ -76,6 +76,7 @@ Napi::Value evaluate(const Napi::CallbackInfo& info) {
   const uint32_t n = names.Length();
   if (shapes.Length() != n || arrays.Length() != n) throw_arg(env, "names, shapes and arrays must have one entry per tensor");
   std::vector<gv::model::NamedArray> tensors(n);
+  std::vector<std::vector<float>> copies(n);  // of misaligned arrays
   for (uint32_t i = 0; i < n; ++i) {
     gv::model::NamedArray& t = tensors[i];
     t.name = names.Get(i).ToString().Utf8Value();
@@ -87,7 +88,7 @@ Napi::Value evaluate(const Napi::CallbackInfo& info) {
     if (!av.IsTypedArray() || av.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
       throw_arg(env, "arrays entries must be Float32Arrays");
     Napi::Float32Array f = av.As<Napi::Float32Array>();
-    t.data = f.Data();
+    t.data = aligned_floats(f, &copies[i]);
     t.size = f.ElementLength();
   }
   gv::model::ModelSpec spec = to_model_spec(env, info[3]);
