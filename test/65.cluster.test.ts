@@ -280,28 +280,6 @@ describe('synchronous mode (averaging across the network)', () => {
   });
 });
 
-describe('a shard that restarted without a checkpoint', () => {
-  test('is not quietly reset to the initial values: every call that needs it fails with ShardUnavailableError saying how to resume', async () => {
-    const addrs = await shards(2);
-    const remote = await connect({ ...spec('atomic'), servers: addrs, key, sliceFloats: 64 });
-    for (let i = 0; i < 5; i++) await remote.pushAsync({ W: randoms(350, i), b: randoms(7, i), s: randoms(1, i) });
-    await lastServer().close();
-    // the same port again once libzmq has let it go
-    for (let tries = 0; ; tries++) {
-      try {
-        servers.push(await ParameterServer.start({ key, listen: addrs[1] }));
-        break;
-      } catch (e) {
-        if (tries === 50) throw e;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
-    for (let k = 0; k < 2; k++)
-      await expect(remote.pull()).rejects.toMatchObject({ name: 'ShardUnavailableError', shard: 1, message: expect.stringMatching(/restarted without a checkpoint.*--load FILE/) });
-    expect(lastServer().stats().version).toBe(-1); // still empty: nothing was created there
-  });
-});
-
 describe('versions and staleness across shards', () => {
   test('a push based on an old snapshot reports the pushes since, per shard (the largest)', async () => {
     const remote = await connect({ ...spec('atomic'), servers: await shards(2), key, sliceFloats: 100 });

@@ -201,6 +201,25 @@ describe('a shard restarted from the last checkpoint', () => {
   });
 });
 
+describe('a shard restarted without a checkpoint', () => {
+  test('is not quietly reset to the initial values: calls that need it fail with ShardUnavailableError saying to restart it with --load', async () => {
+    const shards = await Promise.all([shard(), shard()]);
+    const servers = shards.map((s) => s.address);
+    const store = await connect({ ...clusterSpec('atomic'), servers, timeout: 5000 });
+    const g = () => ({ W: new Float32Array(2400).fill(0.5), b: new Float32Array(8).fill(-1) });
+    for (let i = 0; i < 5; i++) await store.pushAsync(g());
+    shards[1].proc.kill('SIGKILL');
+    await new Promise((r) => shards[1].proc.once('exit', r));
+    const proc = spawn(process.execPath, [cli, 'server', '--listen', servers[1], '--key-file', keyFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.push(proc);
+    await new Promise<void>((resolve) => proc.stdout!.on('data', (d) => /listening on/.test(String(d)) && resolve()));
+    for (let k = 0; k < 2; k++)
+      await expect(store.pull()).rejects.toMatchObject({ name: 'ShardUnavailableError', shard: 1, message: expect.stringMatching(/restarted without a checkpoint.*--load FILE/) });
+    // it stays empty: nothing was created there from the initial values
+    expect((await store.stats()).shards.map((x) => x.version)).toEqual([5, -1]);
+  });
+});
+
 describe('training through a shard restart', () => {
   test('a remote Trainer, a checkpoint, SIGKILL, restart with --load, training goes on: accuracy within 0.02 of an uninterrupted run', async () => {
     const data = synthetic('blobs', { rows: 8000, features: 12, classes: 4, seed: 5 });
