@@ -129,6 +129,111 @@ export class Dataset {
     return [this.slice(0, n), this.slice(n, this.rows)];
   }
 
+  /**
+   * A shuffled copy: the rows in an order drawn from `seed` (the same order
+   * on every platform). Shuffle a file sorted by label before {@link split}.
+   */
+  shuffle(seed = 0): Dataset {
+    if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0)
+      throw new InvalidArgumentError('seed', `seed must be a non-negative safe integer, got ${describe(seed)}`);
+    return fromMemory(() => this.handle.shuffle(seed), 'shuffle');
+  }
+
+  /**
+   * Dense rows from memory, copied into native memory: `x` is rows ×
+   * features values row-major (a Float32Array is read as it is; other
+   * arrays are converted), or an array of rows. `labels` (optional: without
+   * them the set is for {@link predict}) follow the loaders' rule: ±1 or 0/1
+   * binary, other non-negative integers class ids, else regression targets.
+   * A bad value is an {@link InvalidArgumentError} naming the array and its
+   * `index`.
+   */
+  static fromDense(
+    x: Float32Array | ArrayLike<number> | ArrayLike<ArrayLike<number>>,
+    options: DenseOptions = {},
+  ): Dataset {
+    return fromMemory(() => {
+      const o = options ?? {};
+      checkKeys(o, ['features', 'labels'], '', 'Dataset.fromDense()');
+      let flat: Float32Array;
+      let features = o.features;
+      if (isRowArray(x)) {
+        const rows = x as ArrayLike<ArrayLike<number>>;
+        const width = rows.length ? rows[0].length : (features ?? 0);
+        if (features !== undefined && features !== width)
+          throw new InvalidArgumentError('x', `x[0] has ${width} values, features says ${features}`, 0);
+        features = width;
+        flat = new Float32Array(rows.length * width);
+        for (let r = 0; r < rows.length; ++r) {
+          const row = rows[r];
+          if (row == null || typeof row.length !== 'number' || row.length !== width)
+            throw new InvalidArgumentError('x', `x[${r}] is not a row of ${width} numbers (got ${describe(row)})`, r);
+          for (let c = 0; c < width; ++c) flat[r * width + c] = Number(row[c]);
+        }
+      } else {
+        flat = floats(x, 'x');
+      }
+      if (features === undefined)
+        throw new InvalidArgumentError('features', 'features is required when x is one flat array (rows × features values)');
+      checkCount(features, 'features');
+      return native().fromDense(flat, features, o.labels === undefined ? null : floats(o.labels, 'labels'));
+    }, 'fromDense');
+  }
+
+  /**
+   * Sparse rows in CSR form (as scipy.sparse.csr_matrix holds them):
+   * row r's features are `indices[indptr[r] .. indptr[r+1])` (0-based,
+   * ascending) with their `values`. `features` defaults to the largest index
+   * + 1. Copied; checked as {@link fromDense}.
+   */
+  static fromSparse(input: SparseInput): Dataset {
+    return fromMemory(() => {
+      const o = requireInput(input, 'Dataset.fromSparse()');
+      checkKeys(o, ['indptr', 'indices', 'values', 'features', 'labels'], '', 'Dataset.fromSparse()');
+      if (o.features !== undefined) checkCount(o.features, 'features');
+      return native().fromSparse(
+        doubles(o.indptr, 'indptr'),
+        doubles(o.indices, 'indices'),
+        floats(o.values, 'values'),
+        o.features ?? 0,
+        o.labels === undefined ? null : floats(o.labels, 'labels'),
+      );
+    }, 'fromSparse');
+  }
+
+  /**
+   * (user, item, rating) triples, ids 0-based; `userCount`/`itemCount`
+   * default to the largest id + 1. Without `ratings` the pairs are for
+   * {@link predict}. Copied; checked as {@link fromDense}.
+   */
+  static fromRatings(input: RatingsInput): Dataset {
+    return fromMemory(() => {
+      const o = requireInput(input, 'Dataset.fromRatings()');
+      checkKeys(o, ['users', 'items', 'ratings', 'userCount', 'itemCount'], '', 'Dataset.fromRatings()');
+      if (o.userCount !== undefined) checkCount(o.userCount, 'userCount');
+      if (o.itemCount !== undefined) checkCount(o.itemCount, 'itemCount');
+      return native().fromRatings(
+        doubles(o.users, 'users'),
+        doubles(o.items, 'items'),
+        o.ratings === undefined ? null : floats(o.ratings, 'ratings'),
+        o.userCount ?? 0,
+        o.itemCount ?? 0,
+      );
+    }, 'fromRatings');
+  }
+
+  /**
+   * An Apache Arrow table (from the `apache-arrow` package, or what DuckDB,
+   * Polars and Parquet readers hand out through it) as dense rows: the
+   * `label` column is the label, the `features` columns (default: every
+   * other column) the features, in order. Columns must be numeric (a null
+   * is an error naming the column and row). `apache-arrow` is an optional
+   * peer dependency: the table is read through its public methods.
+   */
+  static fromArrow(table: ArrowTableLike, options: ArrowOptions = {}): Dataset {
+    return fromMemory(() => arrowRows(table, options ?? {}), 'fromArrow');
+  }
+
   #checkRow(i: number): void {
     if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= this.rows)
       throw new InvalidArgumentError('row', `row must be an integer in 0..${this.rows - 1}, got ${describe(i)}`);
@@ -137,6 +242,54 @@ export class Dataset {
   #checkKind(kind: DatasetKind, what: string): void {
     if (this.kind !== kind) throw new InvalidArgumentError('kind', `${what}() needs a ${kind} dataset, this one is ${this.kind}`);
   }
+}
+
+export interface DenseOptions {
+  /** Values per row; required for one flat array, else taken from the rows. */
+  readonly features?: number;
+  /** One per row; omit for data to predict. */
+  readonly labels?: ArrayLike<number>;
+}
+
+export interface SparseInput {
+  /** rows + 1 offsets into indices/values, from 0 to their length. */
+  readonly indptr: ArrayLike<number>;
+  readonly indices: ArrayLike<number>;
+  readonly values: ArrayLike<number>;
+  /** @default the largest index + 1 */
+  readonly features?: number;
+  readonly labels?: ArrayLike<number>;
+}
+
+export interface RatingsInput {
+  readonly users: ArrayLike<number>;
+  readonly items: ArrayLike<number>;
+  /** Omit for pairs to predict. */
+  readonly ratings?: ArrayLike<number>;
+  /** @default the largest user id + 1 */
+  readonly userCount?: number;
+  /** @default the largest item id + 1 */
+  readonly itemCount?: number;
+}
+
+export interface ArrowOptions {
+  /** The label column's name; omit for data to predict. */
+  readonly label?: string;
+  /** The feature columns, in order. @default every column but the label */
+  readonly features?: readonly string[];
+}
+
+/** The part of an `apache-arrow` Table that {@link Dataset.fromArrow} reads. */
+export interface ArrowTableLike {
+  readonly numRows: number;
+  readonly schema: { readonly fields: ReadonlyArray<{ readonly name: string; readonly type: unknown }> };
+  getChild(name: string): ArrowVectorLike | null;
+}
+export interface ArrowVectorLike {
+  readonly length: number;
+  readonly nullCount: number;
+  isValid(i: number): boolean;
+  toArray(): ArrayLike<number | bigint> | unknown;
 }
 
 export interface IdxOptions {
@@ -328,4 +481,95 @@ function makeSynthetic(kind: SyntheticKind, opts?: SyntheticOptions): Dataset {
   } catch (e) {
     throw fromNative(e);
   }
+}
+
+// ---- datasets from memory
+
+function fromMemory(f: () => NativeDatasetInstance, what: string): Dataset {
+  const handle = guardInput(
+    () => {
+      try {
+        return f();
+      } catch (e) {
+        throw fromNative(e);
+      }
+    },
+    (msg) => new InvalidArgumentError('input', `Dataset.${what}(): reading the input threw: ${msg}`),
+  );
+  return new Dataset(handle);
+}
+
+function requireInput<T>(input: T, what: string): T {
+  if (!isPlainObject(input)) throw new InvalidArgumentError('input', `${what} takes an object, got ${describe(input)}`);
+  return input;
+}
+
+function checkCount(v: unknown, name: string): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new InvalidArgumentError(name, `${name} must be a non-negative integer, got ${describe(v)}`);
+}
+
+function isArrayLike(v: unknown): v is ArrayLike<unknown> {
+  return ArrayBuffer.isView(v) ? !(v instanceof DataView) : Array.isArray(v);
+}
+
+function isRowArray(x: unknown): boolean {
+  return Array.isArray(x) && x.length > 0 && typeof x[0] === 'object' && x[0] !== null;
+}
+
+// A Float32Array as it is (the addon copies it); other arrays converted.
+function floats(v: unknown, name: string): Float32Array {
+  if (v instanceof Float32Array) return v;
+  if (!isArrayLike(v)) throw new InvalidArgumentError(name, `${name} must be an array or typed array of numbers, got ${describe(v)}`);
+  return Float32Array.from(v as ArrayLike<unknown>, numberAt(name));
+}
+
+// Offsets and ids travel as doubles so the core sees negatives and fractions.
+function doubles(v: unknown, name: string): Float64Array {
+  if (!isArrayLike(v)) throw new InvalidArgumentError(name, `${name} must be an array or typed array of integers, got ${describe(v)}`);
+  return Float64Array.from(v as ArrayLike<unknown>, numberAt(name));
+}
+
+function numberAt(name: string) {
+  return (x: unknown, i: number): number => {
+    if (typeof x === 'number') return x;
+    if (typeof x === 'bigint') return Number(x);
+    throw new InvalidArgumentError(name, `${name}[${i}] is ${describe(x)}, not a number`, i);
+  };
+}
+
+function arrowRows(table: ArrowTableLike, o: ArrowOptions): NativeDatasetInstance {
+  checkKeys(o, ['label', 'features'], '', 'Dataset.fromArrow()');
+  if (typeof table !== 'object' || table === null || typeof table.getChild !== 'function' || !table.schema || typeof table.numRows !== 'number')
+    throw new InvalidArgumentError('table', `Dataset.fromArrow() takes an apache-arrow Table, got ${describe(table)}`);
+  const all = table.schema.fields.map((f) => f.name);
+  if (o.label !== undefined && !all.includes(o.label))
+    throw new InvalidArgumentError('label', `the table has no column '${o.label}' (columns: ${all.join(', ')})`);
+  const names = o.features ? [...o.features] : all.filter((n) => n !== o.label);
+  if (names.length === 0) throw new InvalidArgumentError('features', 'the table has no feature column');
+  const rows = table.numRows;
+  const column = (name: string, field: string): ArrayLike<number> => {
+    const v = table.getChild(name);
+    if (!v) throw new InvalidArgumentError(field, `the table has no column '${name}' (columns: ${all.join(', ')})`);
+    if (v.nullCount > 0) {
+      let r = 0;
+      while (r < rows && v.isValid(r)) ++r;
+      throw new InvalidArgumentError(field, `column '${name}' is null at row ${r}`, r);
+    }
+    const a = v.toArray() as unknown;
+    if (!ArrayBuffer.isView(a) || a instanceof DataView) {
+      const type = table.schema.fields.find((f) => f.name === name)?.type;
+      throw new InvalidArgumentError(field, `column '${name}' is ${String(type)}, not numeric`);
+    }
+    if (a instanceof BigInt64Array || a instanceof BigUint64Array) return Float64Array.from(a as ArrayLike<bigint>, (x) => Number(x));
+    return a as unknown as ArrayLike<number>;
+  };
+  const F = names.length;
+  const x = new Float32Array(rows * F);
+  names.forEach((name, c) => {
+    const col = column(name, 'features');
+    for (let r = 0; r < rows; ++r) x[r * F + c] = col[r];
+  });
+  const labels = o.label === undefined ? null : floats(column(o.label, 'label'), 'label');
+  return native().fromDense(x, F, labels);
 }

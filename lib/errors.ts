@@ -26,9 +26,12 @@ export class ConfigError extends GradvaultError {
 /** An invalid call argument (wrong type, unknown tensor, foreign snapshot). */
 export class InvalidArgumentError extends GradvaultError {
   readonly field: string;
-  constructor(field: string, message: string) {
+  /** Arrays: the index of the offending element, when one is at fault. */
+  readonly index?: number;
+  constructor(field: string, message: string, index?: number) {
     super('ERR_INVALID_ARGUMENT', message);
     this.field = field;
+    if (index !== undefined) this.index = index;
   }
 }
 
@@ -210,7 +213,7 @@ export function fromNative(e: unknown): Error {
     case 'ERR_CONFIG':
       return new ConfigError(field, message);
     case 'ERR_INVALID_ARGUMENT':
-      return new InvalidArgumentError(field, message);
+      return new InvalidArgumentError(field, message, typeof n.index === 'number' && n.index >= 0 ? n.index : undefined);
     case 'ERR_SHAPE':
       return new ShapeError(tensor || field, message);
     case 'ERR_NON_FINITE':

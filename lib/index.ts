@@ -58,8 +58,16 @@ export type {
   EvaluateResult,
 } from './trainer';
 export { Dataset, loadIdx, loadLibsvm, loadCsv, synthetic } from './data';
+export { predict, predictAsync } from './predict';
+export type { Prediction, PredictInput, PredictOptions, RatingPairs } from './predict';
 export type {
   DatasetKind,
+  DenseOptions,
+  SparseInput,
+  RatingsInput,
+  ArrowOptions,
+  ArrowTableLike,
+  ArrowVectorLike,
   SparseRow,
   RatingRow,
   IdxOptions,
@@ -68,4 +76,6 @@ export type {
   SyntheticKind,
   SyntheticOptions,
 } from './data';
+export { exportOnnx, ONNX_OPSET } from './onnx/export';
+export type { OnnxExportResult, OnnxValueInfo, OnnxSource } from './onnx/export';
 export { isa } from './native';

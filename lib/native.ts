@@ -276,6 +276,16 @@ export interface NativeDatasetInstance {
   classIds(): Int32Array | null;
   row(i: number): Float32Array | { indices: Uint32Array; values: Float32Array } | { user: number; item: number; rating: number };
   slice(start: number, end: number): NativeDatasetInstance;
+  shuffle(seed: number): NativeDatasetInstance;
+}
+
+/** @internal What predict() returns (native/core/model/model.h: Prediction). */
+export interface NativePrediction {
+  rows: number;
+  width: number;
+  values: Float32Array;
+  classes?: Int32Array;
+  labels?: Float32Array;
 }
 
 /** @internal A native training run. */
@@ -312,6 +322,37 @@ export interface NativeAddon {
     model: NativeModelSpec,
     data: NativeDatasetInstance,
   ): NativeEvaluateResult;
+  predict(
+    names: string[],
+    shapes: number[][],
+    arrays: Float32Array[],
+    model: NativeModelSpec,
+    data: NativeDatasetInstance,
+    threads: number,
+  ): NativePrediction;
+  predictAsync(
+    names: string[],
+    shapes: number[][],
+    arrays: Float32Array[],
+    model: NativeModelSpec,
+    data: NativeDatasetInstance,
+    threads: number,
+  ): Promise<NativePrediction>;
+  fromDense(x: Float32Array, features: number, labels: Float32Array | null): NativeDatasetInstance;
+  fromSparse(
+    indptr: Float64Array,
+    indices: Float64Array,
+    values: Float32Array,
+    features: number,
+    labels: Float32Array | null,
+  ): NativeDatasetInstance;
+  fromRatings(
+    users: Float64Array,
+    items: Float64Array,
+    ratings: Float32Array | null,
+    userCount: number,
+    itemCount: number,
+  ): NativeDatasetInstance;
   train(
     store: NativeStoreInstance,
     data: NativeDatasetInstance,

@@ -481,10 +481,28 @@ export function evaluate(
   data: Dataset,
 ): EvaluateResult {
   const d = checkData(data);
+  const m = modelArg(model, 'evaluate()');
+  return withTensors(params, 'evaluate', (names, shapes, arrays) => Object.freeze(native().evaluate(names, shapes, arrays, m, d.handle)));
+}
+
+/** @internal A model argument (a kind or its options) for the addon. */
+export function modelArg(model: unknown, what: string): NativeModelSpec {
   const m = guardInput(() => {
-    if (typeof model === 'object' && model !== null) checkKeys(model, MODEL_KEYS, 'model', 'evaluate()');
+    if (typeof model === 'object' && model !== null) checkKeys(model, MODEL_KEYS, 'model', what);
     return typeof model === 'string' ? resolveModel({ model }, 'model') : resolveModel(requireObject(model, 'model'), 'model');
   }, (msg) => new ConfigError('model', `reading the model options threw: ${msg}`));
+  return modelNative(m);
+}
+
+/**
+ * @internal Calls f with the tensors of a snapshot, or of a snapshot of a
+ * store taken and released around the call; native errors become typed.
+ */
+export function withTensors<T>(
+  params: unknown,
+  what: string,
+  f: (names: string[], shapes: number[][], arrays: Float32Array[]) => T,
+): T {
   let snap: Snapshot;
   let own = false;
   if (params instanceof ParameterStore) {
@@ -493,13 +511,11 @@ export function evaluate(
   } else if (Snapshot.isSnapshot(params)) {
     snap = params;
   } else {
-    throw new InvalidArgumentError('params', `evaluate expects a Snapshot or a ParameterStore, got ${describe(params)}`);
+    throw new InvalidArgumentError('params', `${what} expects a Snapshot or a ParameterStore, got ${describe(params)}`);
   }
   try {
     const names = snap.names as string[];
-    const shapes = names.map((n) => snap.shape(n) as number[]);
-    const arrays = names.map((n) => snap.get(n));
-    return Object.freeze(native().evaluate(names, shapes, arrays, modelNative(m), d.handle));
+    return f(names, names.map((n) => snap.shape(n) as number[]), names.map((n) => snap.get(n)));
   } catch (e) {
     throw fromNative(e);
   } finally {

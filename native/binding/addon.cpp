@@ -91,6 +91,11 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Synthetic>("synthetic"),
                              InstanceMethod<&Addon::ModelTensors>("modelTensors"),
                              InstanceMethod<&Addon::Evaluate>("evaluate"),
+                             InstanceMethod<&Addon::Predict>("predict"),
+                             InstanceMethod<&Addon::PredictAsync>("predictAsync"),
+                             InstanceMethod<&Addon::FromDense>("fromDense"),
+                             InstanceMethod<&Addon::FromSparse>("fromSparse"),
+                             InstanceMethod<&Addon::FromRatings>("fromRatings"),
                              InstanceMethod<&Addon::Train>("train"),
                              InstanceMethod<&Addon::LoadCheckpoint>("loadCheckpoint"),
                              InstanceMethod<&Addon::InspectCheckpoint>("inspectCheckpoint"),
@@ -112,6 +117,11 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Synthetic(const Napi::CallbackInfo& info) { return synthetic_dataset(info); }
   Napi::Value ModelTensors(const Napi::CallbackInfo& info) { return model_tensors(info); }
   Napi::Value Evaluate(const Napi::CallbackInfo& info) { return evaluate(info); }
+  Napi::Value Predict(const Napi::CallbackInfo& info) { return predict(info); }
+  Napi::Value PredictAsync(const Napi::CallbackInfo& info) { return predict_async(info); }
+  Napi::Value FromDense(const Napi::CallbackInfo& info) { return dataset_from_dense(info); }
+  Napi::Value FromSparse(const Napi::CallbackInfo& info) { return dataset_from_sparse(info); }
+  Napi::Value FromRatings(const Napi::CallbackInfo& info) { return dataset_from_ratings(info); }
   Napi::Value Train(const Napi::CallbackInfo& info) { return train(info); }
   Napi::Value LoadCheckpoint(const Napi::CallbackInfo& info) { return load_checkpoint(info); }
   Napi::Value InspectCheckpoint(const Napi::CallbackInfo& info) { return inspect_checkpoint(info); }

@@ -42,10 +42,15 @@ Napi::Value load_idx(const Napi::CallbackInfo& info);
 Napi::Value load_libsvm(const Napi::CallbackInfo& info);
 Napi::Value load_csv(const Napi::CallbackInfo& info);
 Napi::Value synthetic_dataset(const Napi::CallbackInfo& info);
+Napi::Value dataset_from_dense(const Napi::CallbackInfo& info);
+Napi::Value dataset_from_sparse(const Napi::CallbackInfo& info);
+Napi::Value dataset_from_ratings(const Napi::CallbackInfo& info);
 
 // trainer.cpp
 Napi::Value model_tensors(const Napi::CallbackInfo& info);
 Napi::Value evaluate(const Napi::CallbackInfo& info);
+Napi::Value predict(const Napi::CallbackInfo& info);
+Napi::Value predict_async(const Napi::CallbackInfo& info);
 Napi::Value train(const Napi::CallbackInfo& info);
 
 // Training runs still going in an environment: its teardown (worker.terminate(),

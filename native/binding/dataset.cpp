@@ -27,6 +27,7 @@ class NativeDataset : public Napi::ObjectWrap<NativeDataset> {
                            InstanceMethod<&NativeDataset::ClassIds>("classIds"),
                            InstanceMethod<&NativeDataset::Row>("row"),
                            InstanceMethod<&NativeDataset::Slice>("slice"),
+                           InstanceMethod<&NativeDataset::Shuffle>("shuffle"),
                        });
   }
 
@@ -117,8 +118,47 @@ class NativeDataset : public Napi::ObjectWrap<NativeDataset> {
     return wrap_dataset(env, std::move(out));
   }
 
+  Napi::Value Shuffle(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t seed = row_arg(info, 0, kMaxSafeInteger, "seed");
+    auto out = std::make_shared<gv::data::Dataset>();
+    Status s = gv::data::shuffle(*data_, seed, out.get());
+    if (!s.ok()) throw status_error(env, s, nullptr);
+    return wrap_dataset(env, std::move(out));
+  }
+
   DatasetPtr data_;
 };
+
+// A typed array argument of the given type (the facade converts): its data
+// and length; or null data when the argument is null and optional.
+template <class T>
+const T* typed_arg(const Napi::CallbackInfo& info, uint32_t k, napi_typedarray_type type, const char* name, uint64_t* size,
+                   bool optional = false) {
+  if (optional && (info.Length() <= k || info[k].IsNull() || info[k].IsUndefined())) {
+    *size = 0;
+    return nullptr;
+  }
+  if (info.Length() <= k || !info[k].IsTypedArray() || info[k].As<Napi::TypedArray>().TypedArrayType() != type)
+    throw_arg(info.Env(), std::string(name) + " must be a " + (type == napi_float32_array ? "Float32Array" : "Float64Array"));
+  Napi::TypedArrayOf<T> a = info[k].As<Napi::TypedArrayOf<T>>();
+  if (reinterpret_cast<uintptr_t>(a.Data()) % alignof(T) != 0) throw_arg(info.Env(), std::string(name) + " is misaligned");
+  *size = a.ElementLength();
+  return a.Data();
+}
+
+uint64_t count_arg(const Napi::CallbackInfo& info, uint32_t k, const char* name) {
+  if (info.Length() <= k || !info[k].IsNumber()) throw_arg(info.Env(), std::string(name) + " must be a number");
+  double x = info[k].As<Napi::Number>().DoubleValue();
+  if (!(x >= 0) || x > static_cast<double>(kMaxSafeInteger) || x != std::floor(x))
+    throw_arg(info.Env(), std::string(name) + " must be a non-negative integer");
+  return static_cast<uint64_t>(x);
+}
+
+Napi::Value made(Napi::Env env, const Status& s, std::shared_ptr<gv::data::Dataset> d) {
+  if (!s.ok()) throw status_error(env, s, nullptr);
+  return wrap_dataset(env, std::move(d));
+}
 
 // Runs a loader on the libuv pool; the promise settles with a NativeDataset.
 template <class Load>
@@ -193,6 +233,46 @@ Napi::Value synthetic_dataset(const Napi::CallbackInfo& info) {
   Status s = gv::data::synthetic(kind, opt, d.get());
   if (!s.ok()) throw status_error(env, s, nullptr);
   return wrap_dataset(env, std::move(d));
+}
+
+// fromDense(x: Float32Array, features, labels: Float32Array | null) -> NativeDataset (a copy)
+Napi::Value dataset_from_dense(const Napi::CallbackInfo& info) {
+  uint64_t n = 0;
+  const float* x = typed_arg<float>(info, 0, napi_float32_array, "x", &n);
+  const uint64_t features = count_arg(info, 1, "features");
+  gv::data::Column labels;
+  labels.data = typed_arg<float>(info, 2, napi_float32_array, "labels", &labels.size, true);
+  auto d = std::make_shared<gv::data::Dataset>();
+  return made(info.Env(), gv::data::from_dense(x, n, features, labels, d.get()), d);
+}
+
+// fromSparse(indptr: Float64Array, indices: Float64Array, values: Float32Array, features, labels | null)
+Napi::Value dataset_from_sparse(const Napi::CallbackInfo& info) {
+  gv::data::SparseInput in;
+  in.indptr = typed_arg<double>(info, 0, napi_float64_array, "indptr", &in.indptrSize);
+  in.indices = typed_arg<double>(info, 1, napi_float64_array, "indices", &in.indicesSize);
+  in.values = typed_arg<float>(info, 2, napi_float32_array, "values", &in.valuesSize);
+  in.features = count_arg(info, 3, "features");
+  gv::data::Column labels;
+  labels.data = typed_arg<float>(info, 4, napi_float32_array, "labels", &labels.size, true);
+  auto d = std::make_shared<gv::data::Dataset>();
+  return made(info.Env(), gv::data::from_sparse(in, labels, d.get()), d);
+}
+
+// fromRatings(users: Float64Array, items: Float64Array, ratings: Float32Array | null, userCount, itemCount)
+Napi::Value dataset_from_ratings(const Napi::CallbackInfo& info) {
+  gv::data::RatingsInput in;
+  uint64_t nu = 0, ni = 0, nr = 0;
+  in.user = typed_arg<double>(info, 0, napi_float64_array, "users", &nu);
+  in.item = typed_arg<double>(info, 1, napi_float64_array, "items", &ni);
+  in.ratings = typed_arg<float>(info, 2, napi_float32_array, "ratings", &nr, true);
+  in.users = count_arg(info, 3, "userCount");
+  in.items = count_arg(info, 4, "itemCount");
+  if (ni != nu) throw status_error(info.Env(), Status::Error(Code::InvalidArgument, "items has " + std::to_string(ni) + " ids, users " + std::to_string(nu), "items"), nullptr);
+  if (in.ratings && nr != nu) throw status_error(info.Env(), Status::Error(Code::InvalidArgument, "ratings has " + std::to_string(nr) + " values, users " + std::to_string(nu), "ratings"), nullptr);
+  in.size = nu;
+  auto d = std::make_shared<gv::data::Dataset>();
+  return made(info.Env(), gv::data::from_ratings(in, d.get()), d);
 }
 
 }  // namespace gv::binding

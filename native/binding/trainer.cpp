@@ -1,6 +1,7 @@
-// Models, the native trainer and evaluate(): modelTensors, evaluate, train,
+// Models, the native trainer, evaluate() and predict(): modelTensors, evaluate, predict, train,
 // and the runs each environment keeps so its teardown can stop them.
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -8,6 +9,7 @@
 
 #include "binding.h"
 #include "convert.h"
+#include "worker.h"
 
 namespace gv::binding {
 
@@ -67,16 +69,21 @@ Napi::Value model_tensors(const Napi::CallbackInfo& info) {
   return tensor_specs_js(env, *m);
 }
 
-// evaluate(names, shapes, arrays, model, dataset) -> { rows, loss, accuracy | rmse }
-Napi::Value evaluate(const Napi::CallbackInfo& info) {
+namespace {
+
+// A snapshot's tensors as (names, shapes, arrays) at info[0..2]. Misaligned
+// arrays are copied into keep; own = true copies every array (a job off the
+// JS thread must not read JS memory).
+std::vector<gv::model::NamedArray> named_arrays(const Napi::CallbackInfo& info, const char* what,
+                                                std::vector<std::vector<float>>* keep, bool own) {
   Napi::Env env = info.Env();
   if (info.Length() < 5 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsArray())
-    throw_arg(env, "evaluate expects (names, shapes, arrays, model, dataset)");
+    throw_arg(env, std::string(what) + " expects (names, shapes, arrays, model, dataset)");
   Napi::Array names = info[0].As<Napi::Array>(), shapes = info[1].As<Napi::Array>(), arrays = info[2].As<Napi::Array>();
   const uint32_t n = names.Length();
   if (shapes.Length() != n || arrays.Length() != n) throw_arg(env, "names, shapes and arrays must have one entry per tensor");
   std::vector<gv::model::NamedArray> tensors(n);
-  std::vector<std::vector<float>> copies(n);  // of misaligned arrays
+  keep->assign(n, {});
   for (uint32_t i = 0; i < n; ++i) {
     gv::model::NamedArray& t = tensors[i];
     t.name = names.Get(i).ToString().Utf8Value();
@@ -88,9 +95,43 @@ Napi::Value evaluate(const Napi::CallbackInfo& info) {
     if (!av.IsTypedArray() || av.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
       throw_arg(env, "arrays entries must be Float32Arrays");
     Napi::Float32Array f = av.As<Napi::Float32Array>();
-    t.data = aligned_floats(f, &copies[i]);
     t.size = f.ElementLength();
+    if (own) {
+      (*keep)[i].assign(f.Data(), f.Data() + t.size);
+      t.data = (*keep)[i].data();
+    } else {
+      t.data = aligned_floats(f, &(*keep)[i]);
+    }
   }
+  return tensors;
+}
+
+Napi::Object prediction_js(Napi::Env env, gv::model::Kind kind, const gv::model::Prediction& r) {
+  auto floats = [&](const std::vector<float>& v) {
+    Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
+    if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(float));
+    return a;
+  };
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("rows", Napi::Number::New(env, static_cast<double>(r.rows)));
+  o.Set("width", Napi::Number::New(env, static_cast<double>(r.width)));
+  o.Set("values", floats(r.values));
+  if (kind != gv::model::Kind::Linear && kind != gv::model::Kind::Mf) {
+    Napi::Int32Array c = Napi::Int32Array::New(env, r.classes.size());
+    if (!r.classes.empty()) std::memcpy(c.Data(), r.classes.data(), r.classes.size() * sizeof(int32_t));
+    o.Set("classes", c);
+  }
+  if (kind == gv::model::Kind::Logistic || kind == gv::model::Kind::Svm) o.Set("labels", floats(r.labels));
+  return o;
+}
+
+}  // namespace
+
+// evaluate(names, shapes, arrays, model, dataset) -> { rows, loss, accuracy | rmse }
+Napi::Value evaluate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<std::vector<float>> copies;  // of misaligned arrays
+  std::vector<gv::model::NamedArray> tensors = named_arrays(info, "evaluate", &copies, false);
   gv::model::ModelSpec spec = to_model_spec(env, info[3]);
   DatasetPtr d = dataset_arg(info, 4);
   gv::model::Evaluation ev;
@@ -104,6 +145,35 @@ Napi::Value evaluate(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// predict(names, shapes, arrays, model, dataset, threads) -> { rows, width, values, classes?, labels? }
+Napi::Value predict(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<std::vector<float>> copies;
+  std::vector<gv::model::NamedArray> tensors = named_arrays(info, "predict", &copies, false);
+  gv::model::ModelSpec spec = to_model_spec(env, info[3]);
+  DatasetPtr d = dataset_arg(info, 4);
+  const unsigned threads = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Uint32Value() : 0;
+  gv::model::Prediction r;
+  Status s = gv::model::predict(spec, tensors, *d, &r, threads);
+  if (!s.ok()) throw status_error(env, s, nullptr);
+  return prediction_js(env, spec.kind, r);
+}
+
+// predictAsync(...): predict on the libuv pool, on copies of the tensors.
+Napi::Value predict_async(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto copies = std::make_shared<std::vector<std::vector<float>>>();
+  std::vector<gv::model::NamedArray> tensors = named_arrays(info, "predictAsync", copies.get(), true);
+  gv::model::ModelSpec spec = to_model_spec(env, info[3]);
+  DatasetPtr d = dataset_arg(info, 4);
+  const unsigned threads = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Uint32Value() : 0;
+  auto job = [copies, tensors = std::move(tensors), spec, d, threads](gv::model::Prediction* out) {
+    return gv::model::predict(spec, tensors, *d, out, threads);
+  };
+  const gv::model::Kind kind = spec.kind;
+  return queue_promise<gv::model::Prediction>(
+      env, std::move(job), [kind](Napi::Env e, gv::model::Prediction& r) { return prediction_js(e, kind, r); });
+}
 
 // train(store, dataset, model, options, onProgress) -> { done: Promise<result>, cancel() }
 Napi::Value train(const Napi::CallbackInfo& info) {

@@ -69,6 +69,45 @@ struct CsvOptions {
 // are accepted; a quote left open at the end of a line is an error.
 Status load_csv(const std::string& file, const CsvOptions& o, Dataset* out);
 
+// ---- datasets from arrays in memory (copied; checked as a loader checks a
+// file: a bad value is ERR_INVALID_ARGUMENT naming the array and its index).
+
+// Labels of the rows, or none (data = null: unlabelled rows, for predict()).
+// Classes follow the loaders' rule (finish_labels): ±1 or 0/1 are binary,
+// other non-negative integers class ids, anything else regression targets.
+struct Column {
+  const float* data = nullptr;
+  uint64_t size = 0;
+};
+// x: rows * features floats, row-major.
+Status from_dense(const float* x, uint64_t size, uint64_t features, const Column& labels, Dataset* out);
+
+// CSR; offsets and indices arrive as doubles (exact integers below 2^53)
+// so a negative or fractional one is reported, not wrapped.
+struct SparseInput {
+  const double* indptr = nullptr;  // rows + 1 offsets, from 0 to nnz, non-decreasing
+  uint64_t indptrSize = 0;
+  const double* indices = nullptr;  // 0-based, ascending within a row, below features
+  uint64_t indicesSize = 0;
+  const float* values = nullptr;
+  uint64_t valuesSize = 0;
+  uint64_t features = 0;  // 0: the largest index + 1
+};
+Status from_sparse(const SparseInput& in, const Column& labels, Dataset* out);
+
+struct RatingsInput {
+  const double* user = nullptr;
+  const double* item = nullptr;
+  const float* ratings = nullptr;  // null: unrated pairs (for predict())
+  uint64_t size = 0;
+  uint64_t users = 0, items = 0;  // 0: the largest id + 1; else ids must be below
+};
+Status from_ratings(const RatingsInput& in, Dataset* out);
+
+// The rows in an order drawn from seed (Fisher-Yates on SplitMix64): the same
+// order on every platform.
+Status shuffle(const Dataset& d, uint64_t seed, Dataset* out);
+
 // ---- synthetic data, deterministic from the seed on a given platform.
 
 struct SyntheticOptions {

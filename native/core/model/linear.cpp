@@ -106,6 +106,10 @@ class LinearFamily final : public Model {
     }
     out->rows += b.n;
   }
+  void outputs(const float* const* p, const Dataset& d, uint64_t begin, uint64_t end, float* ws, float* out) const override {
+    Batch b{nullptr, begin, static_cast<size_t>(end - begin)};
+    forward(p, d, b, out, ws, ws + b.n);
+  }
 };
 
 }  // namespace

@@ -98,6 +98,9 @@ class Mf final : public Model {
     }
     out->rows += end - begin;
   }
+  void outputs(const float* const* p, const Dataset& d, uint64_t begin, uint64_t end, float*, float* out) const override {
+    for (uint64_t r = begin; r < end; ++r) out[r - begin] = predict(p, d.user[r], d.item[r]);
+  }
 };
 
 }  // namespace

@@ -129,6 +129,13 @@ class Mlp final : public Model {
     out->loss += K().softmax_xent_batch(Z, b.n, C, labels, nullptr);
     out->rows += b.n;
   }
+  void outputs(const float* const* p, const Dataset& d, uint64_t begin, uint64_t end, float* ws, float* out) const override {
+    Batch b{nullptr, begin, size_t(end - begin)};
+    const SparseView* sv = view_for(d, b, false);
+    std::vector<float*> A;
+    const float* Z = forward(p, d, b, sv ? nullptr : dense_rows(d, b, nullptr), sv, ws, A);
+    std::memcpy(out, Z, b.n * dims_.classes * sizeof(float));
+  }
 
  private:
   std::vector<size_t> widths_;

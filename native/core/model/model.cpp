@@ -226,7 +226,8 @@ Status evaluate(const Model& m, const float* const* p, const Dataset& d, Evaluat
   return Status::Ok();
 }
 
-Status evaluate(const ModelSpec& spec, const std::vector<NamedArray>& tensors, const Dataset& d, Evaluation* out) {
+Status from_tensors(const ModelSpec& spec, const std::vector<NamedArray>& tensors, std::unique_ptr<Model>* out,
+                    std::vector<const float*>* p) {
   std::vector<std::string> names;
   std::vector<std::vector<int64_t>> shapes;
   for (const NamedArray& t : tensors) {
@@ -237,13 +238,19 @@ Status evaluate(const ModelSpec& spec, const std::vector<NamedArray>& tensors, c
     names.push_back(t.name);
     shapes.push_back(t.shape);
   }
-  std::unique_ptr<Model> m;
   std::vector<int> order;
-  Status s = Model::from_shapes(spec, names, shapes, &m, &order);
+  Status s = Model::from_shapes(spec, names, shapes, out, &order);
   if (!s.ok()) return s;
+  p->clear();
+  for (int k : order) p->push_back(tensors[static_cast<size_t>(k)].data);
+  return Status::Ok();
+}
+
+Status evaluate(const ModelSpec& spec, const std::vector<NamedArray>& tensors, const Dataset& d, Evaluation* out) {
+  std::unique_ptr<Model> m;
   std::vector<const float*> p;
-  for (int k : order) p.push_back(tensors[static_cast<size_t>(k)].data);
-  return evaluate(*m, p.data(), d, out);
+  Status s = from_tensors(spec, tensors, &m, &p);
+  return s.ok() ? evaluate(*m, p.data(), d, out) : s;
 }
 
 }  // namespace gv::model

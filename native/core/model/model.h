@@ -82,6 +82,14 @@ class Model {
   // Adds the loss (and correct count or squared error) of rows [begin, end).
   virtual void eval(const float* const* p, const data::Dataset& d, uint64_t begin, uint64_t end, float* ws,
                     EvalSums* out) const = 0;
+  // The model's raw output for rows [begin, end), output_width() floats per
+  // row into out: z = x.w + b (linear, logistic, svm), the logits (softmax,
+  // mlp), the rating (mf). Labels are not read. ws as for eval().
+  virtual void outputs(const float* const* p, const data::Dataset& d, uint64_t begin, uint64_t end, float* ws,
+                       float* out) const = 0;
+  size_t output_width() const {
+    return spec_.kind == Kind::Softmax || spec_.kind == Kind::Mlp ? static_cast<size_t>(dims_.classes) : 1;
+  }
   // Rows eval() handles per call with workspace_floats(d, kEvalBlock) floats.
   static constexpr size_t kEvalBlock = 256;
 
@@ -121,6 +129,26 @@ struct Evaluation {
 };
 Status evaluate(const Model& m, const float* const* p, const data::Dataset& d, Evaluation* out);
 
+// predict(): what a model says about each row of d (labels unread).
+//   softmax, mlp: values = probabilities [rows, classes], classes = argmax
+//   logistic: values = P(y = +1), classes 0/1, labels ±1
+//   svm: values = the margin x.w + b, classes 0/1, labels ±1
+//   linear: values; mf: values = the ratings of the (user, item) pairs
+struct Prediction {
+  uint64_t rows = 0;
+  size_t width = 1;             // values per row
+  std::vector<float> values;    // rows * width
+  std::vector<int32_t> classes; // classifiers: per row
+  std::vector<float> labels;    // logistic, svm: ±1 per row
+};
+// Checks that rows of d can be fed to m: feature rows of the model's width
+// (sparse rows may use fewer features), or (user, item) pairs within its
+// users and items for mf. ShapeError names the tensor and both shapes.
+Status check_input(const Model& m, const data::Dataset& d);
+// threads: 0 = as many as the machine has for large inputs (small ones run
+// on the calling thread).
+Status predict(const Model& m, const float* const* p, const data::Dataset& d, Prediction* out, unsigned threads = 0);
+
 // A snapshot's tensor for evaluate(): its name, shape and size values.
 struct NamedArray {
   std::string name;
@@ -128,9 +156,17 @@ struct NamedArray {
   const float* data = nullptr;
   size_t size = 0;
 };
+// The model of tensors given by name, in any order (Model::from_shapes), and
+// their data in the model's order. A tensor whose values do not fill its
+// shape is ERR_SHAPE.
+Status from_tensors(const ModelSpec& spec, const std::vector<NamedArray>& tensors, std::unique_ptr<Model>* out,
+                    std::vector<const float*>* p);
 // evaluate() of a model given its tensors by name, in any order (the model
 // comes from their shapes: Model::from_shapes). A tensor whose values do not
 // fill its shape is ERR_SHAPE.
 Status evaluate(const ModelSpec& spec, const std::vector<NamedArray>& tensors, const data::Dataset& d, Evaluation* out);
+// predict() of a model given its tensors by name, as evaluate() above.
+Status predict(const ModelSpec& spec, const std::vector<NamedArray>& tensors, const data::Dataset& d, Prediction* out,
+               unsigned threads = 0);
 
 }  // namespace gv::model

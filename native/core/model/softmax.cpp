@@ -55,6 +55,11 @@ class Softmax final : public Model {
     out->loss += K().softmax_xent_batch(Z, b.n, C, labels, nullptr);
     out->rows += b.n;
   }
+  void outputs(const float* const* p, const Dataset& d, uint64_t begin, uint64_t end, float*, float* out) const override {
+    Batch b{nullptr, begin, size_t(end - begin)};
+    const SparseView* sv = view_for(d, b, false);
+    first_layer(d, b, sv ? nullptr : dense_rows(d, b, nullptr), sv, p[0], p[1], dims_.classes, out);
+  }
 };
 
 }  // namespace

@@ -1,0 +1,171 @@
+/**
+ * Predictions of a trained model: `predict(store.snapshot(), 'softmax', rows)`.
+ * The model runs natively on the kernels training uses, in blocks of rows,
+ * on several threads for large inputs; {@link predictAsync} does the same off
+ * the JavaScript thread. The parameters are found by name, as in
+ * {@link evaluate}, and their shapes give the model's.
+ */
+import { describe, isPlainObject } from './config';
+import { InvalidArgumentError, ShapeError, fromNative } from './errors';
+import { native, type NativeDatasetInstance, type NativeModelSpec, type NativePrediction } from './native';
+import { Dataset, type SparseRow } from './data';
+import type { ParameterStore } from './store';
+import type { Snapshot } from './snapshot';
+import { modelArg, withTensors, type ModelKind, type ModelOptions } from './trainer';
+
+/**
+ * What a model says about each row. Fields by model:
+ * - `softmax`, `mlp`: `classes` (the most probable class) and
+ *   `probabilities` (rows × `width` classes, row-major, each row sums to 1);
+ * - `logistic`: `probabilities` = P(y = +1) per row, `labels` ±1 and
+ *   `classes` 0/1 (as {@link Dataset.classIds});
+ * - `svm`: `scores` (the margin x·w + b), `labels` ±1, `classes` 0/1;
+ * - `linear`: `values`; `mf`: `ratings` of the (user, item) pairs.
+ */
+export interface Prediction {
+  readonly model: ModelKind;
+  readonly rows: number;
+  /** Values per row in `probabilities` (softmax, mlp: the classes), else 1. */
+  readonly width: number;
+  readonly classes?: Int32Array;
+  readonly probabilities?: Float32Array;
+  readonly labels?: Float32Array;
+  readonly scores?: Float32Array;
+  readonly values?: Float32Array;
+  readonly ratings?: Float32Array;
+}
+
+/** (user, item) pairs for `mf`, ids 0-based. */
+export interface RatingPairs {
+  readonly users: ArrayLike<number>;
+  readonly items: ArrayLike<number>;
+}
+
+/**
+ * Rows to predict: a {@link Dataset}; a Float32Array of rows × features
+ * (row-major); an array of dense rows or of sparse rows (`{ indices, values }`);
+ * for `mf`, `{ users, items }`.
+ */
+export type PredictInput = Dataset | Float32Array | ReadonlyArray<ArrayLike<number>> | readonly SparseRow[] | RatingPairs;
+
+export interface PredictOptions {
+  /** Threads for a large input; 0: one per core. Small inputs run on the calling thread. @default 0 */
+  readonly threads?: number;
+}
+
+/**
+ * Predicts with a model at the parameters of a snapshot (or a fresh snapshot
+ * of a store). A row of the wrong width is a ShapeError naming the tensor
+ * and both shapes; a bad value in an array input an InvalidArgumentError
+ * naming the array and index.
+ */
+export function predict(
+  params: Snapshot | ParameterStore,
+  model: ModelKind | ModelOptions,
+  input: PredictInput,
+  options?: PredictOptions,
+): Prediction {
+  const m = modelArg(model, 'predict()');
+  const threads = threadsOf(options);
+  return withTensors(params, 'predict', (names, shapes, arrays) => {
+    const d = inputData(input, m, names, shapes);
+    return shape(m, native().predict(names, shapes, arrays, m, d, threads));
+  });
+}
+
+/** {@link predict} off the JavaScript thread, on a copy of the parameters. */
+export async function predictAsync(
+  params: Snapshot | ParameterStore,
+  model: ModelKind | ModelOptions,
+  input: PredictInput,
+  options?: PredictOptions,
+): Promise<Prediction> {
+  const m = modelArg(model, 'predictAsync()');
+  const threads = threadsOf(options);
+  const pending = withTensors(params, 'predictAsync', (names, shapes, arrays) =>
+    native().predictAsync(names, shapes, arrays, m, inputData(input, m, names, shapes), threads),
+  );
+  return shape(m, await pending.catch((e: unknown) => Promise.reject(fromNative(e))));
+}
+
+function threadsOf(options: PredictOptions | undefined): number {
+  if (options === undefined) return 0;
+  if (!isPlainObject(options)) throw new InvalidArgumentError('options', `options must be an object, got ${describe(options)}`);
+  for (const k of Object.keys(options))
+    if (k !== 'threads') throw new InvalidArgumentError(k, `unknown option '${k}' of predict() (known: threads)`);
+  const t = options.threads ?? 0;
+  if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t > 1024)
+    throw new InvalidArgumentError('threads', `threads must be an integer in 0..1024, got ${describe(t)}`);
+  return t;
+}
+
+// The model's first tensor (w [F], W [F, C], W1 [F, H]) and its input width.
+function firstTensor(m: NativeModelSpec): string {
+  return m.kind === 'mlp' ? 'W1' : m.kind === 'softmax' ? 'W' : 'w';
+}
+function featuresOf(m: NativeModelSpec, names: string[], shapes: number[][]): number | undefined {
+  const i = names.indexOf(firstTensor(m));
+  return i >= 0 ? shapes[i][0] : undefined;
+}
+
+function inputData(input: PredictInput, m: NativeModelSpec, names: string[], shapes: number[][]): NativeDatasetInstance {
+  if (input instanceof Dataset) return input.handle;
+  if (m.kind === 'mf') {
+    if (!isPlainObject(input) || !('users' in input) || !('items' in input))
+      throw new InvalidArgumentError('input', `model 'mf' predicts { users, items } pairs or a ratings Dataset, got ${describe(input)}`);
+    const p = input as RatingPairs;
+    return Dataset.fromRatings({ users: p.users, items: p.items }).handle;
+  }
+  const F = featuresOf(m, names, shapes);
+  if (input instanceof Float32Array) {
+    if (F === undefined || F === 0) throw new InvalidArgumentError('params', 'the parameters have no input tensor of this model');
+    if (input.length % F !== 0) {
+      const t = firstTensor(m);
+      const i = names.indexOf(t);
+      throw new ShapeError(t, `the input has ${input.length} values, not a whole number of rows of ${F} features; tensor '${t}' has shape [${shapes[i].join(', ')}]`);
+    }
+    return Dataset.fromDense(input, { features: F }).handle;
+  }
+  if (Array.isArray(input)) {
+    const first: unknown = input[0];
+    if (input.length > 0 && isPlainObject(first) && 'indices' in first) {
+      const rows = input as readonly SparseRow[];
+      const indptr = new Float64Array(rows.length + 1);
+      rows.forEach((r, i) => {
+        if (!isPlainObject(r) || r.indices == null || r.values == null || r.indices.length !== r.values.length)
+          throw new InvalidArgumentError('input', `input[${i}] is not a sparse row { indices, values } of equal lengths`, i);
+        indptr[i + 1] = indptr[i] + r.indices.length;
+      });
+      const indices = new Float64Array(indptr[rows.length]);
+      const values = new Float32Array(indptr[rows.length]);
+      rows.forEach((r, i) => {
+        indices.set(Array.from(r.indices, Number), indptr[i]);
+        values.set(r.values, indptr[i]);
+      });
+      // features: the largest index + 1, so an index beyond the model is the core's ShapeError
+      return Dataset.fromSparse({ indptr, indices, values }).handle;
+    }
+    return Dataset.fromDense(input as ReadonlyArray<ArrayLike<number>>, { features: input.length ? undefined : F }).handle;
+  }
+  throw new InvalidArgumentError(
+    'input',
+    `predict takes a Dataset, a Float32Array of rows × features, or an array of rows, got ${describe(input)}`,
+  );
+}
+
+function shape(m: NativeModelSpec, r: NativePrediction): Prediction {
+  const base = { model: m.kind as ModelKind, rows: r.rows, width: r.width };
+  switch (m.kind) {
+    case 'softmax':
+    case 'mlp':
+      return Object.freeze({ ...base, classes: r.classes, probabilities: r.values });
+    case 'logistic':
+      return Object.freeze({ ...base, classes: r.classes, labels: r.labels, probabilities: r.values });
+    case 'svm':
+      return Object.freeze({ ...base, classes: r.classes, labels: r.labels, scores: r.values });
+    case 'linear':
+      return Object.freeze({ ...base, values: r.values });
+    default:
+      return Object.freeze({ ...base, ratings: r.values });
+  }
+}
