@@ -113,3 +113,34 @@ test('usage errors are found before any work: exit 2 and one line naming the opt
     expect(r.out).not.toMatch(/epoch/);
   }
 });
+
+describe('gradvault predict', () => {
+  test('a checkpoint on a LIBSVM file: CSV rows, JSON lines, a summary with the accuracy on stderr', () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 400; i++) lines.push(`${i % 2 ? 1 : -1} 1:${i % 2 ? 1 : -1} 2:0.5`);
+    fs.writeFileSync(path.join(dir, 'p.svm'), lines.join('\n') + '\n');
+    expect(run('train', '--data', 'p.svm', '--model', 'svm', '--epochs', '3', '--save', 'p.safetensors').code).toBe(0);
+    // w, b fit three models: --kind decides
+    const amb = run('predict', '--model', 'p.safetensors', '--data', 'p.svm');
+    expect(amb.code).toBe(2);
+    expect(amb.err).toMatch(/linear.*logistic.*svm/);
+    const r = run('predict', '--model', 'p.safetensors', '--data', 'p.svm', '--kind', 'svm');
+    expect(r.code).toBe(0);
+    const rows = r.out.trim().split('\n');
+    expect(rows[0]).toBe('row,label,score');
+    expect(rows.length).toBe(401);
+    expect(rows[1]).toMatch(/^0,-1,-/);
+    expect(rows[2]).toMatch(/^1,1,\d/);
+    expect(r.err).toMatch(/predicted 400 rows with svm .* accuracy 1\.0000/);
+    const j = run('predict', '--model', 'p.safetensors', '--data', 'p.svm', '--kind', 'svm', '--json', '--out', 'p.jsonl');
+    expect(j.code).toBe(0);
+    const first = JSON.parse(fs.readFileSync(path.join(dir, 'p.jsonl'), 'utf8').split('\n')[0]);
+    expect(first).toEqual({ row: 0, label: -1, score: expect.any(Number) });
+    // a file of another width: one line naming the tensor and both shapes
+    fs.writeFileSync(path.join(dir, 'wide.svm'), '1 7:1\n');
+    const bad = run('predict', '--model', 'p.safetensors', '--data', 'wide.svm', '--kind', 'svm');
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/tensor 'w' has shape \[2\]/);
+    expect(run('predict', '--model', 'missing.safetensors', '--data', 'p.svm').code).toBe(1);
+  });
+});

@@ -9,7 +9,7 @@ const { execFileSync } = require('node:child_process');
 module.exports = async () => {
   const root = path.join(__dirname, '..');
   const lib = path.join(root, 'lib');
-  const stale = fs.readdirSync(lib).filter((f) => f.endsWith('.ts')).some((f) => {
+  const stale = fs.readdirSync(lib, { recursive: true }).filter((f) => f.endsWith('.ts')).some((f) => {
     const out = path.join(root, 'dist', f.replace(/\.ts$/, '.js'));
     return !fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(path.join(lib, f)).mtimeMs;
   });

@@ -36,19 +36,7 @@ export async function loadData(o: { data?: string; format?: string; labels?: str
     all = synthetic(kind as 'blobs', { rows: o.rows ? Math.ceil(o.rows / 0.9) : kind === 'sparse-logistic' ? 100000 : 50000, seed: o.seed });
     what = `synthetic ${kind}`;
   } else {
-    const file = o.data!;
-    const format = o.format ?? (/\.csv$/i.test(file) ? 'csv' : /idx\d-ubyte(\.gz)?$/i.test(file) ? 'idx' : 'libsvm');
-    if (format === 'idx') {
-      const labels = o.labels ?? file.replace('images-idx3', 'labels-idx1');
-      if (labels === file) throw new UsageError('--labels FILE is needed with an IDX images file');
-      all = await loadIdx(file, labels);
-    } else if (format === 'csv') {
-      all = await loadCsv(file, { label: csvLabel(o.label) });
-    } else if (format === 'libsvm') {
-      all = await loadLibsvm(file);
-    } else {
-      throw new UsageError(`--format must be idx, libsvm or csv, got '${format}'`);
-    }
+    all = await loadFile(o.data!, o);
   }
   if (o.test) {
     const t = o.test;
@@ -57,6 +45,19 @@ export async function loadData(o: { data?: string; format?: string; labels?: str
   }
   const [train, test] = all.split(0.9);
   return { train: cut(train), test, what: `${what} (90% train, 10% test)` };
+}
+
+/** One data file, its format from --format or its name (IDX labels beside it, or --labels). */
+export async function loadFile(file: string, o: { format?: string; labels?: string; label?: string }): Promise<Dataset> {
+  const format = o.format ?? (/\.csv$/i.test(file) ? 'csv' : /idx\d-ubyte(\.gz)?$/i.test(file) ? 'idx' : 'libsvm');
+  if (format === 'idx') {
+    const labels = o.labels ?? file.replace('images-idx3', 'labels-idx1');
+    if (labels === file) throw new UsageError('--labels FILE is needed with an IDX images file');
+    return loadIdx(file, labels);
+  }
+  if (format === 'csv') return loadCsv(file, { label: csvLabel(o.label) });
+  if (format === 'libsvm') return loadLibsvm(file);
+  throw new UsageError(`--format must be idx, libsvm or csv, got '${format}'`);
 }
 
 export function csvLabel(label: string | undefined): string | number {

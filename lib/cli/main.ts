@@ -9,6 +9,8 @@ import { UsageError, int, intList, list, positive } from './args';
 import { bench } from './bench';
 import { demo } from './demo';
 import { inspect } from './inspect';
+import { exportCommand } from './export';
+import { predictCommand } from './predict';
 import { keygen, server } from './server';
 import { launch } from './launch';
 import { train } from './train';
@@ -75,6 +77,26 @@ export async function main(argv: string[]): Promise<number> {
     .description("print a checkpoint's tensors, shapes, version, mode and optimizer state")
     .argument('<file>', 'a .safetensors file')
     .action(async (file) => inspect(file));
+  program
+    .command('predict')
+    .description("a checkpoint's model on the rows of a data file: CSV (row, class and probabilities, or label and score, or value) or JSON lines; a summary on stderr")
+    .requiredOption('--model <file>', 'a .safetensors checkpoint')
+    .requiredOption('--data <file>', 'IDX images, LIBSVM or CSV file')
+    .addOption(new Option('--format <format>', 'file format (default: from the file name)').choices(['idx', 'libsvm', 'csv']))
+    .option('--labels <file>', 'IDX labels file (default: the images file name with labels-idx1)')
+    .option('--label <column>', 'CSV label column (index or header name)')
+    .addOption(new Option('--kind <model>', 'the model (default: from the tensor names; w, b need it)').choices(MODELS as string[]))
+    .option('--out <file>', 'write here instead of stdout')
+    .option('--json', 'JSON lines instead of CSV', false)
+    .action(async (o) => predictCommand(o));
+  program
+    .command('export')
+    .description("write a checkpoint's model as an ONNX file for onnxruntime (Node, web, mobile, Python)")
+    .argument('<file>', 'a .safetensors checkpoint')
+    .requiredOption('--onnx <file>', 'the ONNX file to write')
+    .addOption(new Option('--model <model>', 'default: from the tensor names (W, b: softmax; W1, b1, ...: mlp; U, V: mf); w, b need it').choices(MODELS as string[]))
+    .option('--json', 'one JSON line: the file, its inputs and outputs', false)
+    .action(async (file, o) => exportCommand(file, o));
   program
     .command('server')
     .description('run one shard of a cluster (a vault behind an authenticated socket) until SIGINT or SIGTERM')
