@@ -144,3 +144,16 @@ describe('gradvault predict', () => {
     expect(run('predict', '--model', 'missing.safetensors', '--data', 'p.svm').code).toBe(1);
   });
 });
+
+test('start: a first run whose test accuracy ends near what the data allows, predictions, what next', () => {
+  const r = run('start', '--threads', '2');
+  expect(r.code).toBe(0);
+  const acc = Array.from(r.out.matchAll(/^\s+\d+\/\d+\s+[\d.]+\s+[\d.]+\s+([\d.]+)\s/gm), (m) => Number(m[1]));
+  expect(acc.length).toBeGreaterThanOrEqual(6);
+  // Fashion-MNIST (an MLP: 0.85+) or the synthetic set (ceiling 0.95: 0.9+)
+  expect(acc[acc.length - 1]).toBeGreaterThan(r.out.includes('Fashion-MNIST') ? 0.85 : 0.9);
+  expect(acc[acc.length - 1]).toBeGreaterThan(acc[0]);
+  expect(r.out).toMatch(/Test accuracy 0\.\d{3}/);
+  expect(r.out).toMatch(/Predictions on the first 6 test rows/);
+  expect(r.out).toMatch(/What to try next:/);
+}, 120_000);

@@ -11,6 +11,7 @@ import { demo } from './demo';
 import { inspect } from './inspect';
 import { exportCommand } from './export';
 import { predictCommand } from './predict';
+import { start } from './start';
 import { keygen, server } from './server';
 import { launch } from './launch';
 import { train } from './train';
@@ -37,6 +38,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--size <n>', 'numbers in the shared tensor', int('--size', 1, 1 << 24), 256)
     .option('--no-train', 'skip the training run')
     .action(async (o) => demo(o));
+  program
+    .command('start')
+    .description('a first run: train on Fashion-MNIST (when installed) or a synthetic set of known best accuracy, predict a few rows, say what to try next')
+    .option('--threads <n>', 'native threads', int('--threads', 1, 1024), Math.min(4, os.availableParallelism()))
+    .action(async (o) => start(o));
   dataOptions(
     program
       .command('train')
