@@ -158,17 +158,25 @@ export class Dataset {
       let flat: Float32Array;
       let features = o.features;
       if (isRowArray(x)) {
+        // each row read once, each value as floats() reads it (no null → 0, no '' → 0)
         const rows = x as ArrayLike<ArrayLike<number>>;
-        const width = rows.length ? rows[0].length : (features ?? 0);
+        const first: unknown = rows[0];
+        if (!isArrayLike(first)) throw new InvalidArgumentError('x', `x[0] is not a row of numbers (got ${describe(first)})`, 0);
+        const width = first.length;
         if (features !== undefined && features !== width)
           throw new InvalidArgumentError('x', `x[0] has ${width} values, features says ${features}`, 0);
         features = width;
         flat = new Float32Array(rows.length * width);
         for (let r = 0; r < rows.length; ++r) {
-          const row = rows[r];
-          if (row == null || typeof row.length !== 'number' || row.length !== width)
+          const row: unknown = r === 0 ? first : rows[r];
+          if (!isArrayLike(row) || row.length !== width)
             throw new InvalidArgumentError('x', `x[${r}] is not a row of ${width} numbers (got ${describe(row)})`, r);
-          for (let c = 0; c < width; ++c) flat[r * width + c] = Number(row[c]);
+          for (let c = 0; c < width; ++c) {
+            const v: unknown = row[c];
+            if (typeof v !== 'number' && typeof v !== 'bigint')
+              throw new InvalidArgumentError('x', `x[${r}][${c}] is ${describe(v)}, not a number`, r * width + c);
+            flat[r * width + c] = Number(v);
+          }
         }
       } else {
         flat = floats(x, 'x');
@@ -176,7 +184,9 @@ export class Dataset {
       if (features === undefined)
         throw new InvalidArgumentError('features', 'features is required when x is one flat array (rows × features values)');
       checkCount(features, 'features');
-      return native().fromDense(flat, features, o.labels === undefined ? null : floats(o.labels, 'labels'));
+      const labels = o.labels === undefined ? null : floats(o.labels, 'labels');
+      if (features > 0 && flat.length % features === 0) checkLabels(labels, flat.length / features, 'labels');
+      return native().fromDense(flat, features, labels);
     }, 'fromDense');
   }
 
@@ -191,13 +201,10 @@ export class Dataset {
       const o = requireInput(input, 'Dataset.fromSparse()');
       checkKeys(o, ['indptr', 'indices', 'values', 'features', 'labels'], '', 'Dataset.fromSparse()');
       if (o.features !== undefined) checkCount(o.features, 'features');
-      return native().fromSparse(
-        doubles(o.indptr, 'indptr'),
-        doubles(o.indices, 'indices'),
-        floats(o.values, 'values'),
-        o.features ?? 0,
-        o.labels === undefined ? null : floats(o.labels, 'labels'),
-      );
+      const indptr = doubles(o.indptr, 'indptr');
+      const labels = o.labels === undefined ? null : floats(o.labels, 'labels');
+      checkLabels(labels, indptr.length - 1, 'labels');
+      return native().fromSparse(indptr, doubles(o.indices, 'indices'), floats(o.values, 'values'), o.features ?? 0, labels);
     }, 'fromSparse');
   }
 
@@ -212,13 +219,11 @@ export class Dataset {
       checkKeys(o, ['users', 'items', 'ratings', 'userCount', 'itemCount'], '', 'Dataset.fromRatings()');
       if (o.userCount !== undefined) checkCount(o.userCount, 'userCount');
       if (o.itemCount !== undefined) checkCount(o.itemCount, 'itemCount');
-      return native().fromRatings(
-        doubles(o.users, 'users'),
-        doubles(o.items, 'items'),
-        o.ratings === undefined ? null : floats(o.ratings, 'ratings'),
-        o.userCount ?? 0,
-        o.itemCount ?? 0,
-      );
+      const users = doubles(o.users, 'users');
+      const ratings = o.ratings === undefined ? null : floats(o.ratings, 'ratings');
+      if (ratings && ratings.length !== users.length)
+        throw new InvalidArgumentError('ratings', `ratings has ${ratings.length} values, users ${users.length}`);
+      return native().fromRatings(users, doubles(o.items, 'items'), ratings, o.userCount ?? 0, o.itemCount ?? 0);
     }, 'fromRatings');
   }
 
@@ -232,6 +237,11 @@ export class Dataset {
    */
   static fromArrow(table: ArrowTableLike, options: ArrowOptions = {}): Dataset {
     return fromMemory(() => arrowRows(table, options ?? {}), 'fromArrow');
+  }
+
+  /** @internal Whether v is a Dataset made here (a brand check: Object.create(Dataset.prototype) is not one). */
+  static isDataset(v: unknown): v is Dataset {
+    return typeof v === 'object' && v !== null && #labels in v;
   }
 
   #checkRow(i: number): void {
@@ -517,15 +527,37 @@ function isRowArray(x: unknown): boolean {
   return Array.isArray(x) && x.length > 0 && typeof x[0] === 'object' && x[0] !== null;
 }
 
-// A Float32Array as it is (the addon copies it); other arrays converted.
+// A typed array whose buffer was transferred (postMessage, structuredClone)
+// reads as empty: an error, not a dataset of 0 rows.
+function checkAttached(v: ArrayBufferView, name: string): void {
+  if (v.byteLength !== 0 || v.buffer instanceof SharedArrayBuffer) return;
+  try {
+    new Uint8Array(v.buffer, 0, 0);
+  } catch {
+    throw new InvalidArgumentError(name, `${name} is a view of a detached ArrayBuffer (transferred to a worker?): it has no values to read`);
+  }
+}
+
+// A Float32Array as it is (the addon copies it), but one over shared memory
+// is copied here: another thread could write a NaN between the addon's check
+// and its copy. Other arrays converted.
 function floats(v: unknown, name: string): Float32Array {
-  if (v instanceof Float32Array) return v;
+  if (ArrayBuffer.isView(v)) checkAttached(v, name);
+  if (v instanceof Float32Array) return v.buffer instanceof SharedArrayBuffer ? v.slice() : v;
   if (!isArrayLike(v)) throw new InvalidArgumentError(name, `${name} must be an array or typed array of numbers, got ${describe(v)}`);
   return Float32Array.from(v as ArrayLike<unknown>, numberAt(name));
 }
 
+// Labels (or ratings) of the wrong count; checked here too because the addon
+// reads an empty typed array as no labels at all.
+function checkLabels(labels: Float32Array | null, rows: number, name: string): void {
+  if (labels && rows >= 0 && labels.length !== rows)
+    throw new InvalidArgumentError(name, `${name} has ${labels.length} values, the data ${rows} rows`);
+}
+
 // Offsets and ids travel as doubles so the core sees negatives and fractions.
 function doubles(v: unknown, name: string): Float64Array {
+  if (ArrayBuffer.isView(v)) checkAttached(v, name);
   if (!isArrayLike(v)) throw new InvalidArgumentError(name, `${name} must be an array or typed array of integers, got ${describe(v)}`);
   return Float64Array.from(v as ArrayLike<unknown>, numberAt(name));
 }
@@ -542,12 +574,18 @@ function arrowRows(table: ArrowTableLike, o: ArrowOptions): NativeDatasetInstanc
   checkKeys(o, ['label', 'features'], '', 'Dataset.fromArrow()');
   if (typeof table !== 'object' || table === null || typeof table.getChild !== 'function' || !table.schema || typeof table.numRows !== 'number')
     throw new InvalidArgumentError('table', `Dataset.fromArrow() takes an apache-arrow Table, got ${describe(table)}`);
+  const rows = table.numRows;
+  if (!Number.isSafeInteger(rows) || rows < 0)
+    throw new InvalidArgumentError('table', `the table's numRows must be a non-negative integer, got ${describe(rows)}`);
+  if (o.label !== undefined && typeof o.label !== 'string')
+    throw new InvalidArgumentError('label', `label must be a column name, got ${describe(o.label)}`);
+  if (o.features != null && !(Array.isArray(o.features) && o.features.every((n) => typeof n === 'string')))
+    throw new InvalidArgumentError('features', `features must be an array of column names, got ${describe(o.features)}`);
   const all = table.schema.fields.map((f) => f.name);
   if (o.label !== undefined && !all.includes(o.label))
     throw new InvalidArgumentError('label', `the table has no column '${o.label}' (columns: ${all.join(', ')})`);
   const names = o.features ? [...o.features] : all.filter((n) => n !== o.label);
   if (names.length === 0) throw new InvalidArgumentError('features', 'the table has no feature column');
-  const rows = table.numRows;
   const column = (name: string, field: string): ArrayLike<number> => {
     const v = table.getChild(name);
     if (!v) throw new InvalidArgumentError(field, `the table has no column '${name}' (columns: ${all.join(', ')})`);
@@ -557,11 +595,18 @@ function arrowRows(table: ArrowTableLike, o: ArrowOptions): NativeDatasetInstanc
       throw new InvalidArgumentError(field, `column '${name}' is null at row ${r}`, r);
     }
     const a = v.toArray() as unknown;
-    if (!ArrayBuffer.isView(a) || a instanceof DataView) {
-      const type = table.schema.fields.find((f) => f.name === name)?.type;
+    const type = table.schema.fields.find((f) => f.name === name)?.type;
+    // toArray() of a decimal (or another type stored in several words per
+    // value) is its raw storage, not one number per row
+    if (!ArrayBuffer.isView(a) || a instanceof DataView)
       throw new InvalidArgumentError(field, `column '${name}' is ${String(type)}, not numeric`);
-    }
+    const n = (a as unknown as ArrayLike<unknown>).length;
+    if (n !== rows)
+      throw new InvalidArgumentError(field, `column '${name}' is ${String(type)}, not numeric: its values are ${n} numbers for ${rows} rows`);
     if (a instanceof BigInt64Array || a instanceof BigUint64Array) return Float64Array.from(a as ArrayLike<bigint>, (x) => Number(x));
+    // Float16 (apache-arrow's Type.Float, Precision.HALF): toArray() gives the raw bits
+    const t = type as { typeId?: unknown; precision?: unknown } | undefined;
+    if (t?.typeId === 3 && t.precision === 0 && a instanceof Uint16Array) return Float64Array.from(a, half);
     return a as unknown as ArrayLike<number>;
   };
   const F = names.length;
@@ -572,4 +617,14 @@ function arrowRows(table: ArrowTableLike, o: ArrowOptions): NativeDatasetInstanc
   });
   const labels = o.label === undefined ? null : floats(column(o.label, 'label'), 'label');
   return native().fromDense(x, F, labels);
+}
+
+// An IEEE 754 half-precision value from its bits.
+function half(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const e = (bits >> 10) & 0x1f;
+  const f = bits & 0x3ff;
+  if (e === 0) return sign * f * 2 ** -24;
+  if (e === 31) return f ? NaN : sign * Infinity;
+  return sign * (1 + f / 1024) * 2 ** (e - 15);
 }

@@ -5,8 +5,9 @@
  * the JavaScript thread. The parameters are found by name, as in
  * {@link evaluate}, and their shapes give the model's.
  */
+import { constants } from 'node:buffer';
 import { describe, isPlainObject } from './config';
-import { InvalidArgumentError, ShapeError, fromNative } from './errors';
+import { InvalidArgumentError, ShapeError, fromNative, guardInput } from './errors';
 import { native, type NativeDatasetInstance, type NativeModelSpec, type NativePrediction } from './native';
 import { Dataset, type SparseRow } from './data';
 import type { ParameterStore } from './store';
@@ -66,7 +67,7 @@ export function predict(
   options?: PredictOptions,
 ): Prediction {
   const m = modelArg(model, 'predict()');
-  const threads = threadsOf(options);
+  const threads = threadsOf(options, 'predict()');
   return withTensors(params, 'predict', (names, shapes, arrays) => {
     const d = inputData(input, m, names, shapes);
     return shape(m, native().predict(names, shapes, arrays, m, d, threads));
@@ -81,14 +82,22 @@ export async function predictAsync(
   options?: PredictOptions,
 ): Promise<Prediction> {
   const m = modelArg(model, 'predictAsync()');
-  const threads = threadsOf(options);
+  const threads = threadsOf(options, 'predictAsync()');
   const pending = withTensors(params, 'predictAsync', (names, shapes, arrays) =>
     native().predictAsync(names, shapes, arrays, m, inputData(input, m, names, shapes), threads),
   );
   return shape(m, await pending.catch((e: unknown) => Promise.reject(fromNative(e))));
 }
 
-function threadsOf(options: PredictOptions | undefined): number {
+// Options that throw when read (a getter, a trapping Proxy) give a typed error.
+function threadsOf(options: PredictOptions | undefined, what: string): number {
+  return guardInput(
+    () => readThreads(options),
+    (msg) => new InvalidArgumentError('options', `reading the options of ${what} threw: ${msg}`),
+  );
+}
+
+function readThreads(options: PredictOptions | undefined): number {
   if (options === undefined) return 0;
   if (!isPlainObject(options)) throw new InvalidArgumentError('options', `options must be an object, got ${describe(options)}`);
   for (const k of Object.keys(options))
@@ -108,8 +117,51 @@ function featuresOf(m: NativeModelSpec, names: string[], shapes: number[][]): nu
   return i >= 0 ? shapes[i][0] : undefined;
 }
 
+// Values per row of the answer: the classes of softmax and mlp (their last
+// weight's columns), else 1.
+function widthOf(m: NativeModelSpec, names: string[], shapes: number[][]): number {
+  let w = m.kind === 'softmax' ? 'W' : '';
+  if (m.kind === 'mlp') for (let l = 1; names.includes(`W${l}`); l++) w = `W${l}`;
+  const s = w ? shapes[names.indexOf(w)] : undefined;
+  return s && s.length === 2 ? s[1] : 1;
+}
+
+// The rows to predict, as a native dataset; an input that throws when read
+// (a getter, a revoked or trapping Proxy) is an InvalidArgumentError. An
+// answer too large for one Float32Array (rows × classes) is one too, before
+// the addon tries to allocate it.
 function inputData(input: PredictInput, m: NativeModelSpec, names: string[], shapes: number[][]): NativeDatasetInstance {
-  if (input instanceof Dataset) return input.handle;
+  // mf takes both biases or neither (as exportOnnx): one alone would be ignored
+  if (m.kind === 'mf' && names.includes('bu') !== names.includes('bi')) {
+    const [has, lacks] = names.includes('bu') ? ['bu', 'bi'] : ['bi', 'bu'];
+    throw new ShapeError(lacks, `model 'mf' takes both biases bu [users] and bi [items] or neither; the parameters have '${has}' but no '${lacks}'`);
+  }
+  const [d, rows] = guardInput(
+    () => {
+      const h = readInput(input, m, names, shapes);
+      return [h, h.info().rows] as const;
+    },
+    (msg) => new InvalidArgumentError('input', `predict(): reading the input threw: ${msg}`),
+  );
+  const width = widthOf(m, names, shapes);
+  if (rows * width > constants.MAX_LENGTH)
+    throw new InvalidArgumentError(
+      'input',
+      `the input has ${rows} rows × ${width} classes = ${rows * width} values to answer, more than one Float32Array holds (${constants.MAX_LENGTH}): predict slices of it (dataset.slice)`,
+    );
+  return d;
+}
+
+function isArrayLike(v: unknown): v is ArrayLike<unknown> {
+  return ArrayBuffer.isView(v) ? !(v instanceof DataView) : Array.isArray(v);
+}
+
+function readInput(input: PredictInput, m: NativeModelSpec, names: string[], shapes: number[][]): NativeDatasetInstance {
+  if (input instanceof Dataset) {
+    if (!Dataset.isDataset(input))
+      throw new InvalidArgumentError('input', 'input has the Dataset prototype but was not made by gradvault (a loader, synthetic or Dataset.from*)');
+    return input.handle;
+  }
   if (m.kind === 'mf') {
     if (!isPlainObject(input) || !('users' in input) || !('items' in input))
       throw new InvalidArgumentError('input', `model 'mf' predicts { users, items } pairs or a ratings Dataset, got ${describe(input)}`);
@@ -129,22 +181,42 @@ function inputData(input: PredictInput, m: NativeModelSpec, names: string[], sha
   if (Array.isArray(input)) {
     const first: unknown = input[0];
     if (input.length > 0 && isPlainObject(first) && 'indices' in first) {
+      // each row's arrays read once (a length that changes between reads
+      // cannot shift the rows after it), each value a number (no null → 0)
       const rows = input as readonly SparseRow[];
       const indptr = new Float64Array(rows.length + 1);
-      rows.forEach((r, i) => {
-        if (!isPlainObject(r) || r.indices == null || r.values == null || r.indices.length !== r.values.length)
+      const read: { indices: number[]; values: number[] }[] = [];
+      for (let i = 0; i < rows.length; i++) {
+        const r: unknown = rows[i];
+        const ri: unknown = isPlainObject(r) ? r.indices : undefined;
+        const rv: unknown = isPlainObject(r) ? r.values : undefined;
+        if (!isArrayLike(ri) || !isArrayLike(rv))
           throw new InvalidArgumentError('input', `input[${i}] is not a sparse row { indices, values } of equal lengths`, i);
-        indptr[i + 1] = indptr[i] + r.indices.length;
-      });
+        const num = (what: string) => (x: unknown, k: number): number => {
+          if (typeof x === 'number') return x;
+          if (typeof x === 'bigint') return Number(x);
+          throw new InvalidArgumentError('input', `input[${i}].${what}[${k}] is ${describe(x)}, not a number`, i);
+        };
+        const row = { indices: Array.from(ri, num('indices')), values: Array.from(rv, num('values')) };
+        if (row.indices.length !== row.values.length)
+          throw new InvalidArgumentError('input', `input[${i}] is not a sparse row { indices, values } of equal lengths`, i);
+        read.push(row);
+        indptr[i + 1] = indptr[i] + row.indices.length;
+      }
       const indices = new Float64Array(indptr[rows.length]);
       const values = new Float32Array(indptr[rows.length]);
-      rows.forEach((r, i) => {
-        indices.set(Array.from(r.indices, Number), indptr[i]);
+      read.forEach((r, i) => {
+        indices.set(r.indices, indptr[i]);
         values.set(r.values, indptr[i]);
       });
       // features: the largest index + 1, so an index beyond the model is the core's ShapeError
       return Dataset.fromSparse({ indptr, indices, values }).handle;
     }
+    if (input.length > 0 && (typeof first === 'number' || typeof first === 'bigint'))
+      throw new InvalidArgumentError(
+        'input',
+        `input is one flat array of numbers: predict takes an array of rows, or a Float32Array of rows × ${F ?? 'features'} values`,
+      );
     return Dataset.fromDense(input as ReadonlyArray<ArrayLike<number>>, { features: input.length ? undefined : F }).handle;
   }
   throw new InvalidArgumentError(

@@ -17,14 +17,15 @@ export interface ExportOptions {
  * does not record its model yet): W, b: softmax; W1, b1, ...: mlp; U, V: mf.
  * w, b fit linear, logistic and svm alike: --model decides.
  */
-export function inferModel(names: readonly string[]): ModelKind {
+/** The model of a checkpoint's tensors; `flag` is the option that names one (export: --model, predict: --kind). */
+export function inferModel(names: readonly string[], flag = '--model'): ModelKind {
   const has = (n: string) => names.includes(n);
   if (has('W1')) return 'mlp';
   if (has('W') && has('b')) return 'softmax';
   if (has('U') && has('V')) return 'mf';
   if (has('w') && has('b'))
-    throw new UsageError("the tensors w, b fit the models 'linear', 'logistic' and 'svm' alike: choose one with --model linear|logistic|svm");
-  throw new UsageError(`cannot tell the model from the tensors ${names.length ? names.join(', ') : '(none)'}: give --model`);
+    throw new UsageError(`the tensors w, b fit the models 'linear', 'logistic' and 'svm' alike: choose one with ${flag} linear|logistic|svm`);
+  throw new UsageError(`cannot tell the model from the tensors ${names.length ? names.join(', ') : '(none)'}: give ${flag}`);
 }
 
 const value = (v: OnnxValueInfo) => `${v.name} ${v.type} [${v.shape.join(', ')}]`;

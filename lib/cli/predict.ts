@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { evaluate, type ModelKind } from '../trainer';
 import { predict, type Prediction } from '../predict';
 import { ParameterStore } from '../store';
+import { InvalidArgumentError, ShapeError } from '../errors';
 import { writable } from './args';
 import { loadFile, score } from './data';
 import { inferModel } from './export';
@@ -45,7 +46,7 @@ export async function predictCommand(o: PredictCliOptions): Promise<void> {
   writable('--out', o.out);
   const store = await ParameterStore.load(o.model);
   try {
-    const kind = o.kind ?? inferModel(store.tensors.map((t) => t.name));
+    const kind = o.kind ?? inferModel(store.tensors.map((t) => t.name), '--kind');
     // (a LIBSVM file's width is its largest index: fewer features than the model's fit)
     const data = await loadFile(o.data, o);
     const t0 = process.hrtime.bigint();
@@ -69,7 +70,17 @@ export async function predictCommand(o: PredictCliOptions): Promise<void> {
     }
     // The summary goes to stderr, so stdout stays the predictions alone.
     const labelled = kind === 'mf' || kind === 'linear' ? true : data.classes > 0;
-    const vs = labelled ? `; against the file's labels: ${score(evaluate(store, kind, data))}` : '';
+    // evaluate() takes rows of the model's width only: a LIBSVM file of fewer
+    // features is predicted (above) but not scored, and the command succeeds
+    let vs = '';
+    if (labelled) {
+      try {
+        vs = `; against the file's labels: ${score(evaluate(store, kind, data))}`;
+      } catch (e) {
+        if (!(e instanceof ShapeError || (e instanceof InvalidArgumentError && e.field === 'data'))) throw e;
+        vs = `; not scored against the file's labels (${e.message})`;
+      }
+    }
     process.stderr.write(
       `predicted ${fmt(p.rows)} rows with ${kind} (${o.model}) in ${fmt(ms, 1)} ms${o.out ? ` into ${o.out}` : ''}${vs}\n`,
     );

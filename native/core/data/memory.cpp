@@ -25,7 +25,11 @@ std::string show(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
+  // integers in full: an id of 4294967296 must not read as the limit 4294967295
+  if (v == std::floor(v) && std::fabs(v) < 1e17)
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.9g", v);
   return buf;
 }
 
@@ -45,10 +49,11 @@ Status take_labels(const Column& labels, uint64_t rows, Dataset* d) {
   }
   if (labels.size != rows)
     return bad("labels", -1, "labels has " + std::to_string(labels.size) + " values, the data " + std::to_string(rows) + " rows");
-  for (uint64_t i = 0; i < rows; ++i)
-    if (!std::isfinite(labels.data[i]))
-      return bad("labels", static_cast<int64_t>(i), at("labels", i) + " is " + show(labels.data[i]) + ", not a finite number");
+  // copied, then checked: memory another thread shares cannot change between the two
   d->labels.assign(labels.data, labels.data + rows);
+  for (uint64_t i = 0; i < rows; ++i)
+    if (!std::isfinite(d->labels[i]))
+      return bad("labels", static_cast<int64_t>(i), at("labels", i) + " is " + show(d->labels[i]) + ", not a finite number");
   detail::finish_labels(d);
   return Status::Ok();
 }
@@ -58,7 +63,7 @@ Status guarded(F f) {
   try {
     return f();
   } catch (const std::bad_alloc&) {
-    return Status::Error(Code::Internal, "out of memory copying a dataset");
+    return bad("input", -1, "out of memory copying a dataset");
   }
 }
 
@@ -71,17 +76,18 @@ Status from_dense(const float* x, uint64_t size, uint64_t features, const Column
     if (size % features != 0)
       return bad("x", -1, "x has " + std::to_string(size) + " values, not a whole number of rows of " + std::to_string(features) + " features");
     const uint64_t rows = size / features;
-    for (uint64_t i = 0; i < size; ++i)
-      if (!std::isfinite(x[i]))
-        return bad("x", static_cast<int64_t>(i), at("x", i) + " (row " + std::to_string(i / features) + ", column " +
-                                                     std::to_string(i % features) + ") is " + show(x[i]) + ", not a finite number");
     Dataset d;
+    // copied, then checked: memory another thread shares cannot change between the two
+    d.X.assign(x, x + size);
+    for (uint64_t i = 0; i < size; ++i)
+      if (!std::isfinite(d.X[i]))
+        return bad("x", static_cast<int64_t>(i), at("x", i) + " (row " + std::to_string(i / features) + ", column " +
+                                                     std::to_string(i % features) + ") is " + show(d.X[i]) + ", not a finite number");
     d.kind = Kind::Dense;
     d.rows = rows;
     d.features = features;
     Status s = take_labels(labels, rows, &d);
     if (!s.ok()) return s;
-    d.X.assign(x, x + size);
     *out = std::move(d);
     return Status::Ok();
   });
@@ -105,8 +111,8 @@ Status from_sparse(const SparseInput& in, const Column& labels, Dataset* out) {
     if (in.indptr[rows] != static_cast<double>(nnz))
       return bad("indptr", static_cast<int64_t>(rows),
                  at("indptr", rows) + " is " + show(in.indptr[rows]) + ", not the number of nonzeros " + std::to_string(nnz));
-    // features: given, or the largest index + 1
-    double limit = in.features ? static_cast<double>(in.features) : 4294967296.0;
+    // features: given, or the largest index + 1 (at most UINT32_MAX, as a given one)
+    double limit = static_cast<double>(in.features ? in.features : UINT32_MAX);
     uint64_t features = in.features;
     Dataset d;
     d.kind = Kind::Sparse;
@@ -124,10 +130,10 @@ Status from_sparse(const SparseInput& in, const Column& labels, Dataset* out) {
           return bad("indices", static_cast<int64_t>(k),
                      at("indices", k) + " is " + show(in.indices[k]) + ", not above " + show(in.indices[k - 1]) + " before it in row " +
                          std::to_string(r) + " (indices ascend within a row)");
-        if (!std::isfinite(in.values[k]))
-          return bad("values", static_cast<int64_t>(k), at("values", k) + " is " + show(in.values[k]) + ", not a finite number");
+        const float v = in.values[k];  // read once (shared memory)
+        if (!std::isfinite(v)) return bad("values", static_cast<int64_t>(k), at("values", k) + " is " + show(v) + ", not a finite number");
         d.indices[k] = static_cast<uint32_t>(in.indices[k]);
-        d.values[k] = in.values[k];
+        d.values[k] = v;
         if (!in.features) features = std::max<uint64_t>(features, d.indices[k] + uint64_t{1});
       }
     }
@@ -156,11 +162,12 @@ Status from_ratings(const RatingsInput& in, Dataset* out) {
       Status s = check_id("users", i, in.user[i], ulimit, "a user id");
       if (s.ok()) s = check_id("items", i, in.item[i], ilimit, "an item id");
       if (!s.ok()) return s;
-      if (in.ratings && !std::isfinite(in.ratings[i]))
-        return bad("ratings", static_cast<int64_t>(i), at("ratings", i) + " is " + show(in.ratings[i]) + ", not a finite number");
+      const float rating = in.ratings ? in.ratings[i] : 0.f;  // read once (shared memory)
+      if (!std::isfinite(rating))
+        return bad("ratings", static_cast<int64_t>(i), at("ratings", i) + " is " + show(rating) + ", not a finite number");
       d.user[i] = static_cast<uint32_t>(in.user[i]);
       d.item[i] = static_cast<uint32_t>(in.item[i]);
-      if (in.ratings) d.labels[i] = in.ratings[i];
+      d.labels[i] = rating;
       if (!in.users) users = std::max<uint64_t>(users, d.user[i] + uint64_t{1});
       if (!in.items) items = std::max<uint64_t>(items, d.item[i] + uint64_t{1});
     }

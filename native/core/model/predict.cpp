@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <thread>
 
 #include "batch.h"
@@ -98,12 +99,19 @@ Status predict(const Model& m, const float* const* p, const Dataset& d, Predicti
   Prediction r;
   r.rows = d.rows;
   r.width = m.output_width();
+  // rows × width must not wrap; out of memory is the caller's input too large
+  // (a typed error, as a bad argument: std::length_error would terminate)
+  const auto too_large = [&] {
+    return Status::Error(Code::InvalidArgument,
+                         "out of memory for " + std::to_string(d.rows) + " rows × " + std::to_string(r.width) + " predictions", "data");
+  };
+  if (r.width != 0 && d.rows > std::numeric_limits<size_t>::max() / sizeof(float) / r.width) return too_large();
   try {
     r.values.resize(d.rows * r.width);
     if (!m.regression()) r.classes.resize(d.rows);
     if (m.kind() == Kind::Logistic || m.kind() == Kind::Svm) r.labels.resize(d.rows);
-  } catch (const std::bad_alloc&) {
-    return Status::Error(Code::Internal, "out of memory for " + std::to_string(d.rows) + " predictions");
+  } catch (const std::exception&) {
+    return too_large();
   }
   // Threads take turns of whole blocks; a small input stays on this thread.
   constexpr uint64_t kRowsPerThread = 8192;
