@@ -4,6 +4,8 @@
 #     ESM import, `npx gradvault demo`, `gradvault inspect` of a checkpoint,
 #     and the shipped TypeScript types compiled by tsc;
 #  2. without a prebuild that fits: `npm rebuild` compiles from source.
+# The tarball ships the host's prebuild and, cross-compiled where the tools
+# are installed, prebuilds/linux-arm64 (below).
 # Needs the npm registry for the package's dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +18,40 @@ if [ -z "$node_file" ] || [ -n "$(find native binding.gyp -newer "$node_file" -t
   echo "building the prebuild (npm run prebuildify)"
   npm run prebuildify --silent >/tmp/gradvault-prebuildify.log 2>&1 || { tail -30 /tmp/gradvault-prebuildify.log; exit 1; }
 fi
+ships=("$pb")
+# linux-arm64 beside it, cross-compiled (npm run prebuild:arm64:
+# scripts/build-arm64.sh) where Debian's cross compiler is installed (CI).
+# Elsewhere (npm test needs nothing beyond npm install) the tarball goes
+# without it and says so; GRADVAULT_PACK_ARM64=1 makes that an error.
+if [ "$pb" != prebuilds/linux-arm64 ]; then
+  arm64=prebuilds/linux-arm64/gradvault.node
+  if [ ! -f "$arm64" ] || [ -n "$(find native binding.gyp -newer "$arm64" -type f | head -1)" ]; then
+    if command -v aarch64-linux-gnu-g++ >/dev/null; then
+      echo "building the linux-arm64 prebuild (npm run prebuild:arm64)"
+      bash scripts/build-arm64.sh --addon >/tmp/gradvault-prebuild-arm64.log 2>&1 || { tail -30 /tmp/gradvault-prebuild-arm64.log; exit 1; }
+    elif [ -f "$arm64" ]; then
+      echo "$arm64 is older than the native sources and there is no cross compiler to rebuild it" \
+           "(apt-get install g++-aarch64-linux-gnu; npm run prebuild:arm64), or delete it" >&2
+      exit 1
+    elif [ "${GRADVAULT_PACK_ARM64:-}" = 1 ]; then
+      echo "GRADVAULT_PACK_ARM64=1: no linux-arm64 prebuild and no cross compiler (apt-get install g++-aarch64-linux-gnu)" >&2
+      exit 1
+    else
+      echo "NOTE: the tarball has no linux-arm64 prebuild: arm64 installs will compile from source" \
+           "(apt-get install g++-aarch64-linux-gnu, then npm run prebuild:arm64, to ship one)" >&2
+    fi
+  fi
+  if [ -f "$arm64" ]; then ships+=(prebuilds/linux-arm64); fi
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tarball=$(npm pack --silent --pack-destination "$tmp" | tail -1)
 echo "packed $tarball ($(du -h "$tmp/$tarball" | cut -f1))"
+listing=$(tar tzf "$tmp/$tarball")
+for d in "${ships[@]}"; do
+  grep -q "^package/$d/[^/]*\.node$" <<<"$listing" || { echo "$tarball lacks $d/" >&2; exit 1; }
+done
+echo "  prebuilds in the tarball: ${ships[*]#prebuilds/}"
 cd "$tmp"
 npm init -y >/dev/null
 # --ignore-scripts is not used: the install script (node-gyp-build) must find the prebuild

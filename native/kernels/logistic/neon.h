@@ -1,5 +1,5 @@
-// NEON versions of the logistic family (AArch64); see avx2.h. Not compiled
-// or run on the x86-64 development machine.
+// NEON versions of the logistic family (AArch64); see avx2.h. Cross-compiled
+// and tested under qemu-user by scripts/test-arm64.sh.
 #pragma once
 #if defined(__aarch64__)
 #include <arm_neon.h>

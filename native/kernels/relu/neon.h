@@ -1,5 +1,5 @@
-// NEON versions of the ReLU family (AArch64): the scalar bits. Not compiled
-// or run on the x86-64 development machine.
+// NEON versions of the ReLU family (AArch64): the scalar bits. Cross-compiled
+// and tested under qemu-user by scripts/test-arm64.sh.
 #pragma once
 #if defined(__aarch64__)
 #include <arm_neon.h>

@@ -1,5 +1,6 @@
 // NEON versions of the sparse family (AArch64 has no gather): four FMA chains
-// over scalar loads. Not compiled or run on the x86-64 development machine.
+// over scalar loads. Cross-compiled and tested under qemu-user by
+// scripts/test-arm64.sh.
 #pragma once
 #if defined(__aarch64__)
 #include <cmath>

@@ -1,5 +1,6 @@
 // NEON versions of the update kernels (AArch64, where NEON is baseline).
-// Bit-identical to scalar.h. Compiled only on AArch64.
+// Bit-identical to scalar.h. Compiled only on AArch64 (cross-compiled and
+// tested under qemu-user by scripts/test-arm64.sh).
 #pragma once
 #if defined(__aarch64__)
 #include <arm_neon.h>

@@ -1,6 +1,6 @@
 // NEON versions of vmath/scalar.h (AArch64): the same operations in the same
 // order (vmulq + vaddq, never vfmaq), so each lane gives the scalar bits.
-// Not compiled or run on the x86-64 development machine.
+// Cross-compiled and tested under qemu-user by scripts/test-arm64.sh.
 #pragma once
 #if defined(__aarch64__)
 #include <arm_neon.h>
