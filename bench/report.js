@@ -8,12 +8,13 @@
 //      [--analysis bench/ANALYSIS.md] [--seconds S] [--command "npm run bench"]
 //      [--before bench/results/before]   (an earlier run's core.json/js.json/run.json:
 //                                         shown BEFORE / AFTER in the goals and change tables)
+//      [--predict predict.json]          (bench/predict_bench.js; default bench/results/predict.json)
 
 const fs = require('node:fs');
 const path = require('node:path');
 
 function args(argv) {
-  const o = { core: '', js: '', train: '', out: '', analysis: '', seconds: 0, command: 'npm run bench', source: '', run: '', before: '' };
+  const o = { core: '', js: '', train: '', predict: '', out: '', analysis: '', seconds: 0, command: 'npm run bench', source: '', run: '', before: '' };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
     if (!(k in o)) throw new Error(`report.js: unknown option ${argv[i]}`);
@@ -478,6 +479,40 @@ if (ct) {
     w(`| ${r.name} | ${Math.round(r.samplesPerSec).toLocaleString('en-US')} | ${r.testAccuracy.toFixed(4)} | ${r.vsDdp2 ? r.vsDdp2.toFixed(2) + 'x' : ''} | ${r.vsOneProcess ? r.vsOneProcess.toFixed(2) + 'x' : ''} | ${r.syncs ? r.syncs.join(' / ') : ''} |`);
   w();
   w('`node bench/cluster_train.js --json bench/results/cluster_train.json` reproduces it (`--quick` for a smoke run; needs python3-torch and libopenblas0-pthread for the DDP rows).');
+  w();
+}
+
+// ---------------------------------------------------------------- predict throughput
+// bench/predict_bench.js (scripts/bench.sh runs it in a full run).
+const pred = read(o.predict || path.join(__dirname, 'results', 'predict.json'));
+if (pred) {
+  const pm = pred.machine;
+  const x = (v) => (v === undefined || v === null || !isFinite(v) ? '–' : `${v >= 10 ? v.toFixed(1) : v >= 0.1 ? v.toFixed(2) : v.toPrecision(2)}×`);
+  w(`## Predict throughput (bench/predict_bench.js)${pred.options.quick ? ' (QUICK run: not for reporting)' : ''}`);
+  w();
+  w(`${pm.cpu}, ${pm.cpus} logical CPUs, kernels \`${pm.isa}\` (supported: ${pm.isas})${pm.isaForced ? `, forced by GRADVAULT_ISA=${pm.isaForced}` : ''}, Node ${pm.node}, ${pm.date.slice(0, 10)}; ` +
+    `${pred.seconds.toFixed(0)} s, load average ${pm.loadStart} → ${pm.loadEnd}. Each contender calibrated to ≥ ${pred.options.repMs} ms per repetition, ` +
+    `then ${pred.options.reps} round${pred.options.reps === 1 ? '' : 's'} of one repetition of every contender in rotating order; medians; ratios to the JS loop and to \`evaluate\` of the same run.` +
+    `${pm.source ? ` Measured: ${pm.source}.` : ''}`);
+  w();
+  w('`predict(snapshot, model, rows, { threads })` on the whole set (a `Dataset`), with 1 thread and with all cores (the threads predict.cpp actually starts — at most one per 8192 rows — in brackets where fewer); ' +
+    '`predictAsync` (one call in flight); predict on the rows\' plain JS form (Float32Array, array of `{ indices, values }`, `{ users, items }`: the conversion into a Dataset included), ' +
+    'whole and in calls of 1 and 32 rows (the per-call cost); `evaluate` on the same model and rows (forward pass, loss and accuracy on one thread: the batched path that existed before); ' +
+    'and a plain JavaScript loop computing the same outputs (probabilities and classes, P(y = +1) and labels, ratings) from `snapshot.get(...)`: the flat typed arrays read in place (row-major W, no transposed copy), ' +
+    'sums held in locals (10 classes at once; 8 hidden units at a time over a row\'s listed nonzeros), zero inputs and zero ReLU outputs skipped, sparse rows over their nonzeros only, ' +
+    'interleaved sums, no allocation per row (each workload\'s form is named below). Its classes are checked against predict\'s (the run fails on a disagreement that is not a tie).');
+  w();
+  for (const wl of pred.workloads) w(`- **${wl.model}** on ${wl.name}: ${wl.describe}. ${wl.checks ? `Check: ${wl.checks.text}.` : ''}`);
+  w();
+  w('| workload | contender | threads | rows/s | µs per call | × JS loop | × evaluate |');
+  w('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const wl of pred.workloads)
+    for (const r of wl.results) {
+      const th = r.threadsUsed !== undefined && r.threadsUsed !== r.threads ? `${r.threads} (${r.threadsUsed})` : String(r.threads);
+      w(`| ${wl.model} | ${r.name} | ${th} | ${num(r.rowsPerSec)} | ${r.usPerCall !== undefined ? r.usPerCall.toFixed(1) : ''} | ${r.kind === 'js' ? '1' : x(r.vsJs)} | ${r.kind === 'evaluate' ? '1' : x(r.vsEvaluate)} |`);
+    }
+  w();
+  w('`node bench/predict_bench.js` reproduces it (`--quick` for a smoke run, `--workloads softmax,mlp,logistic,mf`, `--json FILE`).');
   w();
 }
 

@@ -545,7 +545,13 @@ function floats(v: unknown, name: string): Float32Array {
   if (ArrayBuffer.isView(v)) checkAttached(v, name);
   if (v instanceof Float32Array) return v.buffer instanceof SharedArrayBuffer ? v.slice() : v;
   if (!isArrayLike(v)) throw new InvalidArgumentError(name, `${name} must be an array or typed array of numbers, got ${describe(v)}`);
+  // a typed array of numbers holds nothing else: converted whole (a copy, so shared memory is read once)
+  if (isNumberTypedArray(v)) return new Float32Array(v);
   return Float32Array.from(v as ArrayLike<unknown>, numberAt(name));
+}
+
+function isNumberTypedArray(v: unknown): v is ArrayLike<number> {
+  return ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array);
 }
 
 // Labels (or ratings) of the wrong count; checked here too because the addon
@@ -559,6 +565,8 @@ function checkLabels(labels: Float32Array | null, rows: number, name: string): v
 function doubles(v: unknown, name: string): Float64Array {
   if (ArrayBuffer.isView(v)) checkAttached(v, name);
   if (!isArrayLike(v)) throw new InvalidArgumentError(name, `${name} must be an array or typed array of integers, got ${describe(v)}`);
+  if (v instanceof Float64Array && !(v.buffer instanceof SharedArrayBuffer)) return v;
+  if (isNumberTypedArray(v)) return new Float64Array(v);
   return Float64Array.from(v as ArrayLike<unknown>, numberAt(name));
 }
 

@@ -283,6 +283,7 @@ export interface NativeDatasetInstance {
 export interface NativePrediction {
   rows: number;
   width: number;
+  threads: number;
   values: Float32Array;
   classes?: Int32Array;
   labels?: Float32Array;

@@ -28,6 +28,8 @@ export interface Prediction {
   readonly rows: number;
   /** Values per row in `probabilities` (softmax, mlp: the classes), else 1. */
   readonly width: number;
+  /** Threads it ran on (see {@link PredictOptions.threads}). */
+  readonly threads: number;
   readonly classes?: Int32Array;
   readonly probabilities?: Float32Array;
   readonly labels?: Float32Array;
@@ -185,7 +187,7 @@ function readInput(input: PredictInput, m: NativeModelSpec, names: string[], sha
       // cannot shift the rows after it), each value a number (no null → 0)
       const rows = input as readonly SparseRow[];
       const indptr = new Float64Array(rows.length + 1);
-      const read: { indices: number[]; values: number[] }[] = [];
+      const read: { indices: ArrayLike<number>; values: ArrayLike<number> }[] = [];
       for (let i = 0; i < rows.length; i++) {
         const r: unknown = rows[i];
         const ri: unknown = isPlainObject(r) ? r.indices : undefined;
@@ -197,7 +199,12 @@ function readInput(input: PredictInput, m: NativeModelSpec, names: string[], sha
           if (typeof x === 'bigint') return Number(x);
           throw new InvalidArgumentError('input', `input[${i}].${what}[${k}] is ${describe(x)}, not a number`, i);
         };
-        const row = { indices: Array.from(ri, num('indices')), values: Array.from(rv, num('values')) };
+        const take = (a: ArrayLike<unknown>, what: string): ArrayLike<number> =>
+          // typed arrays of numbers hold nothing else: copied whole (read once)
+          ArrayBuffer.isView(a) && !(a instanceof BigInt64Array) && !(a instanceof BigUint64Array)
+            ? (a as unknown as Float64Array).slice()
+            : Array.from(a, num(what));
+        const row = { indices: take(ri, 'indices'), values: take(rv, 'values') };
         if (row.indices.length !== row.values.length)
           throw new InvalidArgumentError('input', `input[${i}] is not a sparse row { indices, values } of equal lengths`, i);
         read.push(row);
@@ -226,7 +233,7 @@ function readInput(input: PredictInput, m: NativeModelSpec, names: string[], sha
 }
 
 function shape(m: NativeModelSpec, r: NativePrediction): Prediction {
-  const base = { model: m.kind as ModelKind, rows: r.rows, width: r.width };
+  const base = { model: m.kind as ModelKind, rows: r.rows, width: r.width, threads: r.threads };
   switch (m.kind) {
     case 'softmax':
     case 'mlp':

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# npm run bench: builds what is missing, runs the core (C++) and JS benchmark
-# suites, and writes bench/RESULTS.md plus the raw JSON in bench/results/.
+# npm run bench: builds what is missing, runs the benchmark suites (core C++,
+# JS API, training, predict), and writes bench/RESULTS.md plus the raw JSON in bench/results/.
 #
-#   bash scripts/bench.sh            full run (~3.5 min on 2 cores: core ~55 s, JS ~130 s), writes bench/RESULTS.md
+#   bash scripts/bench.sh            full run (~5.5 min on 2 cores: core ~55 s, JS ~130 s, predict ~2 min), writes bench/RESULTS.md
 #   bash scripts/bench.sh --smoke    quick CI check (small sizes, 1 rep; ~4 s once built, ~16 s more to
 #                                    build gv_bench_core from scratch), writes bench/out/smoke/
 #   bash scripts/bench.sh --report-only   rewrites bench/RESULTS.md from bench/results/*.json
 #                                         (after editing bench/ANALYSIS.md; nothing is run)
 #
 # Extra arguments for the suites: BENCH_CORE_ARGS="--threads 1,2,4,8,16" BENCH_JS_ARGS="--modes atomic"
-# BENCH_TRAIN_ARGS="--workloads W1b32 --peers hand_sgd"
+# BENCH_TRAIN_ARGS="--workloads W1b32 --peers hand_sgd" BENCH_PREDICT_ARGS="--workloads softmax,mf"
 # The core bench binary is built with the CMake target gv_bench_core when
 # CMake is available (same flags as the addon), else with g++ directly.
 # The report puts the first run's numbers (bench/results/before/) beside the new ones.
@@ -41,7 +41,7 @@ if [ "$REPORT_ONLY" = 1 ]; then
   RESULTS=bench/RESULTS.md
   [ "$SMOKE" = 1 ] && RESULTS=$OUT/RESULTS.md
   exec node bench/report.js --core "$OUT/core.json" --js "$OUT/js.json" --train "$OUT/train.json" --run "$OUT/run.json" \
-    --out "$RESULTS" --analysis bench/ANALYSIS.md --before "$BEFORE"
+    --predict "$OUT/predict.json" --out "$RESULTS" --analysis bench/ANALYSIS.md --before "$BEFORE"
 fi
 
 # ---- 1. the addon
@@ -145,11 +145,20 @@ log "training suite: node bench/train_bench.js ${MODE_ARGS[*]} ${BENCH_TRAIN_ARG
 # shellcheck disable=SC2086
 node bench/train_bench.js "${MODE_ARGS[@]}" ${BENCH_TRAIN_ARGS:-} --out "$OUT/train.json" 2>&1 | tee bench/out/train.txt
 
+# The predict suite (bench/predict_bench.js): predict / predictAsync beside evaluate and a plain
+# JS loop. A full run only: its smoke run (--quick) is in scripts/test-full.sh beside the other
+# suites' smoke lines, so a --smoke run leaves it out (and its report has no predict section).
+if [ "$SMOKE" = 0 ]; then
+  log "predict suite: node bench/predict_bench.js ${BENCH_PREDICT_ARGS:-}"
+  # shellcheck disable=SC2086
+  node bench/predict_bench.js ${BENCH_PREDICT_ARGS:-} --json "$OUT/predict.json" | tee bench/out/predict.txt
+fi
+
 T1=$(date +%s)
 # How the run was made, for the report (and for --report-only later).
 node -e 'const [f, seconds, command, source] = process.argv.slice(1);
   require("fs").writeFileSync(f, JSON.stringify({ seconds: Number(seconds), command, source }, null, 1) + "\n");' \
   "$OUT/run.json" "$((T1 - T0))" "$CMD" "$SOURCE"
 node bench/report.js --core "$OUT/core.json" --js "$OUT/js.json" --train "$OUT/train.json" --run "$OUT/run.json" \
-  --out "$RESULTS" --analysis bench/ANALYSIS.md --before "$BEFORE"
+  --predict "$OUT/predict.json" --out "$RESULTS" --analysis bench/ANALYSIS.md --before "$BEFORE"
 log "done in $((T1 - T0)) s: $RESULTS"

@@ -115,6 +115,7 @@ Napi::Object prediction_js(Napi::Env env, gv::model::Kind kind, const gv::model:
   Napi::Object o = Napi::Object::New(env);
   o.Set("rows", Napi::Number::New(env, static_cast<double>(r.rows)));
   o.Set("width", Napi::Number::New(env, static_cast<double>(r.width)));
+  o.Set("threads", Napi::Number::New(env, r.threads));
   o.Set("values", floats(r.values));
   if (kind != gv::model::Kind::Linear && kind != gv::model::Kind::Mf) {
     Napi::Int32Array c = Napi::Int32Array::New(env, r.classes.size());

@@ -137,6 +137,7 @@ Status evaluate(const Model& m, const float* const* p, const data::Dataset& d, E
 struct Prediction {
   uint64_t rows = 0;
   size_t width = 1;             // values per row
+  unsigned threads = 1;         // threads it ran on
   std::vector<float> values;    // rows * width
   std::vector<int32_t> classes; // classifiers: per row
   std::vector<float> labels;    // logistic, svm: ±1 per row

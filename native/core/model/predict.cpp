@@ -113,12 +113,19 @@ Status predict(const Model& m, const float* const* p, const Dataset& d, Predicti
   } catch (const std::exception&) {
     return too_large();
   }
-  // Threads take turns of whole blocks; a small input stays on this thread.
-  constexpr uint64_t kRowsPerThread = 8192;
+  // Threads take turns of whole blocks, each thread at least ~1M
+  // multiply-adds of the first layer (a row's nonzeros x the first tensor's
+  // width): a small input stays on this thread.
+  static const unsigned cores = std::max(1u, std::thread::hardware_concurrency());  // read once (a file read)
   const uint64_t blocks = (d.rows + Model::kEvalBlock - 1) / Model::kEvalBlock;
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  threads = static_cast<unsigned>(std::min<uint64_t>({threads, blocks, std::max<uint64_t>(1, d.rows / kRowsPerThread)}));
-  const size_t wsFloats = m.workspace_floats(d, Model::kEvalBlock) + 16;
+  const std::vector<int64_t>& first = m.tensors()[0].shape;
+  const double width = first.size() > 1 ? static_cast<double>(first[1]) : 1.0;
+  const double perRow = std::max(1.0, static_cast<double>(d.nnz()) / std::max<uint64_t>(1, d.rows) * width);
+  const uint64_t rowsPerThread = std::max<uint64_t>(Model::kEvalBlock, static_cast<uint64_t>(1e6 / perRow));
+  if (threads == 0) threads = cores;
+  threads = static_cast<unsigned>(std::min<uint64_t>({threads, blocks, std::max<uint64_t>(1, d.rows / rowsPerThread)}));
+  // workspace for the largest block this input has (a call of one row needs little)
+  const size_t wsFloats = m.workspace_floats(d, static_cast<size_t>(std::min<uint64_t>(d.rows, Model::kEvalBlock))) + 16;
   std::atomic<bool> oom{false};
   auto work = [&](unsigned k) {
     std::vector<float> ws;
@@ -146,6 +153,7 @@ Status predict(const Model& m, const float* const* p, const Dataset& d, Predicti
   for (unsigned k : here) work(k);
   for (std::thread& t : pool) t.join();
   if (oom) return Status::Error(Code::Internal, "out of memory for prediction workspace");
+  r.threads = threads;
   *out = std::move(r);
   return Status::Ok();
 }
