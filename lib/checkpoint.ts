@@ -6,6 +6,7 @@
  */
 import { fromNative } from './errors';
 import { checkPath } from './paths';
+import type { ModelDescription } from './trainer';
 import { native, type Assert, type IsWire, type NativeSaveResult, type NativeInspection } from './native';
 
 /** What `store.save()` resolves to. */
@@ -38,9 +39,11 @@ export interface TensorSummary {
 
 /** What {@link inspectCheckpoint} tells of a safetensors file. */
 export interface CheckpointInfo {
-  /** The header's `__metadata__`: for ours format, mode, version, step, tensors, optimizer, options. */
+  /** The header's `__metadata__`: for ours format, mode, version, step, tensors, optimizer, options and, where known, model. */
   readonly metadata: Readonly<Record<string, string>>;
   readonly tensors: TensorSummary[];
+  /** The model the file records (metadata `model`), where it records a valid one. */
+  readonly model?: ModelDescription;
 }
 
 // As the addon builds them (lib/native.ts): a change on one side only fails to compile.

@@ -49,6 +49,7 @@ export type {
   RemoteTrainerOptions,
   ClusterProgress,
   ModelOptions,
+  ModelDescription,
   Schedule,
   TrainerOptions,
   AutoTrainerOptions,

@@ -91,6 +91,22 @@ export interface NativeModelSpec {
   l2: number;
 }
 
+/**
+ * @internal store.model(), inspectCheckpoint().model: the model a store's
+ * parameters are for (the core's ModelInfo); only the fields of its kind.
+ */
+export interface NativeModelInfo {
+  model: WireModelKind;
+  hidden?: readonly number[];
+  rank?: number;
+  biases?: boolean;
+  l2?: number;
+  features?: number;
+  classes?: number;
+  users?: number;
+  items?: number;
+}
+
 /** @internal targetLoss: NaN for none; maxAhead: -1 for unbounded; lr: 0 for the store's */
 export interface NativeTrainerOptions {
   threads: number;
@@ -166,6 +182,8 @@ export interface NativeTensorSummary {
 export interface NativeInspection {
   metadata: Record<string, string>;
   tensors: NativeTensorSummary[];
+  /** metadata "model", where valid */
+  model?: NativeModelInfo;
 }
 
 /** @internal mergeCheckpoints(): a whole tensor and where its slices are (part: the shard). */
@@ -255,6 +273,8 @@ export interface NativeStoreInstance {
   setLearningRate(lr: number): void;
   save(file: string): Promise<NativeSaveResult>;
   config(): NativeStoreConfig;
+  /** the model the store records (a trainer's run or a checkpoint), undefined when unknown */
+  model(): NativeModelInfo | undefined;
 }
 
 /** @internal */

@@ -6,6 +6,7 @@ import { types } from 'node:util';
 import type { SaveResult } from './checkpoint';
 import { checkPath } from './paths';
 import { RemoteParameterStore, type ConnectOptions } from './cluster/remote';
+import type { ModelDescription } from './trainer';
 
 /** Options of {@link ParameterStore.load}: the store options but `tensors` (they come from the file). */
 export type LoadOptions = Omit<StoreOptions, 'tensors'>;
@@ -276,6 +277,18 @@ export class ParameterStore {
   /** Update strategy. */
   get mode(): Mode {
     return this.options.mode;
+  }
+
+  /**
+   * The model the store's parameters are for: recorded by the Trainer that
+   * trains it (a store trained as one model refuses another: ConfigError
+   * naming 'model'), saved in its checkpoints and read back by
+   * {@link ParameterStore.load}. Undefined when unknown (a store never
+   * trained, a file without it). Shared by every holder of the vault.
+   */
+  get model(): ModelDescription | undefined {
+    const m = this.#live().model();
+    return m === undefined ? undefined : deepFreeze(m);
   }
 
   /** Number of pushes applied so far. */

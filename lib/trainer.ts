@@ -24,7 +24,7 @@ import {
 } from './config';
 import { AbortError, ConfigError, GradvaultError, InvalidArgumentError, fromNative, guardInput } from './errors';
 import { Dataset } from './data';
-import { native, type NativeEvaluateResult, type NativeModelSpec, type NativeProgress, type NativeTrainRun, type NativeTrainResult, type Assert, type IsWire, type NativeTrainerOptions } from './native';
+import { native, type NativeEvaluateResult, type NativeModelInfo, type NativeModelSpec, type NativeProgress, type NativeTrainRun, type NativeTrainResult, type Assert, type IsWire, type NativeTrainerOptions } from './native';
 import { ParameterStore, nativeStoreOf } from './store';
 import { RemoteParameterStore } from './cluster/remote';
 import { trainRemote } from './cluster/train';
@@ -44,6 +44,23 @@ export interface ModelOptions {
   readonly biases?: boolean;
   /** mf: L2 penalty on the factor rows each rating touches. @default 0 */
   readonly l2?: number;
+}
+
+/**
+ * What a store's parameters are for (`store.model`, a checkpoint's metadata
+ * `model`): the built-in model a Trainer trained on it, with the options of
+ * its kind and the shape of the data it was made for. Only the fields of its
+ * kind are present: `hidden` (mlp); `rank`, `biases`, `l2` (mf, `l2` the
+ * latest run's); `features` (all but mf); `classes` (softmax, mlp); `users`,
+ * `items` (mf). It can be passed wherever a model is taken (`evaluate`,
+ * `predict`; its `model` to `exportOnnx`); the data shape is then ignored:
+ * the tensors' shapes decide.
+ */
+export interface ModelDescription extends ModelOptions {
+  readonly features?: number;
+  readonly classes?: number;
+  readonly users?: number;
+  readonly items?: number;
 }
 
 export type Schedule =
@@ -159,6 +176,8 @@ interface ResolvedModel {
 }
 
 const MODEL_KEYS = ['model', 'hidden', 'rank', 'biases', 'l2'];
+/** The data shape of a ModelDescription: allowed in a model argument, and ignored there. */
+const SHAPE_KEYS = ['features', 'classes', 'users', 'items'];
 const TRAIN_KEYS = [...MODEL_KEYS, 'threads', 'epochs', 'batchSize', 'seed', 'lr', 'schedule', 'maxAhead', 'targetLoss'];
 const AUTO_KEYS = [...TRAIN_KEYS, 'mode', 'optimizer', 'staleness', 'nonFinite', 'syncEvery', 'initSeed'];
 const REMOTE_KEYS = [...TRAIN_KEYS, 'syncEvery'];
@@ -252,6 +271,33 @@ function resolveTrain(o: Record<string, unknown>): ResolvedTrain {
   return { model, native };
 }
 
+/** @internal A description of a model (its kind and the options of its kind) as text: "mlp (hidden [128])". */
+export function describeModel(m: ModelDescription): string {
+  const o: string[] = [];
+  if (m.hidden) o.push(`hidden [${m.hidden.join(', ')}]`);
+  if (m.rank !== undefined) o.push(`rank ${m.rank}`);
+  if (m.biases !== undefined) o.push(`biases ${m.biases}`);
+  for (const k of ['features', 'classes', 'users', 'items'] as const) if (m[k] !== undefined) o.push(`${k} ${m[k]}`);
+  return o.length ? `${m.model} (${o.join(', ')})` : m.model;
+}
+
+/**
+ * A store that records its model is trained as that model only: another
+ * kind, hidden widths, rank or biases is a ConfigError naming 'model' (the
+ * data shape is checked by the core when the run starts).
+ */
+function checkRecorded(recorded: ModelDescription | undefined, m: ResolvedModel): void {
+  if (!recorded) return;
+  const same =
+    recorded.model === m.kind &&
+    (m.kind !== 'mlp' || String(recorded.hidden) === String(m.hidden)) &&
+    (m.kind !== 'mf' || (recorded.rank === m.rank && recorded.biases === m.biases));
+  if (!same) {
+    const mine = describeModel({ model: m.kind, ...(m.kind === 'mlp' ? { hidden: m.hidden } : {}), ...(m.kind === 'mf' ? { rank: m.rank, biases: m.biases } : {}) });
+    throw new ConfigError('model', `the store holds the parameters of model ${describeModel(recorded)}, not ${mine}: train it as its own model, or use another store`);
+  }
+}
+
 function modelNative(m: ResolvedModel): NativeModelSpec {
   return { kind: m.kind, hidden: m.hidden, rank: m.rank, biases: m.biases, l2: m.l2 };
 }
@@ -301,6 +347,7 @@ export class Trainer<S extends ParameterStore | RemoteParameterStore = Parameter
         const o = requireObject(b, 'options');
         checkKeys(o, TRAIN_KEYS, '', 'Trainer (the store was given: mode and optimizer are the store\'s)');
         this.#resolved = resolveTrain(o);
+        checkRecorded(a.closed ? undefined : a.model, this.#resolved.model);  // a closed store fails at run()
         this.#store = a;
         this.options = Object.freeze({ ...(o as unknown as TrainerOptions) });
       } else if (a instanceof RemoteParameterStore) {
@@ -468,6 +515,7 @@ export interface EvaluateResult {
 type _ProgressIsWire = Assert<IsWire<Omit<TrainProgress, 'cluster'>, NativeProgress>>;
 type _ResultIsWire = Assert<IsWire<Omit<TrainResult, 'cluster'>, NativeTrainResult>>;
 type _EvaluateIsWire = Assert<IsWire<EvaluateResult, NativeEvaluateResult>>;
+type _ModelIsWire = Assert<IsWire<ModelDescription, NativeModelInfo>>;
 
 /**
  * Scores a model's parameters on a data set: `evaluate(store.snapshot(),
@@ -488,7 +536,7 @@ export function evaluate(
 /** @internal A model argument (a kind or its options) for the addon. */
 export function modelArg(model: unknown, what: string): NativeModelSpec {
   const m = guardInput(() => {
-    if (typeof model === 'object' && model !== null) checkKeys(model, MODEL_KEYS, 'model', what);
+    if (typeof model === 'object' && model !== null) checkKeys(model, [...MODEL_KEYS, ...SHAPE_KEYS], 'model', what);
     return typeof model === 'string' ? resolveModel({ model }, 'model') : resolveModel(requireObject(model, 'model'), 'model');
   }, (msg) => new ConfigError('model', `reading the model options threw: ${msg}`));
   return modelNative(m);

@@ -9,6 +9,11 @@
 # Needs the npm registry for the package's dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The repository's .npmrc (onnxruntime-node-install=skip, for a dev
+# dependency) reaches child npm processes as npm_config_onnxruntime_node_install,
+# and npx warns about it on stderr: the packed package below is installed as
+# a user installs it, without that setting.
+unset npm_config_onnxruntime_node_install
 ROOT=$PWD
 
 # (re)build the prebuild when it is missing or older than the native sources

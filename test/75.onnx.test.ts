@@ -564,13 +564,13 @@ describe('gradvault export', () => {
     return { code: r.status, out: r.stdout, err: r.stderr };
   }
 
-  test('a saved checkpoint round trip: the model from the tensor names, the same predictions', async () => {
+  test('a saved checkpoint round trip: the model the checkpoint records, the same predictions', async () => {
     const c = CASES.find((x) => x.name === 'mlp [16, 8], dense')!;
     const store = await trained(c);
     await store.save(path.join(dir, 'mlp.safetensors'));
     const r = run('export', 'mlp.safetensors', '--onnx', 'mlp.onnx');
     expect(r).toMatchObject({ code: 0, err: '' });
-    expect(r.out).toMatch(/^mlp\.onnx: ONNX \(opset 17\), model mlp \(from the tensor names\)/);
+    expect(r.out).toMatch(/^mlp\.onnx: ONNX \(opset 17\), model mlp \(recorded in the checkpoint\)/);
     expect(r.out).toMatch(/inputs: {2}input float32 \[N, 10\]/);
     expect(r.out).toMatch(/outputs: probabilities float32 \[N, 4\], classes int64 \[N\]/);
     const { feeds, x } = feedsFor('mlp', blobs, ROWS);

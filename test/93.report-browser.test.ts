@@ -103,7 +103,11 @@ maybe('the train --report page in headless Chromium', () => {
     done = events.find((e) => e.event === 'done');
     fileUrl = pathToFileURL(path.join(dir, 'report.html')).href;
 
-    browser = await puppeteer.launch({ executablePath: chromium, args: ['--no-sandbox', '--headless=new'] });
+    // The browser is not ours to sanitize: scripts/jest-asan.sh preloads libasan into every child
+    // process, and Chromium under it never comes up. The page itself comes from the CLI run above.
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'LD_PRELOAD' && !/^(A|UB)SAN_OPTIONS$/.test(k)) env[k] = v;
+    browser = await puppeteer.launch({ executablePath: chromium, args: ['--no-sandbox', '--headless=new'], env });
     page = await browser.newPage();
     await page.setViewport({ width: 1000, height: 900 });
     page.on('console', (m) => {

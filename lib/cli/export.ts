@@ -1,5 +1,6 @@
-// gradvault export FILE --onnx OUT [--model KIND]: a checkpoint's model as
-// an ONNX file for onnxruntime (lib/onnx/export.ts).
+// gradvault export FILE --onnx OUT [--model KIND]: a checkpoint's model (the
+// one it records, else --model or the tensor names') as an ONNX file for
+// onnxruntime (lib/onnx/export.ts).
 import { exportOnnx, type OnnxValueInfo } from '../onnx/export';
 import { ParameterStore } from '../store';
 import type { ModelKind } from '../trainer';
@@ -13,11 +14,11 @@ export interface ExportOptions {
 }
 
 /**
- * The model a checkpoint's tensor names give, where they give one (the file
- * does not record its model yet): W, b: softmax; W1, b1, ...: mlp; U, V: mf.
- * w, b fit linear, logistic and svm alike: --model decides.
+ * The model a checkpoint's tensor names give, where they give one (for a
+ * file that does not record its model: older ones, a store never trained):
+ * W, b: softmax; W1, b1, ...: mlp; U, V: mf. w, b fit linear, logistic and
+ * svm alike: `flag` (export: --model, predict: --kind) decides.
  */
-/** The model of a checkpoint's tensors; `flag` is the option that names one (export: --model, predict: --kind). */
 export function inferModel(names: readonly string[], flag = '--model'): ModelKind {
   const has = (n: string) => names.includes(n);
   if (has('W1')) return 'mlp';
@@ -34,13 +35,14 @@ export async function exportCommand(file: string, o: ExportOptions): Promise<voi
   writable('--onnx', o.onnx);
   const store = await ParameterStore.load(file);
   try {
-    const model = o.model ?? inferModel(store.tensors.map((t) => t.name));
+    const recorded = store.model?.model;
+    const model = o.model ?? recorded ?? inferModel(store.tensors.map((t) => t.name));
     const r = await exportOnnx(store, model, o.onnx);
     if (o.json) {
       out(JSON.stringify({ event: 'export', checkpoint: file, ...r }));
       return;
     }
-    out(`${o.onnx}: ONNX (opset ${r.opset}), model ${model}${o.model ? '' : ' (from the tensor names)'}, ${fmt(r.bytes)} bytes, store version ${r.version}`);
+    out(`${o.onnx}: ONNX (opset ${r.opset}), model ${model}${o.model ? '' : recorded ? ' (recorded in the checkpoint)' : ' (from the tensor names)'}, ${fmt(r.bytes)} bytes, store version ${r.version}`);
     out(`  inputs:  ${r.inputs.map(value).join(', ')}`);
     out(`  outputs: ${r.outputs.map(value).join(', ')}`);
   } finally {

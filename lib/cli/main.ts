@@ -47,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     program
       .command('train')
       .description('train a built-in model on native threads')
-      .addOption(new Option('--model <model>', 'default: from the data (softmax, logistic, linear, mf)').choices(MODELS as string[]))
+      .addOption(new Option('--model <model>', "default: the --resume checkpoint's, else from the data (softmax, logistic, linear, mf)").choices(MODELS as string[]))
       .option('--hidden <widths>', 'mlp hidden layers, e.g. 128,64', intList('--hidden'))
       .option('--rank <n>', 'mf rank', int('--rank'))
       .addOption(new Option('--mode <mode>', 'update strategy').choices(MODES as string[]).default('atomic'))
@@ -62,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
         return n;
       })
       .option('--save <file>', 'write a checkpoint (safetensors) at the end')
-      .option('--resume <file>', 'start from a checkpoint')
+      .option('--resume <file>', 'start from a checkpoint (its model, where it records one)')
       .option('--json', 'one JSON line per epoch and at the end', false)
       .option('--report <file.html>', 'write an HTML page with the loss and throughput curves'),
   ).action(async (o) => train(o));
@@ -91,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--format <format>', 'file format (default: from the file name)').choices(['idx', 'libsvm', 'csv']))
     .option('--labels <file>', 'IDX labels file (default: the images file name with labels-idx1)')
     .option('--label <column>', 'CSV label column (index or header name)')
-    .addOption(new Option('--kind <model>', 'the model (default: from the tensor names; w, b need it)').choices(MODELS as string[]))
+    .addOption(new Option('--kind <model>', "the model (default: the checkpoint's, else from the tensor names; w, b need it)").choices(MODELS as string[]))
     .option('--out <file>', 'write here instead of stdout')
     .option('--json', 'JSON lines instead of CSV', false)
     .action(async (o) => predictCommand(o));
@@ -100,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
     .description("write a checkpoint's model as an ONNX file for onnxruntime (Node, web, mobile, Python)")
     .argument('<file>', 'a .safetensors checkpoint')
     .requiredOption('--onnx <file>', 'the ONNX file to write')
-    .addOption(new Option('--model <model>', 'default: from the tensor names (W, b: softmax; W1, b1, ...: mlp; U, V: mf); w, b need it').choices(MODELS as string[]))
+    .addOption(new Option('--model <model>', "default: the checkpoint's, else from the tensor names (W, b: softmax; W1, b1, ...: mlp; U, V: mf; w, b need it)").choices(MODELS as string[]))
     .option('--json', 'one JSON line: the file, its inputs and outputs', false)
     .action(async (file, o) => exportCommand(file, o));
   program

@@ -46,7 +46,8 @@ export async function predictCommand(o: PredictCliOptions): Promise<void> {
   writable('--out', o.out);
   const store = await ParameterStore.load(o.model);
   try {
-    const kind = o.kind ?? inferModel(store.tensors.map((t) => t.name), '--kind');
+    // --kind, else the model the checkpoint records, else the tensor names'
+    const kind = o.kind ?? store.model?.model ?? inferModel(store.tensors.map((t) => t.name), '--kind');
     // (a LIBSVM file's width is its largest index: fewer features than the model's fit)
     const data = await loadFile(o.data, o);
     const t0 = process.hrtime.bigint();

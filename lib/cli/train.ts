@@ -4,8 +4,9 @@ import * as fs from 'node:fs';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Mode, OptimizerKind } from '../config';
 import { ParameterStore } from '../store';
-import { Trainer, evaluate, type ModelKind, type TrainProgress, type TrainResult } from '../trainer';
-import { writable } from './args';
+import { inspectCheckpoint } from '../checkpoint';
+import { Trainer, describeModel, evaluate, type ModelKind, type ModelOptions, type TrainProgress, type TrainResult } from '../trainer';
+import { UsageError, writable } from './args';
 import { defaultLr, defaultModel, loadData, score } from './data';
 import { fmt, out, table } from './output';
 import { htmlReport } from './report';
@@ -38,11 +39,28 @@ export interface TrainOptions {
 export async function train(o: TrainOptions): Promise<void> {
   writable('--save', o.save);
   writable('--report', o.report);
+  // the model the --resume checkpoint records, where it records one: the
+  // run's model unless --model says otherwise, and then they must agree
+  const recorded = o.resume ? (await inspectCheckpoint(o.resume)).model : undefined;
+  if (recorded && o.model && o.model !== recorded.model)
+    throw new UsageError(
+      `--model ${o.model} does not fit --resume ${o.resume}, which holds the parameters of model ${describeModel(recorded)}: leave out --model, or train a new store`,
+    );
   const data = await loadData(o);
-  const model = o.model ?? defaultModel(data.train);
+  const model = o.model ?? recorded?.model ?? defaultModel(data.train);
   const lr = o.lr ?? defaultLr(model, o.optimizer);
   const optimizer = { kind: o.optimizer, lr, ...(o.momentum !== undefined ? { momentum: o.momentum } : {}) };
-  const modelOpts = { model, ...(o.hidden ? { hidden: o.hidden } : {}), ...(o.rank ? { rank: o.rank } : {}) };
+  // the options of its kind: the flags', else the checkpoint's
+  const mine = recorded?.model === model ? recorded : undefined;
+  const hidden = o.hidden ?? mine?.hidden;
+  const rank = o.rank ?? mine?.rank;
+  const modelOpts: ModelOptions = {
+    model,
+    ...(hidden ? { hidden } : {}),
+    ...(rank ? { rank } : {}),
+    ...(mine?.biases !== undefined ? { biases: mine.biases } : {}),
+    ...(mine?.l2 !== undefined ? { l2: mine.l2 } : {}),
+  };
   const runOpts = { threads: o.threads, epochs: o.epochs, batchSize: o.batch, seed: o.seed };
   let trainer: Trainer;
   if (o.resume) {
@@ -52,7 +70,7 @@ export async function train(o: TrainOptions): Promise<void> {
     trainer = new Trainer({ ...modelOpts, ...runOpts, mode: o.mode, optimizer });
   }
   const say = o.json ? () => undefined : out;
-  say(`Training ${model} on ${data.what}: ${fmt(data.train.rows)} rows, ${fmt(data.train.features)} features; ` + `mode ${o.mode}, ${o.threads} threads, batch ${o.batch}, ${o.optimizer} lr ${lr}${o.resume ? `, resumed from ${o.resume}` : ''}`);
+  say(`Training ${model}${recorded && !o.model ? ` (the checkpoint's)` : ''} on ${data.what}: ${fmt(data.train.rows)} rows, ${fmt(data.train.features)} features; ` + `mode ${o.mode}, ${o.threads} threads, batch ${o.batch}, ${o.optimizer} lr ${lr}${o.resume ? `, resumed from ${o.resume}` : ''}`);
   const bar = !o.json && !o.plain && process.stdout.isTTY ? new SingleBar({ format: '  epoch {value}/{total} [{bar}] loss {loss}  {sps} samples/s', hideCursor: true }, Presets.shades_classic) : null;
   bar?.start(o.epochs, 0, { loss: '–', sps: '–' });
   const epochs: (TrainProgress & { test?: ReturnType<typeof evaluate> })[] = [];

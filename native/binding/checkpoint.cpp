@@ -47,8 +47,9 @@ Napi::Value load_checkpoint(const Napi::CallbackInfo& info) {
 }
 
 // inspectCheckpoint(file) -> Promise<{ metadata, tensors: [{ name, dtype,
-// shape, offset, elements, min, max, mean }] }> (min, max, mean: null for
-// tensors that are not F32 or F64, or empty).
+// shape, offset, elements, min, max, mean }], model? }> (min, max, mean: null
+// for tensors that are not F32 or F64, or empty; model: NativeModelInfo where
+// the metadata records a valid one).
 Napi::Value inspect_checkpoint(const Napi::CallbackInfo& info) {
   std::string file = string_arg(info, 0, "file");
   auto job = [file](ckpt::Inspection* out) { return ckpt::inspect(file, out); };
@@ -73,6 +74,7 @@ Napi::Value inspect_checkpoint(const Napi::CallbackInfo& info) {
       ts.Set(static_cast<uint32_t>(i), e);
     }
     o.Set("tensors", ts);
+    if (r.model) o.Set("model", model_info_js(env, *r.model));
     return o;
   };
   return queue_promise<ckpt::Inspection>(info.Env(), std::move(job), std::move(convert));

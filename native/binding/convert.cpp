@@ -246,6 +246,28 @@ gv::model::ModelSpec to_model_spec(Napi::Env env, const Napi::Value& v) {
   return m;
 }
 
+Napi::Object model_info_js(Napi::Env env, const ModelInfo& m) {
+  Napi::Object o = Napi::Object::New(env);
+  auto n = [&](double v) { return Napi::Number::New(env, v); };
+  o.Set("model", m.kind);
+  if (m.kind == "mlp") {
+    Napi::Array h = Napi::Array::New(env, m.hidden.size());
+    for (size_t i = 0; i < m.hidden.size(); ++i) h.Set(static_cast<uint32_t>(i), n(m.hidden[i]));
+    o.Set("hidden", h);
+  }
+  if (m.kind == "mf") {
+    o.Set("rank", n(m.rank));
+    o.Set("biases", Napi::Boolean::New(env, m.biases));
+    o.Set("l2", n(float_decimal(m.l2)));
+    o.Set("users", n(static_cast<double>(m.users)));
+    o.Set("items", n(static_cast<double>(m.items)));
+  } else {
+    o.Set("features", n(static_cast<double>(m.features)));
+  }
+  if (m.kind == "softmax" || m.kind == "mlp") o.Set("classes", n(static_cast<double>(m.classes)));
+  return o;
+}
+
 gv::train::TrainerConfig to_trainer_config(Napi::Env env, const Napi::Value& v) {
   if (!v.IsObject()) throw_arg(env, "trainer options must be an object");
   Napi::Object o = v.As<Napi::Object>();

@@ -51,6 +51,8 @@ Napi::Object config_js(Napi::Env env, const StoreConfig& c);  // floats as their
 ckpt::LoadOptions to_load_options(Napi::Env env, const Napi::Object& o);
 std::vector<TensorSpec> to_tensors(Napi::Env env, const Napi::Value& v);
 model::ModelSpec to_model_spec(Napi::Env env, const Napi::Value& v);
+// A known ModelInfo as NativeModelInfo: { model, hidden?, rank?, biases?, l2?, features?, classes?, users?, items? }
+Napi::Object model_info_js(Napi::Env env, const ModelInfo& m);
 train::TrainerConfig to_trainer_config(Napi::Env env, const Napi::Value& v);
 
 Napi::Object result_object(Napi::Env env, const PushResult& r);

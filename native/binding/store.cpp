@@ -129,6 +129,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
                            InstanceMethod<&NativeStore::Save>("save"),
                            InstanceMethod<&NativeStore::Config>("config"),
                            InstanceMethod<&NativeStore::SharedOptions>("sharedOptions"),
+                           InstanceMethod<&NativeStore::Model>("model"),
                        });
   }
 
@@ -292,6 +293,13 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     if (info.Length() < 1 || !info[0].IsNumber()) throw_arg(env, "learning rate must be a number");
     s.set_learning_rate(info[0].As<Napi::Number>().FloatValue());
     return env.Undefined();
+  }
+
+  // model() -> NativeModelInfo | undefined: the model the store's parameters are for, where known.
+  Napi::Value Model(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const gv::ModelInfo m = live(env).model();
+    return m.known() ? Napi::Value(model_info_js(env, m)) : env.Undefined();
   }
 
   // The options JSON registered by share(), for a store opened by attach().

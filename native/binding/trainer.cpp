@@ -191,6 +191,8 @@ Napi::Value train(const Napi::CallbackInfo& info) {
   if (s.ok()) s = run->model->check_data(*run->data);
   std::vector<uint32_t> idx;
   if (s.ok()) s = gv::train::bind_model(*run->model, *run->store, &idx);
+  // the store now knows its model (checkpoints record it); another one recorded is ERR_CONFIG
+  if (s.ok()) s = run->store->set_model(gv::model::info_of(*run->model));
   if (!s.ok()) throw status_error(env, s, run->store.get());
 
   auto* registry = run_registry(env);

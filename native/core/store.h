@@ -79,6 +79,26 @@ struct StoreConfig {
   bool verify = false;
 };
 
+// What a store's parameters are for: a built-in model's kind and options
+// and the data shape it was made for, as a trainer recorded it (checkpoint
+// metadata "model"). kind empty: unknown (a store never trained, a file of
+// another writer or an older one). Fields that do not apply to the kind are
+// left at zero: hidden (mlp); rank, biases, l2 (mf); features (all but mf);
+// classes (softmax, mlp); users, items (mf). model/model.cpp info_of() fills it.
+struct ModelInfo {
+  std::string kind;  // model::kind_name
+  std::vector<uint32_t> hidden;
+  uint32_t rank = 0;
+  bool biases = false;
+  float l2 = 0.f;
+  uint64_t features = 0, classes = 0, users = 0, items = 0;
+  bool known() const { return !kind.empty(); }
+  bool operator==(const ModelInfo&) const = default;
+};
+
+// A ModelInfo as text for messages: "mlp (hidden [128], features 784, classes 10)".
+std::string model_text(const ModelInfo& m);
+
 // optimizer.lr where none is given: StepArgs's default, adam's own (lib/
 // config.ts DEFAULTS.adamLr; test/15.defaults checks they agree).
 constexpr float kAdamDefaultLr = 0.001f;
@@ -256,6 +276,17 @@ class Store {
   Status export_state(StateImage* out);
   Status import_state(const StateImage& in);
 
+  // The model the store's parameters are for (ModelInfo; unknown until a
+  // trainer or a checkpoint records one). set_model() records it; a store
+  // that already holds another model (kind, options or data shape; l2 aside,
+  // which is the latest run's) refuses it: ERR_CONFIG naming 'model'.
+  // Both are safe from any thread (a save may read it while a run starts).
+  ModelInfo model() const {
+    std::lock_guard<std::mutex> g(modelMu_);
+    return model_;
+  }
+  Status set_model(const ModelInfo& m);
+
   // Learning rate used by pushes from now on (a schedule sets it between pushes).
   void set_learning_rate(float lr) { lr_.store(lr, std::memory_order_relaxed); }
   float learning_rate() const { return lr_.load(std::memory_order_relaxed); }
@@ -354,6 +385,8 @@ class Store {
   std::atomic<uint64_t> version_{0};
   std::atomic<uint64_t> steps_{0};
   std::atomic<float> lr_{0.f};
+  mutable std::mutex modelMu_;
+  ModelInfo model_;  // guarded by modelMu_
 
   mutable PaddedCounter pushes_, rejectedStale_, skippedNonFinite_, conflicts_, snapshots_;
   PaddedCounter staleCount_, staleSum_;

@@ -5,7 +5,9 @@
 // with ckpt::load, the one load path (the facade's and gv_bench_train's),
 // without options: everything must come back bit for bit: configuration,
 // parameters, optimizer state, deterministic's fixed-point values,
-// averaging's open round, version, step and metadata.
+// averaging's open round, version, step and metadata; then (the input's
+// last choice) a built-in model's store with its model record (metadata
+// "model"), which must come back as it was.
 #include <fuzzer/FuzzedDataProvider.h>
 #include <unistd.h>
 
@@ -14,7 +16,9 @@
 #include <filesystem>
 
 #include "core/checkpoint/checkpoint.h"
+#include "core/checkpoint/metadata.h"
 #include "core/checkpoint/safetensors.h"
+#include "core/model/model.h"
 #include "core/store.h"
 #include "fuzz.h"
 
@@ -161,5 +165,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     same(img.fixed, again.fixed, "fixed-point values");
     if (img.pending > 0 && img.roundTensors[t]) same(img.round, again.round, "round sums");
   }
+  // a store that was never given a model records none
+  FUZZ_CHECK(!h.meta("model") && !b->model().known(), "a model record where none was set");
+
+  // A built-in model's store and its record: the same record back.
+  if (in.remaining_bytes() == 0 || !in.ConsumeBool()) return 0;
+  gv::model::ModelSpec spec;
+  spec.kind = static_cast<gv::model::Kind>(in.ConsumeIntegralInRange<int>(0, 5));
+  spec.hidden.assign(in.ConsumeIntegralInRange<size_t>(1, 3), 0);
+  for (uint32_t& w : spec.hidden) w = in.ConsumeIntegralInRange<uint32_t>(1, 6);
+  spec.rank = in.ConsumeIntegralInRange<uint32_t>(1, 4);
+  spec.biases = in.ConsumeBool();
+  spec.l2 = in.ConsumeFloatingPointInRange<float>(0.f, 1.f);
+  gv::model::Dims dims{in.ConsumeIntegralInRange<uint64_t>(1, 9), in.ConsumeIntegralInRange<uint64_t>(2, 5),
+                       in.ConsumeIntegralInRange<uint64_t>(1, 9), in.ConsumeIntegralInRange<uint64_t>(1, 9)};
+  std::unique_ptr<gv::model::Model> m;
+  s = gv::model::Model::create(spec, dims, &m);
+  FUZZ_CHECK(s.ok(), "model: %s", s.message.c_str());
+  std::shared_ptr<gv::Store> ms, mb;
+  s = gv::Store::create(cfg, m->tensors(), &ms);
+  FUZZ_CHECK(s.ok(), "a model's store: %s", s.message.c_str());
+  const gv::ModelInfo mi = gv::model::info_of(*m);
+  FUZZ_CHECK(ms->set_model(mi).ok(), "set_model");
+  s = gv::ckpt::save(*ms, file, &info);
+  FUZZ_CHECK(s.ok(), "save of a model's store: %s", s.message.c_str());
+  s = gv::st::read(file, uint64_t(1) << 30, &h, &body);
+  FUZZ_CHECK(s.ok() && h.meta("model") && *h.meta("model") == gv::ckpt::model_json(mi), "the model record written");
+  s = gv::ckpt::load(file, {}, &mb);
+  FUZZ_CHECK(s.ok(), "load refuses a model's store: %s", s.message.c_str());
+  FUZZ_CHECK(mb->model() == mi, "the model record differs after the round trip: %s", gv::model_text(mb->model()).c_str());
   return 0;
 }

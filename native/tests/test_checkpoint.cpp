@@ -3,7 +3,8 @@
 // replaces the file whole and sweeps dead writers' temporaries;
 // export_state() is one point in time while writers push, in every mode;
 // and (issue 12) a C++ caller saves, loads with or without options, and
-// resumes exactly through the core alone.
+// resumes exactly through the core alone; (issue 15) a checkpoint records
+// the model its parameters are for, and a malformed record is refused.
 #include <unistd.h>
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include "check.h"
 #include "core/checkpoint/checkpoint.h"
 #include "core/checkpoint/safetensors.h"
+#include "core/model/model.h"
 
 using namespace gv;
 
@@ -394,6 +396,124 @@ void test_inspect() {
   CHECK(mode);
 }
 
+// The model a store records (store.h ModelInfo): written as metadata
+// "model", read back by load() and inspect(), checked as data; a file
+// without one (older, or a store never trained) loads with none.
+void test_model() {
+  struct Case {
+    model::ModelSpec spec;
+    model::Dims dims;
+    const char* json;
+  };
+  model::ModelSpec svm, mlp, mf;
+  svm.kind = model::Kind::Svm;
+  mlp.kind = model::Kind::Mlp;
+  mlp.hidden = {3, 2};
+  mf.kind = model::Kind::Mf;
+  mf.rank = 2;
+  mf.biases = true;
+  mf.l2 = 0.1f;
+  const Case cases[] = {
+      {svm, {5, 2, 0, 0}, R"({"kind":"svm","features":5})"},
+      {mlp, {4, 3, 0, 0}, R"({"kind":"mlp","hidden":[3,2],"features":4,"classes":3})"},
+      {mf, {0, 0, 3, 4}, R"({"kind":"mf","rank":2,"biases":true,"l2":0.1,"users":3,"items":4})"},
+  };
+  for (const Case& c : cases) {
+    gvtest::Context ctx(c.json);
+    std::unique_ptr<model::Model> m;
+    CHECK_OK(model::Model::create(c.spec, c.dims, &m));
+    std::shared_ptr<Store> s;
+    CHECK_OK(Store::create(StoreConfig{}, m->tensors(), &s));
+    CHECK(!s->model().known());
+    const ModelInfo info = model::info_of(*m);
+    CHECK_OK(s->set_model(info));
+    CHECK(s->model() == info);
+    const std::string f = g_dir + "/model.safetensors";
+    ckpt::SaveInfo si;
+    CHECK_OK(ckpt::save(*s, f, &si));
+    st::Header h;
+    std::vector<uint8_t> data;
+    CHECK_OK(st::read(f, 1 << 20, &h, &data));
+    CHECK_MSG(h.meta("model") && *h.meta("model") == c.json, h.meta("model") ? *h.meta("model") : "(none)");
+    std::shared_ptr<Store> back;
+    CHECK_OK(ckpt::load(f, {}, &back));
+    CHECK(back->model() == info);
+    model::ModelSpec spec;
+    model::Dims dims;
+    CHECK_OK(model::spec_of(back->model(), &spec, &dims));
+    CHECK(model::info_of(spec, dims) == info);
+    ckpt::Inspection in;
+    CHECK_OK(ckpt::inspect(f, &in));
+    CHECK(in.model && *in.model == info);
+    // the same model again (another l2: the latest run's) is fine; another is ERR_CONFIG naming 'model'
+    ModelInfo again = info;
+    again.l2 = 0.5f;
+    CHECK_OK(back->set_model(again));
+    ModelInfo other = info;
+    other.kind = c.spec.kind == model::Kind::Svm ? "logistic" : "svm";
+    Status st = back->set_model(other);
+    CHECK_EQ(st.code, Code::Config);
+    CHECK_EQ(st.field, std::string("model"));
+    CHECK_MSG(st.message.find(info.kind) != std::string::npos, st.message);
+  }
+
+  // a store never given a model: no "model" key, and it loads with none
+  std::unique_ptr<model::Model> m;
+  CHECK_OK(model::Model::create(svm, {5, 2, 0, 0}, &m));
+  std::shared_ptr<Store> s, back;
+  CHECK_OK(Store::create(StoreConfig{}, m->tensors(), &s));
+  const std::string f = g_dir + "/old.safetensors";
+  ckpt::SaveInfo si;
+  CHECK_OK(ckpt::save(*s, f, &si));
+  st::Header h;
+  std::vector<uint8_t> data;
+  CHECK_OK(st::read(f, 1 << 20, &h, &data));
+  CHECK(!h.meta("model"));
+  CHECK_OK(ckpt::open(f, h, data, {}, &back));
+  CHECK(!back->model().known());
+  ckpt::Inspection in;
+  CHECK_OK(ckpt::inspect(f, &in));
+  CHECK(!in.model);
+  // unknown keys of the record are ignored
+  h.metadata.emplace_back("model", R"({"kind":"svm","features":5,"note":"x"})");
+  CHECK_OK(ckpt::open(f, h, data, {}, &back));
+  CHECK_EQ(back->model().features, uint64_t{5});
+
+  // a malformed record: DataFormat at the header (byte 8), naming "model"
+  const char* bad[] = {
+      "{",
+      "[]",
+      R"({"features":5})",
+      R"({"kind":"toString","features":5})",
+      R"({"kind":"svm"})",
+      R"({"kind":"svm","features":0})",
+      R"({"kind":"svm","features":-5})",
+      R"({"kind":"svm","features":"5"})",
+      R"({"kind":"svm","features":5.5})",
+      R"({"kind":"svm","features":5,"classes":2})",
+      R"({"kind":"svm","features":5,"hidden":[3]})",
+      R"({"kind":"svm","features":5,"rank":2})",
+      R"({"kind":"svm","features":6})",  // not the file's tensors
+      R"({"kind":"softmax","features":5,"classes":2})",
+      R"({"kind":"mlp","hidden":[],"features":5,"classes":2})",
+      R"({"kind":"mlp","hidden":[0],"features":5,"classes":2})",
+      R"({"kind":"mf","rank":2,"biases":"yes","users":1,"items":1})",
+      R"({"kind":"mf","rank":5000,"biases":true,"users":1,"items":1})",
+      R"({"kind":"mf","rank":2,"biases":true,"l2":-1,"users":1,"items":1})",
+  };
+  for (const char* value : bad) {
+    gvtest::Context ctx(value);
+    st::Header h2 = h;
+    for (auto& kv : h2.metadata)
+      if (kv.first == "model") kv.second = value;
+    Status st = ckpt::open(f, h2, data, {}, &back);
+    CHECK_EQ(st.code, Code::DataFormat);
+    CHECK_EQ(st.offset, int64_t{8});
+    CHECK_EQ(st.file, f);
+    CHECK_MSG(st.message.find("\"model\"") != std::string::npos, st.message);
+  }
+}
+
 // A cluster's checkpoint (cluster.cpp): two shards' files merged into one a
 // single store loads with the same values; a shard's slices taken back out;
 // parts that do not fit are refused.
@@ -475,6 +595,7 @@ int main() {
   test_load_resume();
   test_load_options();
   test_inspect();
+  test_model();
   test_cluster_merge();
   std::filesystem::remove_all(g_dir);
   return gvtest::finish("test_checkpoint");

@@ -5,7 +5,8 @@
 // mode's exact Q32.32 values as `fixed.<tensor>` (I64), averaging's open
 // round as `round.<tensor>` (I64 sums, for the tensors its pushes named) with
 // its push count in metadata `pending`, and metadata (metadata.h): format,
-// mode, version, step, tensors (JSON names), optimizer and options (JSON).
+// mode, version, step, tensors (JSON names), optimizer and options (JSON),
+// and model (JSON) when the store knows the model its parameters are for.
 //
 // save() writes it; load() opens a file as a new store, the caller's
 // options over the file's; inspect() describes any safetensors file. The
@@ -103,8 +104,8 @@ struct SliceSpec {
 Status load_slices(const std::string& file, const LoadOptions& options, const std::vector<SliceSpec>& slices, uint64_t shard,
                    std::shared_ptr<Store>* out);
 
-// What `gradvault inspect` shows: the metadata and each tensor, with the
-// range and mean of its values for F32 and F64 tensors.
+// What `gradvault inspect` shows: the metadata, the model it records, and
+// each tensor, with the range and mean of its values for F32 and F64 tensors.
 struct TensorSummary {
   std::string name, dtype;
   std::vector<int64_t> shape;
@@ -116,6 +117,9 @@ struct TensorSummary {
 struct Inspection {
   std::vector<std::pair<std::string, std::string>> metadata;
   std::vector<TensorSummary> tensors;  // in file order
+  // metadata "model" read (metadata.h read_model): absent when the file has
+  // none or one that load() would refuse (the text stays in metadata).
+  std::optional<ModelInfo> model;
 };
 Status inspect(const std::string& file, Inspection* out);
 

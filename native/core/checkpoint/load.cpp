@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "../../kernels/fixed/scalar.h"
+#include "../model/model.h"
 #include "checkpoint.h"
 #include "metadata.h"
 
@@ -129,6 +130,32 @@ Status read_tensors(const std::string& file, const st::Header& h, const std::vec
   return Status::Ok();
 }
 
+// The file's model (metadata "model") must be its tensors' model: each
+// tensor the model has, of its shape. A file that says otherwise is at fault.
+Status check_model(const std::string& file, const ModelInfo& info, const FileTensors& ft) {
+  const std::string what = "metadata \"model\" (" + model_text(info) + ")";
+  model::ModelSpec spec;
+  model::Dims dims;
+  std::unique_ptr<model::Model> m;
+  Status s = model::spec_of(info, &spec, &dims);
+  if (s.ok()) s = model::Model::create(spec, dims, &m);
+  if (!s.ok()) return file_error(file, what + " is not a model: " + s.message);
+  auto text = [](const std::vector<int64_t>& v) {
+    std::string r;
+    for (int64_t x : v) r += (r.empty() ? "" : ", ") + std::to_string(x);
+    return "[" + r + "]";
+  };
+  for (const TensorSpec& t : m->tensors()) {
+    const TensorSpec* p = nullptr;
+    for (const TensorSpec& q : ft.params)
+      if (q.name == t.name) p = &q;
+    if (!p) return file_error(file, what + " has a tensor '" + t.name + "', which the file does not hold");
+    if (p->shape != t.shape)
+      return file_error(file, what + " has tensor '" + t.name + "' of shape " + text(t.shape) + ", the file's is " + text(p->shape));
+  }
+  return Status::Ok();
+}
+
 // The store's configuration: the caller's options, then the file's, then
 // the defaults. Settings of another mode than the store gets stay behind
 // (averaging's syncEvery, a staleness policy in averaging). fromFile: the
@@ -185,6 +212,8 @@ Status open(const std::string& file, const st::Header& h, const std::vector<uint
   if (Status s = read_metadata(file, h, &meta); !s.ok()) return s;
   FileTensors ft;
   if (Status s = read_tensors(file, h, data, meta, &ft); !s.ok()) return s;
+  if (meta.model)
+    if (Status s = check_model(file, *meta.model, ft); !s.ok()) return s;
 
   // Options the core cannot tell apart once merged: given for a mode they do not fit.
   std::vector<std::string> fromFile;
@@ -237,6 +266,8 @@ Status open(const std::string& file, const st::Header& h, const std::vector<uint
     in.pending = meta.pending;
   }
   if (Status s = restore(*store, in); !s.ok()) return s;
+  if (meta.model)
+    if (Status s = store->set_model(*meta.model); !s.ok()) return s;
   *out = std::move(store);
   return Status::Ok();
 }
@@ -254,6 +285,11 @@ Status inspect(const std::string& file, Inspection* out) {
   if (Status s = st::read(file, uint64_t{1} << 40, &h, &data); !s.ok()) return s;
   *out = Inspection{};
   out->metadata = h.metadata;
+  const std::string* format = h.meta("format");
+  if (const std::string* m = format && *format == kFormat ? h.meta("model") : nullptr) {
+    ModelInfo mi;
+    if (read_model(file, *m, &mi).ok()) out->model = std::move(mi);
+  }
   for (const st::Tensor& t : h.tensors) {
     TensorSummary ts;
     ts.name = t.name;

@@ -1,5 +1,9 @@
 #include "metadata.h"
 
+#include <cmath>
+#include <tuple>
+
+#include "../model/model.h"
 #include "json.h"
 
 namespace gv::ckpt {
@@ -179,7 +183,94 @@ Status read_options(const std::string& file, const std::string& text, FileMetada
   return Status::Ok();
 }
 
+// The sizes a model kind's record holds, and the options.
+struct ModelKeys {
+  bool hidden, mf, features, classes;
+};
+ModelKeys model_keys(const std::string& kind) {
+  const bool mf = kind == "mf";
+  return {kind == "mlp", mf, !mf, kind == "softmax" || kind == "mlp"};
+}
+
 }  // namespace
+
+std::string model_json(const ModelInfo& m) {
+  const ModelKeys k = model_keys(m.kind);
+  std::string j = "{\"kind\":" + st::json_string(m.kind);
+  if (k.hidden) {
+    j += ",\"hidden\":[";
+    for (size_t i = 0; i < m.hidden.size(); ++i) j += (i ? "," : "") + std::to_string(m.hidden[i]);
+    j += "]";
+  }
+  if (k.mf) j += ",\"rank\":" + std::to_string(m.rank) + ",\"biases\":" + (m.biases ? "true" : "false") + ",\"l2\":" + float_text(m.l2);
+  if (k.features) j += ",\"features\":" + std::to_string(m.features);
+  if (k.classes) j += ",\"classes\":" + std::to_string(m.classes);
+  if (k.mf) j += ",\"users\":" + std::to_string(m.users) + ",\"items\":" + std::to_string(m.items);
+  return j + "}";
+}
+
+Status read_model(const std::string& file, const std::string& text, ModelInfo* out) {
+  st::Json::Value o;
+  if (Status s = object_of(file, "model", text, &o); !s.ok()) return s;
+  const std::string pre = "metadata \"model\": ";
+  auto shown = [](const st::Json::Value& v) { return v.kind == st::Json::Value::String ? quoted(v.s) : std::string(kind_of(v)); };
+  const st::Json::Value* kind = member(o, "kind");
+  model::Kind mk;
+  if (!kind || kind->kind != st::Json::Value::String || !model::parse_kind(kind->s, &mk))
+    return bad(file, pre + "kind must be one of 'linear', 'logistic', 'softmax', 'svm', 'mlp', 'mf', got " + (kind ? shown(*kind) : "undefined"));
+  ModelInfo m;
+  m.kind = kind->s;
+  const ModelKeys k = model_keys(m.kind);
+  // A size: a JSON integer in 1..max.
+  auto size = [&](const char* key, bool applies, uint64_t max, uint64_t* field) -> Status {
+    const st::Json::Value* v = member(o, key);
+    if (!applies) {
+      if (v) return bad(file, pre + key + " does not apply to model '" + m.kind + "'");
+      return Status::Ok();
+    }
+    if (!v) return bad(file, pre + "model '" + m.kind + "' needs " + key);
+    if (v->kind != st::Json::Value::Int || v->negative || v->i < 1 || static_cast<uint64_t>(v->i) > max)
+      return bad(file, pre + key + " must be an integer in 1.." + std::to_string(max) + ", got " +
+                           (v->kind == st::Json::Value::Int ? std::to_string(v->i) : shown(*v)));
+    *field = static_cast<uint64_t>(v->i);
+    return Status::Ok();
+  };
+  const uint64_t kMaxCount = uint64_t{1} << 32;  // elements of a tensor, at most (kMaxTensorElements)
+  uint64_t rank = 0;
+  for (auto [key, applies, max, field] : {std::tuple{"features", k.features, kMaxCount, &m.features},
+                                          std::tuple{"classes", k.classes, kMaxCount, &m.classes},
+                                          std::tuple{"users", k.mf, kMaxCount, &m.users},
+                                          std::tuple{"items", k.mf, kMaxCount, &m.items},
+                                          std::tuple{"rank", k.mf, uint64_t{4096}, &rank}})
+    if (Status s = size(key, applies, max, field); !s.ok()) return s;
+  m.rank = static_cast<uint32_t>(rank);
+  const st::Json::Value* hidden = member(o, "hidden");
+  if (!k.hidden && hidden) return bad(file, pre + "hidden does not apply to model '" + m.kind + "'");
+  if (k.hidden) {
+    if (!hidden || hidden->kind != st::Json::Value::Array || hidden->a.empty())
+      return bad(file, pre + "hidden must be a non-empty array of layer widths, got " + (hidden ? shown(*hidden) : "undefined"));
+    for (const auto& w : hidden->a) {
+      if (w.kind != st::Json::Value::Int || w.negative || w.i < 1 || w.i > 65536)
+        return bad(file, pre + "hidden must hold integers in 1..65536, got " + (w.kind == st::Json::Value::Int ? std::to_string(w.i) : shown(w)));
+      m.hidden.push_back(static_cast<uint32_t>(w.i));
+    }
+  }
+  const st::Json::Value* biases = member(o, "biases");
+  const st::Json::Value* l2 = member(o, "l2");
+  if (!k.mf && (biases || l2)) return bad(file, pre + (biases ? "biases" : "l2") + " does not apply to model '" + m.kind + "'");
+  if (k.mf) {
+    if (!biases || biases->kind != st::Json::Value::Bool) return bad(file, pre + "biases must be a boolean, got " + (biases ? shown(*biases) : "undefined"));
+    m.biases = biases->i != 0;
+    if (l2) {
+      const bool number = l2->kind == st::Json::Value::Int || l2->kind == st::Json::Value::Real;
+      const float x = number ? static_cast<float>(l2->d) : 0.f;
+      if (!number || !std::isfinite(x) || x < 0) return bad(file, pre + "l2 must be a float32 >= 0, got " + (number ? float_text(x) : shown(*l2)));
+      m.l2 = x;
+    }
+  }
+  *out = std::move(m);
+  return Status::Ok();
+}
 
 Metadata metadata_of(const Store& s, const StateImage& img) {
   std::string names = "[";
@@ -195,6 +286,7 @@ Metadata metadata_of(const Store& s, const StateImage& img) {
       {"options", options_json(s.config())},
   };
   if (img.pending > 0) m.push_back({"pending", std::to_string(img.pending)});
+  if (const ModelInfo model = s.model(); model.known()) m.push_back({"model", model_json(model)});
   return m;
 }
 
@@ -241,6 +333,12 @@ Status read_metadata(const std::string& file, const st::Header& h, FileMetadata*
       if (x.kind != st::Json::Value::Int || x.negative || x.i > (int64_t{1} << 53)) return bad(file, notCounts);
       out->shards.push_back(static_cast<uint64_t>(x.i));
     }
+  }
+  // another writer's "model" is its own business
+  if (const std::string* v = out->ours ? h.meta("model") : nullptr) {
+    ModelInfo mi;
+    if (Status s = read_model(file, *v, &mi); !s.ok()) return s;
+    out->model = std::move(mi);
   }
   if (out->pending > 0 && out->mode != Mode::Averaging)
     return bad(file, "metadata \"pending\" (" + std::to_string(out->pending) + ") is for mode 'averaging', not '" +

@@ -4,8 +4,12 @@
 // of the parameters' names, in order), optimizer (a JSON object: kind and
 // that kind's settings, floats as their shortest decimal), options (a JSON
 // object: staleness { policy, bound|null }, nonFinite, syncEvery, verify) and,
-// when averaging's round is open, pending; a cluster's file (merge) adds
-// shards (a JSON array of each shard's version). Unknown keys are kept by readers
+// when averaging's round is open, pending; when the store knows its model
+// (store.h ModelInfo), model (a JSON object: kind, that kind's options and
+// the data shape: {"kind":"mlp","hidden":[128],"features":784,"classes":10},
+// {"kind":"svm","features":10}, {"kind":"mf","rank":10,"biases":true,"l2":0,
+// "users":943,"items":1682}; read from files of this format only); a cluster's file (merge) adds shards (a JSON
+// array of each shard's version). Unknown keys are kept by readers
 // and ignored.
 #pragma once
 #include <optional>
@@ -37,10 +41,18 @@ struct FileMetadata {
   std::optional<bool> verify;
   uint64_t version = 0, step = 0, pending = 0;
   std::vector<uint64_t> shards;  // a cluster's file: each shard's version
+  std::optional<ModelInfo> model;  // absent: the file does not say (older files)
 };
 
 // Reads and checks the metadata: a value of the wrong form is a DataFormat
 // Status naming the file, the key and (as the header's start) byte offset 8.
 Status read_metadata(const std::string& file, const st::Header& h, FileMetadata* out);
+
+// The metadata "model" alone (JSON text), checked as read_metadata checks
+// it: a known kind, its options and data shape (positive integers), keys
+// of other kinds refused, unknown keys ignored.
+Status read_model(const std::string& file, const std::string& text, ModelInfo* out);
+// The same written (metadata_of writes it when the store knows its model).
+std::string model_json(const ModelInfo& m);
 
 }  // namespace gv::ckpt

@@ -44,6 +44,49 @@ Status parse_model_kind(const std::string& s, Kind* out) {
   return parse_named(s, names, "model", out);
 }
 
+ModelInfo info_of(const ModelSpec& spec, const Dims& d) {
+  ModelInfo i;
+  i.kind = kind_name(spec.kind);
+  switch (spec.kind) {
+    case Kind::Linear:
+    case Kind::Logistic:
+    case Kind::Svm:
+      i.features = d.features;
+      break;
+    case Kind::Mlp:
+      i.hidden = spec.hidden;
+      [[fallthrough]];
+    case Kind::Softmax:
+      i.features = d.features;
+      i.classes = d.classes;
+      break;
+    case Kind::Mf:
+      i.rank = spec.rank;
+      i.biases = spec.biases;
+      i.l2 = spec.l2;
+      i.users = d.users;
+      i.items = d.items;
+      break;
+  }
+  return i;
+}
+
+ModelInfo info_of(const Model& m) { return info_of(m.spec(), m.dims()); }
+
+Status spec_of(const ModelInfo& info, ModelSpec* spec, Dims* dims) {
+  ModelSpec s;
+  if (Status st = parse_model_kind(info.kind, &s.kind); !st.ok()) return st;
+  if (s.kind == Kind::Mlp) s.hidden = info.hidden;
+  if (s.kind == Kind::Mf) {
+    s.rank = info.rank;
+    s.biases = info.biases;
+    s.l2 = info.l2;
+  }
+  *spec = s;
+  *dims = Dims{info.features, info.classes, info.users, info.items};
+  return Status::Ok();
+}
+
 namespace {
 Status config_error(const std::string& msg, const std::string& field) { return Status::Error(Code::Config, msg, field); }
 }  // namespace

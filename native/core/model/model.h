@@ -113,6 +113,13 @@ class Model {
   std::vector<TensorSpec> tensors_;
 };
 
+// A model as a store records it (store.h ModelInfo): its kind, the options
+// of its kind and the data shape it was made for. spec_of() is the way back
+// (kind, options and shape); both expect a known info.
+ModelInfo info_of(const Model& m);
+ModelInfo info_of(const ModelSpec& spec, const Dims& dims);
+Status spec_of(const ModelInfo& info, ModelSpec* spec, Dims* dims);
+
 // evaluate(): the model at parameters p over all of d, in blocks, on the
 // calling thread.
 Status evaluate(const Model& m, const float* const* p, const data::Dataset& d, EvalSums* out);

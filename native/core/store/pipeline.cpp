@@ -386,4 +386,35 @@ void clear_padding(const Store& s, float* out) {
   }
 }
 
+std::string model_text(const ModelInfo& m) {
+  if (!m.known()) return "unknown";
+  std::string r = m.kind, opts;
+  auto add = [&](const std::string& k, const std::string& v) { opts += (opts.empty() ? "" : ", ") + k + " " + v; };
+  if (!m.hidden.empty()) {
+    std::string h;
+    for (uint32_t w : m.hidden) h += (h.empty() ? "" : ", ") + std::to_string(w);
+    add("hidden", "[" + h + "]");
+  }
+  if (m.rank) add("rank", std::to_string(m.rank));
+  if (m.kind == "mf") add("biases", m.biases ? "true" : "false");
+  for (auto [k, v] : {std::pair{"features", m.features}, std::pair{"classes", m.classes}, std::pair{"users", m.users}, std::pair{"items", m.items}})
+    if (v) add(k, std::to_string(v));
+  return opts.empty() ? r : r + " (" + opts + ")";
+}
+
+Status Store::set_model(const ModelInfo& m) {
+  std::lock_guard<std::mutex> g(modelMu_);
+  if (model_.known() && m.known()) {
+    ModelInfo a = model_, b = m;
+    a.l2 = b.l2 = 0.f;  // a training setting: the latest run's
+    if (!(a == b))
+      return Status::Error(Code::Config,
+                           "the store holds the parameters of model " + model_text(model_) + ", not " + model_text(m) +
+                               ": train it as its own model, or use another store",
+                           "model");
+  }
+  model_ = m;
+  return Status::Ok();
+}
+
 }  // namespace gv
