@@ -19,7 +19,10 @@ import { DataFormatError, FileError, ParameterStore, loadCsv, loadIdx, loadLibsv
 import { mulberry32 } from './harness/common';
 import { bits, randoms } from './helpers';
 
-jest.setTimeout(120_000);
+// Under scripts/jest-asan.sh (libasan preloaded) every child process of the
+// fault harness starts and runs several times slower.
+const SLOW = /asan/.test(process.env.LD_PRELOAD ?? '');
+jest.setTimeout(SLOW ? 300_000 : 120_000);
 
 const ROOT = path.join(__dirname, '..');
 const SCRIPT = path.join(__dirname, 'harness', 'fault-save.js');
@@ -40,7 +43,7 @@ const sub = (name: string) => {
 
 function runFaultSave(args: string[]): { status: number | null; out: string; summary: Record<string, any> } {
   const json = path.join(dir, `fault-save-${args.join('_').replace(/[^\w]/g, '')}.json`);
-  const r = spawnSync(process.execPath, [SCRIPT, ...args, '--json', json], { encoding: 'utf8', timeout: 110_000 });
+  const r = spawnSync(process.execPath, [SCRIPT, ...args, '--json', json], { encoding: 'utf8', timeout: SLOW ? 280_000 : 110_000 });
   const out = `${r.stdout}\n${r.stderr}`;
   if (!fs.existsSync(json)) throw new Error(`fault-save wrote no summary (status ${r.status}, signal ${r.signal}):\n${out}`);
   return { status: r.status, out, summary: JSON.parse(fs.readFileSync(json, 'utf8')) };

@@ -105,7 +105,11 @@ Status predict(const Model& m, const float* const* p, const Dataset& d, Predicti
     return Status::Error(Code::InvalidArgument,
                          "out of memory for " + std::to_string(d.rows) + " rows × " + std::to_string(r.width) + " predictions", "data");
   };
-  if (r.width != 0 && d.rows > std::numeric_limits<size_t>::max() / sizeof(float) / r.width) return too_large();
+  // More values than one JS Float32Array holds (2^32) is refused before allocating: a sanitizer
+  // build aborts on an allocation that size instead of throwing bad_alloc.
+  constexpr uint64_t kMaxValues = uint64_t{1} << 32;
+  if (r.width != 0 && (d.rows > std::numeric_limits<size_t>::max() / sizeof(float) / r.width || d.rows * r.width > kMaxValues))
+    return too_large();
   try {
     r.values.resize(d.rows * r.width);
     if (!m.regression()) r.classes.resize(d.rows);
