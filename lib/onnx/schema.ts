@@ -6,7 +6,11 @@
  * are left out, so the files stay valid ONNX for every reader. protobufjs
  * encodes the messages (lib/onnx/export.ts); test/75 decodes them back.
  */
-import * as protobuf from 'protobufjs';
+import type * as protobuf from 'protobufjs';
+
+// Loaded on the first export, as lib/cluster loads zeromq: importing gradvault
+// does not pay for it (and a copy of dist/ with only the addon's loader runs).
+const protobufjs = () => require('protobufjs') as typeof import('protobufjs');
 
 /** onnx.proto as far as the exporter needs it. */
 export const ONNX_PROTO = `
@@ -144,7 +148,7 @@ let root: protobuf.Root | undefined;
 
 /** The parsed schema (parsed once; field names as in onnx.proto, snake_case). */
 export function onnxRoot(): protobuf.Root {
-  return (root ??= protobuf.parse(ONNX_PROTO, { keepCase: true }).root);
+  return (root ??= protobufjs().parse(ONNX_PROTO, { keepCase: true }).root);
 }
 
 /** A message type of the schema, e.g. `onnxType('ModelProto')`. */
