@@ -351,14 +351,7 @@ export interface NativeAddon {
     data: NativeDatasetInstance,
     threads: number,
   ): NativePrediction;
-  predictAsync(
-    names: string[],
-    shapes: number[][],
-    arrays: Float32Array[],
-    model: NativeModelSpec,
-    data: NativeDatasetInstance,
-    threads: number,
-  ): Promise<NativePrediction>;
+  predictAsync(...args: Parameters<NativeAddon['predict']>): Promise<NativePrediction>;
   fromDense(x: Float32Array, features: number, labels: Float32Array | null): NativeDatasetInstance;
   fromSparse(
     indptr: Float64Array,

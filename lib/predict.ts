@@ -133,11 +133,6 @@ function widthOf(m: NativeModelSpec, names: string[], shapes: number[][]): numbe
 // answer too large for one Float32Array (rows × classes) is one too, before
 // the addon tries to allocate it.
 function inputData(input: PredictInput, m: NativeModelSpec, names: string[], shapes: number[][]): NativeDatasetInstance {
-  // mf takes both biases or neither (as exportOnnx): one alone would be ignored
-  if (m.kind === 'mf' && names.includes('bu') !== names.includes('bi')) {
-    const [has, lacks] = names.includes('bu') ? ['bu', 'bi'] : ['bi', 'bu'];
-    throw new ShapeError(lacks, `model 'mf' takes both biases bu [users] and bi [items] or neither; the parameters have '${has}' but no '${lacks}'`);
-  }
   const [d, rows] = guardInput(
     () => {
       const h = readInput(input, m, names, shapes);

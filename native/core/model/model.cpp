@@ -228,7 +228,15 @@ Status Model::from_shapes(const ModelSpec& spec0, const std::vector<std::string>
       d.users = shapes[i0][0];
       d.items = shapes[i1][0];
       spec.rank = static_cast<uint32_t>(shapes[i0][1]);
-      spec.biases = find("bu") >= 0 && find("bi") >= 0;
+      // both biases or neither: one alone would be silently ignored
+      spec.biases = find("bu") >= 0;
+      if (spec.biases != (find("bi") >= 0)) {
+        const std::string has = spec.biases ? "bu" : "bi", lacks = spec.biases ? "bi" : "bu";
+        Status e = Status::Error(Code::Shape, "model 'mf' takes both biases bu [users] and bi [items] or neither; the parameters have '" +
+                                                  has + "' but no '" + lacks + "'", lacks);
+        e.tensorName = lacks;
+        return e;
+      }
       break;
   }
   if (!(s = create(spec, d, out)).ok()) return s;
