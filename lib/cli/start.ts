@@ -29,7 +29,7 @@ interface Plan {
   every: number;
   // what the data allows, and how the result compares
   ceiling: (accuracy: number) => string;
-  show: (test: Dataset, row: number, label: number) => string;
+  show: (label: number) => string;  // a label as the table shows it
   next: string[];
 }
 
@@ -56,7 +56,7 @@ async function plan(): Promise<Plan> {
       ceiling: (a) =>
         `Test accuracy ${fmt(a, 3)}: about what a one-hidden-layer network reaches on Fashion-MNIST (0.88-0.89);\n` +
         `a linear model stops near 0.84, convolutional networks reach 0.92-0.94.`,
-      show: (_t, _row, label) => FASHION_CLASSES[label] ?? String(label),
+      show: (label) => FASHION_CLASSES[label] ?? String(label),
       next: [],
     };
   }
@@ -78,7 +78,7 @@ async function plan(): Promise<Plan> {
     ceiling: (a) =>
       `Test accuracy ${fmt(a, 3)} of a possible ${fmt(1 - NOISE, 2)} (${NOISE * 100}% label noise): ` +
       `${fmt((100 * a) / (1 - NOISE), 1)}% of the way there.`,
-    show: (_t, _row, label) => (label > 0 ? '+1' : '-1'),
+    show: (label) => (label > 0 ? '+1' : '-1'),
     next: [`Real data: apt-get install dataset-fashion-mnist (Debian), then npm start again: an MLP on 70,000 images.`],
   };
 }
@@ -120,7 +120,7 @@ export async function start(o: { threads: number }): Promise<void> {
         const conf = kind === 'logistic' ? Math.max(pred.probabilities![i], 1 - pred.probabilities![i]) : pred.probabilities![i * pred.width + c];
         const label = kind === 'logistic' ? pred.labels![i] : c;
         const ok = label === truth[i] ? '' : '  (wrong)';
-        return [i, p.show(few, i, truth[i]), p.show(few, i, label) + ok, fmt(conf, 3)];
+        return [i, p.show(truth[i]), p.show(label) + ok, fmt(conf, 3)];
       }),
     );
     out('\nWhat to try next:');
