@@ -5,7 +5,7 @@
 // applies every push (mode 'locked' here) and counts the staleness.
 'use strict';
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
-const { ParameterStore } = require('..');
+const { ParameterStore } = require('gradvault');
 
 const H = 32; // hidden units
 

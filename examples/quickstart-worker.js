@@ -1,6 +1,6 @@
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
-const { ParameterStore } = require('..');
+const { ParameterStore } = require('gradvault');
 
 const { handle, job, id } = workerData;
 const store = ParameterStore.attach(handle);

@@ -5,7 +5,7 @@
 const { Worker } = require('node:worker_threads');
 const path = require('node:path');
 const fs = require('node:fs');
-const { ParameterStore, MODES, isa, Trainer, loadIdx, synthetic, evaluate } = require('..');
+const { ParameterStore, MODES, isa, Trainer, loadIdx, synthetic, evaluate } = require('gradvault');
 
 const WORKERS = 4;
 const PUSHES = 5000;

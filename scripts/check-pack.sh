@@ -57,6 +57,25 @@ for d in "${ships[@]}"; do
   grep -q "^package/$d/[^/]*\.node$" <<<"$listing" || { echo "$tarball lacks $d/" >&2; exit 1; }
 done
 echo "  prebuilds in the tarball: ${ships[*]#prebuilds/}"
+# What the tarball holds (issue 15): what a user needs, to run it, build it
+# from source and follow README.md; none of the fuzz corpus, tests,
+# benchmarks or repository scripts. One line names the first offending path.
+files=$(tar tzf "$tmp/$tarball" | sed 's#^package/##' | sort)
+required=(package.json dist/index.js dist/index.d.ts dist/cli.js binding.gyp CMakeLists.txt README.md
+          docs/ARCHITECTURE.md native/sources.js native/sources.txt)
+for f in examples/*.js; do required+=("$f"); done
+# every source binding.gyp compiles (its own list and native/sources.txt's)
+required+=($(grep -o 'native/[A-Za-z0-9_/]*\.cpp' binding.gyp) $(grep -v '^[[:space:]]*$' native/sources.txt))
+for d in "${ships[@]}"; do required+=("$d/gradvault.node"); done
+for f in "${required[@]}"; do
+  grep -qxF "$f" <<<"$files" || { echo "$tarball lacks $f" >&2; exit 1; }
+done
+forbidden='(^|/)(fuzz|corpus|tests?|bench|\.ci|scripts|build(-[^/]*)?)/|(^|/)(test_[^/]*|[^/]*_test)\.(c|cc|cpp)$'
+bad=$(grep -E -m1 "$forbidden" <<<"$files" || true)
+[ -z "$bad" ] || { echo "$tarball must not ship $bad" >&2; exit 1; }
+unpacked=$(tar tzvf "$tmp/$tarball" | awk '{ s += $3 } END { print s }')
+echo "  $(wc -l <<<"$files") files, $unpacked bytes unpacked, $(stat -c %s "$tmp/$tarball") bytes packed;" \
+     "the ${#required[@]} required ones present, no test, fuzz, bench or script file"
 cd "$tmp"
 npm init -y >/dev/null
 # --ignore-scripts is not used: the install script (node-gyp-build) must find the prebuild
@@ -90,6 +109,15 @@ PREBUILDS_ONLY=1 npx --no-install gradvault inspect m.safetensors | head -4
 if PREBUILDS_ONLY=1 npx --no-install gradvault train --epochs zero 2>err.txt; then echo "bad arguments must fail" >&2; exit 1; fi
 [ "$(wc -l < err.txt)" = 1 ] || { echo "a bad argument must print one line:" >&2; cat err.txt >&2; exit 1; }
 echo "  ok: bad arguments print one line: $(cat err.txt)"
+echo "the shipped examples, installed:"
+# One in place (it requires 'gradvault', as a user's copy does), one copied
+# into the project; TMPDIR is a fresh folder that they must leave empty.
+mkdir ex-tmp
+TMPDIR="$tmp/ex-tmp" PREBUILDS_ONLY=1 node node_modules/gradvault/examples/custom-model.js | sed 's/^/  /'
+cp node_modules/gradvault/examples/resume.js .
+TMPDIR="$tmp/ex-tmp" PREBUILDS_ONLY=1 node resume.js | sed 's/^/  /'
+[ -z "$(ls -A ex-tmp)" ] || { echo "an example left behind $(ls -A ex-tmp | head -1) in its temporary folder" >&2; exit 1; }
+echo "  ok: both ran and left nothing behind"
 echo "shipped types (tsc):"
 mkdir -p types && sed 's#../../dist#gradvault#' "$ROOT/test/types/usage.ts" > types/usage.ts
 cat > types/tsconfig.json <<'JS'
