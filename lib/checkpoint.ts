@@ -7,6 +7,7 @@
 import { fromNative } from './errors';
 import { checkPath } from './paths';
 import type { ModelDescription } from './trainer';
+import { scalerFromNative, type Scaler } from './data';
 import { native, type Assert, type IsWire, type NativeSaveResult, type NativeInspection } from './native';
 
 /** What `store.save()` resolves to. */
@@ -44,11 +45,13 @@ export interface CheckpointInfo {
   readonly tensors: TensorSummary[];
   /** The model the file records (metadata `model`), where it records a valid one. */
   readonly model?: ModelDescription;
+  /** The scaler that model records (its training data was standardized: {@link Dataset.standardize}), where it records one. */
+  readonly scaler?: Scaler;
 }
 
 // As the addon builds them (lib/native.ts): a change on one side only fails to compile.
 type _SaveIsWire = Assert<IsWire<SaveResult, NativeSaveResult>>;
-type _InspectionIsWire = Assert<IsWire<CheckpointInfo, NativeInspection>>;
+type _InspectionIsWire = Assert<IsWire<Omit<CheckpointInfo, 'scaler'>, Omit<NativeInspection, 'scaler'>>>;
 
 /**
  * Reads a safetensors file's header (validated: DataFormatError with the byte
@@ -57,7 +60,8 @@ type _InspectionIsWire = Assert<IsWire<CheckpointInfo, NativeInspection>>;
 export async function inspectCheckpoint(file: string): Promise<CheckpointInfo> {
   const abs = checkPath('file', file);
   try {
-    return await native().inspectCheckpoint(abs);
+    const r = await native().inspectCheckpoint(abs);
+    return r.scaler ? { ...r, scaler: scalerFromNative(r.scaler) } : (r as Omit<typeof r, 'scaler'>);
   } catch (e) {
     throw fromNative(e);
   }

@@ -12,7 +12,7 @@
 import { checkKeys, describe, isPlainObject, num, oneOf, bool } from './config';
 import { ConfigError, InvalidArgumentError, fromNative, guardInput } from './errors';
 import { checkPath } from './paths';
-import { native, type NativeDatasetInstance, type NativeSyntheticOptions } from './native';
+import { native, type NativeDatasetInstance, type NativeScaler, type NativeSyntheticOptions } from './native';
 
 export type DatasetKind = 'dense' | 'sparse' | 'ratings';
 
@@ -49,6 +49,7 @@ export class Dataset {
   readonly handle: NativeDatasetInstance;
   #labels: Float32Array | undefined;
   #classIds: Int32Array | null | undefined;
+  #scaler: Scaler | null | undefined;
 
   /** @internal Datasets come from the loaders, {@link synthetic} and {@link Dataset.slice}. */
   constructor(handle: NativeDatasetInstance) {
@@ -97,6 +98,60 @@ export class Dataset {
   sparseRow(i: number): SparseRow {
     this.#checkKind('sparse', 'sparseRow');
     return this.row(i) as SparseRow;
+  }
+
+  /**
+   * The scaler this dataset's values were standardized with
+   * ({@link Dataset.standardize}); null for raw data. Slices and shuffles
+   * of a standardized dataset carry it. Apply it to other data with
+   * `other.standardize(dataset.scaler)`; a Trainer records it in the store
+   * (`store.scaler`, saved in checkpoints), and {@link predict} applies it
+   * to raw rows.
+   */
+  get scaler(): Scaler | null {
+    if (this.#scaler === undefined) {
+      const n = this.handle.scaler();
+      this.#scaler = n ? scalerFromNative(n) : null;
+    }
+    return this.#scaler;
+  }
+
+  /**
+   * Feature scaling: a new dataset whose every feature is standardized,
+   * x' = (x - mean) / scale, computed in double and rounded to float32 once.
+   * It carries its scaler as {@link Dataset.scaler} (this dataset is
+   * unchanged: datasets are immutable, as {@link shuffle}).
+   *
+   * - `standardize()` fits the scaler on this dataset, natively in double
+   *   precision over its rows: per feature the mean and the (population)
+   *   standard deviation; a constant feature gets scale 1. Fit it on the
+   *   training set only.
+   * - `standardize(scaler)` applies an existing scaler, e.g. the training
+   *   set's to the test set: `test.standardize(train.scaler)`. It is checked:
+   *   `mean` and `scale` of `features` numbers, each finite, each scale > 0;
+   *   an {@link InvalidArgumentError} naming the field and index otherwise.
+   *
+   * Sparse datasets (LIBSVM) are scaled, not centred: centring would make
+   * every row dense, so the fitted mean is recorded as 0 and each stored
+   * value divided by its feature's standard deviation (computed with the
+   * implicit zeros included), and a scaler applied to sparse data must have
+   * an all-zero mean. A sparse file's width is its largest index + 1, so
+   * a scaler of a wider (training) set is accepted for it.
+   *
+   * Ratings datasets (mf) have no features to scale, and a dataset already
+   * standardized is not scaled twice: both are InvalidArgumentErrors.
+   */
+  standardize(scaler?: ScalerLike): Dataset {
+    if (this.kind === 'ratings')
+      throw new InvalidArgumentError('kind', 'standardize() needs a dense or sparse dataset: a ratings dataset ((user, item) pairs for mf) has no features to scale');
+    if (this.scaler)
+      throw new InvalidArgumentError('data', 'this dataset is already standardized (dataset.scaler): standardize the raw data, not this copy');
+    if (scaler === undefined) return fromMemory(() => this.handle.standardize(null, null), 'standardize');
+    const [mean, scale] = guardInput(
+      () => readScaler(scaler, this.features, this.kind === 'sparse'),
+      (msg) => new InvalidArgumentError('scaler', `reading the scaler threw: ${msg}`),
+    );
+    return fromMemory(() => this.handle.standardize(mean, scale), 'standardize');
   }
 
   /** Rows [start, end) as a new dataset (a native copy); negative values count from the end, as Array.slice. */
@@ -252,6 +307,98 @@ export class Dataset {
   #checkKind(kind: DatasetKind, what: string): void {
     if (this.kind !== kind) throw new InvalidArgumentError('kind', `${what}() needs a ${kind} dataset, this one is ${this.kind}`);
   }
+}
+
+/**
+ * A feature scaler (see {@link Dataset.standardize}): per feature, the mean
+ * subtracted and the scale divided by. A frozen plain object (JSON-friendly:
+ * `JSON.stringify(dataset.scaler)` and back is accepted by `standardize`).
+ */
+export interface Scaler {
+  readonly features: number;
+  /** All 0 for a scaler fitted on sparse data (scaled, not centred). */
+  readonly mean: readonly number[];
+  /** Each finite and > 0 (1 for a constant feature). */
+  readonly scale: readonly number[];
+}
+
+/** A scaler as {@link Dataset.standardize} takes it: a {@link Scaler}, or arrays of your own. */
+export interface ScalerLike {
+  /** When given, it must be the length of `mean` and `scale`. */
+  readonly features?: number;
+  readonly mean: ArrayLike<number>;
+  readonly scale: ArrayLike<number>;
+}
+
+/** @internal A native scaler as the public, frozen one. */
+export function scalerFromNative(n: NativeScaler): Scaler {
+  return Object.freeze({
+    features: n.mean.length,
+    mean: Object.freeze(Array.from(n.mean)),
+    scale: Object.freeze(Array.from(n.scale)),
+  });
+}
+
+/** @internal Whether two scalers hold the same numbers. */
+export function sameScaler(a: Scaler, b: Scaler): boolean {
+  if (a.features !== b.features) return false;
+  for (let j = 0; j < a.features; j++) if (a.mean[j] !== b.mean[j] || a.scale[j] !== b.scale[j]) return false;
+  return true;
+}
+
+/**
+ * @internal Rows for a model trained with `scaler` (none: as they are): a
+ * raw dataset standardized with it, one standardized with it as it is; one
+ * standardized with another scaler is an InvalidArgumentError. Rows of
+ * another width than the scaler's are left for the core's ShapeError.
+ */
+export function scaledData(data: Dataset, scaler: Scaler | undefined): Dataset {
+  if (!scaler || data.kind === 'ratings') return data;
+  const own = data.scaler;
+  if (own) {
+    if (sameScaler(own, scaler)) return data;
+    throw new InvalidArgumentError(
+      'input',
+      'the input dataset was standardized with another scaler than the one the model was trained with (store.scaler): ' +
+        'pass the raw rows, or standardize them with store.scaler',
+    );
+  }
+  const fits = data.kind === 'sparse' ? data.features <= scaler.features : data.features === scaler.features;
+  return fits ? data.standardize(scaler) : data;
+}
+
+// A scaler argument, checked (typed errors naming the field and index) and
+// read once, as the Float64Arrays the addon takes.
+function readScaler(v: unknown, features: number, sparse: boolean): [Float64Array, Float64Array] {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v))
+    throw new InvalidArgumentError('scaler', `a scaler is an object { mean, scale } (dataset.scaler), got ${describe(v)}`);
+  const o = v as Record<string, unknown>;
+  const arrays = (['mean', 'scale'] as const).map((name) => {
+    const a: unknown = o[name];
+    if (!isArrayLike(a)) throw new InvalidArgumentError(name, `the scaler's ${name} must be an array of numbers, got ${describe(a)}`);
+    if (ArrayBuffer.isView(a)) checkAttached(a, name);
+    const out = Float64Array.from(a as ArrayLike<unknown>, numberAt(name));
+    const ok = sparse ? out.length >= features : out.length === features;
+    if (!ok) throw new InvalidArgumentError(name, `the scaler's ${name} has ${out.length} values, the data ${features} features`);
+    return out;
+  });
+  const [mean, scale] = arrays;
+  if (mean.length !== scale.length) throw new InvalidArgumentError('scale', `the scaler's scale has ${scale.length} values, its mean ${mean.length}`);
+  const f: unknown = o.features;
+  if (f !== undefined && f !== mean.length)
+    throw new InvalidArgumentError('features', `the scaler's features is ${describe(f)}, its mean and scale hold ${mean.length} values`);
+  for (let j = 0; j < mean.length; j++) {
+    if (!Number.isFinite(mean[j])) throw new InvalidArgumentError('mean', `the scaler's mean[${j}] is ${mean[j]}, not a finite number`, j);
+    if (!(Number.isFinite(scale[j]) && scale[j] > 0))
+      throw new InvalidArgumentError('scale', `the scaler's scale[${j}] is ${scale[j]}, not a finite number > 0`, j);
+    if (sparse && mean[j] !== 0)
+      throw new InvalidArgumentError(
+        'mean',
+        `the scaler's mean[${j}] is ${mean[j]}: a sparse dataset is scaled, not centred (centring would make every row dense), so its scaler's mean must be 0`,
+        j,
+      );
+  }
+  return [mean, scale];
 }
 
 export interface DenseOptions {

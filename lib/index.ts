@@ -43,7 +43,7 @@ export {
   RoundTimeoutError,
   AuthenticationError,
 } from './errors';
-export { Trainer, evaluate, modelTensors, MODELS } from './trainer';
+export { Trainer, evaluate, modelTensors, defaultLearningRate, MODELS } from './trainer';
 export type {
   ModelKind,
   RemoteTrainerOptions,
@@ -53,9 +53,13 @@ export type {
   Schedule,
   TrainerOptions,
   AutoTrainerOptions,
+  ResolvedTrainerOptions,
   TrainProgress,
+  StepProgress,
   TrainResult,
   RunOptions,
+  StepRunOptions,
+  EpochRunOptions,
   EvaluateResult,
 } from './trainer';
 export { Dataset, loadIdx, loadLibsvm, loadCsv, synthetic } from './data';
@@ -76,6 +80,8 @@ export type {
   CsvOptions,
   SyntheticKind,
   SyntheticOptions,
+  Scaler,
+  ScalerLike,
 } from './data';
 export { exportOnnx, ONNX_OPSET } from './onnx/export';
 export type { OnnxExportResult, OnnxValueInfo, OnnxSource } from './onnx/export';

@@ -184,6 +184,8 @@ export interface NativeInspection {
   tensors: NativeTensorSummary[];
   /** metadata "model", where valid */
   model?: NativeModelInfo;
+  /** that model's scaler, where it records one */
+  scaler?: NativeScaler;
 }
 
 /** @internal mergeCheckpoints(): a whole tensor and where its slices are (part: the shard). */
@@ -275,6 +277,14 @@ export interface NativeStoreInstance {
   config(): NativeStoreConfig;
   /** the model the store records (a trainer's run or a checkpoint), undefined when unknown */
   model(): NativeModelInfo | undefined;
+  /** The scaler of the data the model was trained on (standardized data), where it was. */
+  scaler(): NativeScaler | undefined;
+}
+
+/** A feature scaler as the core holds it (native/core/data/standardize.h): copies. */
+export interface NativeScaler {
+  mean: Float64Array;
+  scale: Float64Array;
 }
 
 /** @internal */
@@ -297,6 +307,10 @@ export interface NativeDatasetInstance {
   row(i: number): Float32Array | { indices: Uint32Array; values: Float32Array } | { user: number; item: number; rating: number };
   slice(start: number, end: number): NativeDatasetInstance;
   shuffle(seed: number): NativeDatasetInstance;
+  /** The scaler its values were standardized with; null for raw data. */
+  scaler(): NativeScaler | null;
+  /** A standardized copy: with a scaler fitted on its rows (null, null), or the one given. */
+  standardize(mean: Float64Array | null, scale: Float64Array | null): NativeDatasetInstance;
 }
 
 /** @internal What predict() returns (native/core/model/model.h: Prediction). */
@@ -309,10 +323,30 @@ export interface NativePrediction {
   labels?: Float32Array;
 }
 
+/** @internal A run so far, as poll() reads it mid-epoch (native/core/trainer/trainer.h: Live). */
+export interface NativeLive {
+  started: boolean;
+  finished: boolean;
+  /** 1-based: the epoch in progress (the last one once finished); 0 before the start */
+  epoch: number;
+  epochs: number;
+  samples: number;
+  epochSamples: number;
+  batches: number;
+  /** this epoch's mean loss so far, NaN before its first batch */
+  loss: number;
+  seconds: number;
+  epochSeconds: number;
+  lr: number;
+  version: number;
+}
+
 /** @internal A native training run. */
 export interface NativeTrainRun {
   done: Promise<NativeTrainResult>;
   cancel(): void;
+  /** The trainer threads' counters summed, without waiting for them. */
+  poll(): NativeLive;
 }
 
 /** @internal */

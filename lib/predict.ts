@@ -4,13 +4,20 @@
  * on several threads for large inputs; {@link predictAsync} does the same off
  * the JavaScript thread. The parameters are found by name, as in
  * {@link evaluate}, and their shapes give the model's.
+ *
+ * A model trained on standardized data ({@link Dataset.standardize}) has
+ * its scaler recorded in the store (`store.scaler`, kept by checkpoints):
+ * predict standardizes raw input with it before the model runs, natively,
+ * as `Dataset.standardize` does (so raw rows and the same rows standardized
+ * give the same bits). A Dataset that carries that scaler is not scaled
+ * twice; one that carries another is an InvalidArgumentError.
  */
 import { constants } from 'node:buffer';
 import { describe, isPlainObject } from './config';
 import { InvalidArgumentError, ShapeError, fromNative, guardInput } from './errors';
 import { native, type NativeDatasetInstance, type NativeModelSpec, type NativePrediction } from './native';
-import { Dataset, type SparseRow } from './data';
-import type { ParameterStore } from './store';
+import { Dataset, scaledData, type Scaler, type SparseRow } from './data';
+import { scalerOf, type ParameterStore } from './store';
 import type { Snapshot } from './snapshot';
 import { modelArg, withTensors, type ModelKind, type ModelOptions } from './trainer';
 
@@ -60,7 +67,9 @@ export interface PredictOptions {
  * Predicts with a model at the parameters of a snapshot (or a fresh snapshot
  * of a store). A row of the wrong width is a ShapeError naming the tensor
  * and both shapes; a bad value in an array input an InvalidArgumentError
- * naming the array and index.
+ * naming the array and index. Raw input of a model trained on
+ * standardized data is standardized with its scaler (see above): pass a
+ * ParameterStore, or a snapshot of one.
  */
 export function predict(
   params: Snapshot | ParameterStore,
@@ -70,8 +79,9 @@ export function predict(
 ): Prediction {
   const m = modelArg(model, 'predict()');
   const threads = threadsOf(options, 'predict()');
+  const scaler = scalerOf(params);
   return withTensors(params, 'predict', (names, shapes, arrays) => {
-    const d = inputData(input, m, names, shapes);
+    const d = inputData(input, m, names, shapes, scaler);
     return shape(m, native().predict(names, shapes, arrays, m, d, threads));
   });
 }
@@ -85,8 +95,9 @@ export async function predictAsync(
 ): Promise<Prediction> {
   const m = modelArg(model, 'predictAsync()');
   const threads = threadsOf(options, 'predictAsync()');
+  const scaler = scalerOf(params);
   const pending = withTensors(params, 'predictAsync', (names, shapes, arrays) =>
-    native().predictAsync(names, shapes, arrays, m, inputData(input, m, names, shapes), threads),
+    native().predictAsync(names, shapes, arrays, m, inputData(input, m, names, shapes, scaler), threads),
   );
   return shape(m, await pending.catch((e: unknown) => Promise.reject(fromNative(e))));
 }
@@ -132,10 +143,10 @@ function widthOf(m: NativeModelSpec, names: string[], shapes: number[][]): numbe
 // (a getter, a revoked or trapping Proxy) is an InvalidArgumentError. An
 // answer too large for one Float32Array (rows × classes) is one too, before
 // the addon tries to allocate it.
-function inputData(input: PredictInput, m: NativeModelSpec, names: string[], shapes: number[][]): NativeDatasetInstance {
+function inputData(input: PredictInput, m: NativeModelSpec, names: string[], shapes: number[][], scaler?: Scaler): NativeDatasetInstance {
   const [d, rows] = guardInput(
     () => {
-      const h = readInput(input, m, names, shapes);
+      const h = scaled(readInput(input, m, names, shapes), scaler);
       return [h, h.info().rows] as const;
     },
     (msg) => new InvalidArgumentError('input', `predict(): reading the input threw: ${msg}`),
@@ -149,21 +160,25 @@ function inputData(input: PredictInput, m: NativeModelSpec, names: string[], sha
   return d;
 }
 
+function scaled(d: Dataset, scaler: Scaler | undefined): NativeDatasetInstance {
+  return scaledData(d, scaler).handle;
+}
+
 function isArrayLike(v: unknown): v is ArrayLike<unknown> {
   return ArrayBuffer.isView(v) ? !(v instanceof DataView) : Array.isArray(v);
 }
 
-function readInput(input: PredictInput, m: NativeModelSpec, names: string[], shapes: number[][]): NativeDatasetInstance {
+function readInput(input: PredictInput, m: NativeModelSpec, names: string[], shapes: number[][]): Dataset {
   if (input instanceof Dataset) {
     if (!Dataset.isDataset(input))
       throw new InvalidArgumentError('input', 'input has the Dataset prototype but was not made by gradvault (a loader, synthetic or Dataset.from*)');
-    return input.handle;
+    return input;
   }
   if (m.kind === 'mf') {
     if (!isPlainObject(input) || !('users' in input) || !('items' in input))
       throw new InvalidArgumentError('input', `model 'mf' predicts { users, items } pairs or a ratings Dataset, got ${describe(input)}`);
     const p = input as RatingPairs;
-    return Dataset.fromRatings({ users: p.users, items: p.items }).handle;
+    return Dataset.fromRatings({ users: p.users, items: p.items });
   }
   const F = featuresOf(m, names, shapes);
   if (input instanceof Float32Array) {
@@ -173,7 +188,7 @@ function readInput(input: PredictInput, m: NativeModelSpec, names: string[], sha
       const i = names.indexOf(t);
       throw new ShapeError(t, `the input has ${input.length} values, not a whole number of rows of ${F} features; tensor '${t}' has shape [${shapes[i].join(', ')}]`);
     }
-    return Dataset.fromDense(input, { features: F }).handle;
+    return Dataset.fromDense(input, { features: F });
   }
   if (Array.isArray(input)) {
     const first: unknown = input[0];
@@ -212,14 +227,14 @@ function readInput(input: PredictInput, m: NativeModelSpec, names: string[], sha
         values.set(r.values, indptr[i]);
       });
       // features: the largest index + 1, so an index beyond the model is the core's ShapeError
-      return Dataset.fromSparse({ indptr, indices, values }).handle;
+      return Dataset.fromSparse({ indptr, indices, values });
     }
     if (input.length > 0 && (typeof first === 'number' || typeof first === 'bigint'))
       throw new InvalidArgumentError(
         'input',
         `input is one flat array of numbers: predict takes an array of rows, or a Float32Array of rows × ${F ?? 'features'} values`,
       );
-    return Dataset.fromDense(input as ReadonlyArray<ArrayLike<number>>, { features: input.length ? undefined : F }).handle;
+    return Dataset.fromDense(input as ReadonlyArray<ArrayLike<number>>, { features: input.length ? undefined : F });
   }
   throw new InvalidArgumentError(
     'input',

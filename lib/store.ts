@@ -7,6 +7,7 @@ import type { SaveResult } from './checkpoint';
 import { checkPath } from './paths';
 import { RemoteParameterStore, type ConnectOptions } from './cluster/remote';
 import type { ModelDescription } from './trainer';
+import { scalerFromNative, type Scaler } from './data';
 
 /** Options of {@link ParameterStore.load}: the store options but `tensors` (they come from the file). */
 export type LoadOptions = Omit<StoreOptions, 'tensors'>;
@@ -156,6 +157,15 @@ export interface StoreHandle {
 
 type Layout = PushLayout;
 
+// The scaler of the store a snapshot was taken of, where it had one (predict applies it).
+const snapshotScalers = new WeakMap<Snapshot, Scaler>();
+
+/** @internal The scaler the model of these parameters was trained with: a store's, or that of the store a snapshot is of. */
+export function scalerOf(params: unknown): Scaler | undefined {
+  if (params instanceof ParameterStore) return params.closed ? undefined : params.scaler;
+  return Snapshot.isSnapshot(params) ? snapshotScalers.get(params) : undefined;
+}
+
 function deepFreeze<T>(o: T): T {
   if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
     Object.freeze(o);
@@ -205,6 +215,7 @@ export class ParameterStore {
   /** The validated, frozen configuration. */
   readonly options: ResolvedStoreOptions;
   #native: NativeStoreInstance | null;
+  #scaler: Scaler | undefined;
   static {
     liveNative = (s) => s.#live();
   }
@@ -291,6 +302,22 @@ export class ParameterStore {
     return m === undefined ? undefined : deepFreeze(m);
   }
 
+  /**
+   * The scaler of the standardized data the model was trained on
+   * ({@link Dataset.standardize}): recorded with the model by the Trainer,
+   * saved in checkpoints (metadata `model`) and read back by
+   * {@link ParameterStore.load}; {@link predict} applies it to raw rows.
+   * Undefined when the model was trained on raw data, or is unknown.
+   */
+  get scaler(): Scaler | undefined {
+    const n = this.#live().scaler();
+    if (!n) return undefined;
+    const c = this.#scaler;
+    // the same numbers: the same frozen object (a snapshot records it cheaply)
+    if (c && c.features === n.mean.length && c.mean.every((x, j) => x === n.mean[j]) && c.scale.every((x, j) => x === n.scale[j])) return c;
+    return (this.#scaler = scalerFromNative(n));
+  }
+
   /** Number of pushes applied so far. */
   get version(): number {
     return this.#live().version();
@@ -328,7 +355,10 @@ export class ParameterStore {
     } catch (e) {
       throw fromNative(e);
     }
-    return new Snapshot(this.#id, r.version, r.buffer, this.#layout.tensors, this.options.verify ? native().checksum : null);
+    const snap = new Snapshot(this.#id, r.version, r.buffer, this.#layout.tensors, this.options.verify ? native().checksum : null);
+    const scaler = this.scaler;
+    if (scaler) snapshotScalers.set(snap, scaler);
+    return snap;
   }
 
   #args(grads: Gradients, opts: PushOptions | undefined): [number[], Float32Array[], number] {

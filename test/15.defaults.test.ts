@@ -117,3 +117,54 @@ describe('the core checks what the glue passes through', () => {
     expect(() => native().evaluate(names, shapes, arrays, model, data)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
   });
 });
+
+describe('one set of defaults for the library and the CLI (issue 15)', () => {
+  const { Trainer, defaultLearningRate, synthetic, ParameterStore, modelTensors, ConfigError } = require('../lib') as typeof import('../lib');
+  const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
+  // commander wraps the help at 80 columns: one line of it, spaces collapsed
+  const cliHelp = execFileSync(process.execPath, [path.join(__dirname, '..', 'dist', 'cli.js'), 'train', '--help'], { encoding: 'utf8' }).replace(/\s+/g, ' ');
+  const cliDefault = (flag: string) => Number(new RegExp(`--${flag} <\\w+> [^-]*?\\(default: (\\d+)\\)`).exec(cliHelp)?.[1]);
+
+  test("the CLI's batch and threads defaults are the library's", () => {
+    const t = new Trainer({ model: 'softmax' });
+    expect(t.options.batchSize).toBe(32);
+    expect(cliDefault('batch')).toBe(t.options.batchSize);
+    expect(cliDefault('threads')).toBe(t.options.threads);
+    expect(t.options.threads).toBe(Math.max(1, os.availableParallelism()));
+  });
+
+  test('trainer.options shows the resolved values', () => {
+    const t = new Trainer({ model: 'mlp' });
+    expect(t.options).toMatchObject({ model: 'mlp', hidden: [128], epochs: 1, batchSize: 32, seed: 0, lr: 0.1, optimizer: { lr: 0.1 } });
+    const mf = new Trainer({ model: 'mf', optimizer: { kind: 'adam' } });
+    expect(mf.options).toMatchObject({ rank: 10, biases: true, l2: 0, lr: 0.001 });
+    const d = synthetic('blobs', { rows: 100, features: 3, classes: 2 });
+    const store = new ParameterStore({ tensors: modelTensors({ model: 'softmax' }, d), optimizer: { kind: 'sgd', lr: 0.25 } });
+    expect(new Trainer(store, { model: 'softmax' }).options).toMatchObject({ batchSize: 32, lr: 0.25 });
+    expect(new Trainer(store, { model: 'softmax', lr: 0.5 }).options.lr).toBe(0.5);
+    store.close();
+  });
+
+  test("the learning rate is the model's, for the library and the CLI", () => {
+    for (const [m, lr] of [['logistic', 2], ['svm', 2], ['mf', 0.5], ['linear', 0.1], ['softmax', 0.1], ['mlp', 0.1]] as const) {
+      expect([m, defaultLearningRate(m)]).toEqual([m, lr]);
+      expect([m, new Trainer({ model: m }).options.lr]).toEqual([m, lr]);
+    }
+    expect(defaultLearningRate('softmax', 'adam')).toBe(0.001);
+  });
+
+  test('one learning rate: lr and optimizer.lr must agree, and lr alone is saved', async () => {
+    expect(() => new Trainer({ model: 'softmax', lr: 0.5, optimizer: { kind: 'sgd', lr: 0.01 } })).toThrow(ConfigError);
+    try {
+      new Trainer({ model: 'softmax', lr: 0.5, optimizer: { kind: 'sgd', lr: 0.01 } });
+    } catch (e) {
+      expect((e as InstanceType<typeof ConfigError>).path).toBe('lr');
+      expect((e as Error).message).toMatch(/lr \(0\.5\) and optimizer\.lr \(0\.01\) disagree/);
+    }
+    expect(new Trainer({ model: 'softmax', lr: 0.5, optimizer: { kind: 'sgd', lr: 0.5 } }).options.lr).toBe(0.5);
+    const t = new Trainer({ model: 'softmax', lr: 0.5, threads: 1 });
+    await t.fit(synthetic('blobs', { rows: 200, features: 3, classes: 2 }));
+    expect(t.store!.options.optimizer.lr).toBe(0.5);
+    t.store!.close();
+  });
+});

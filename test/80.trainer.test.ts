@@ -206,11 +206,11 @@ describe('no lost update, staleness, reproducibility', () => {
       maxAhead: 0,
       lr: 0.08,
       schedule: { kind: 'step', every: 2, gamma: 0.5 },
-      optimizer: { kind: 'sgd', lr: 0.01 },
+      optimizer: { kind: 'sgd' },  // lr is its rate too (one learning rate)
     });
     const seen = await collect(t.run(blobsTrain));
     expect(seen.map((p) => p.lr)).toEqual([0.08, 0.08, 0.04, 0.04, 0.02, 0.02].map(Math.fround));
-    expect(t.store!.learningRate).toBeCloseTo(0.01); // restored after the run
+    expect(t.store!.learningRate).toBeCloseTo(0.08); // the schedule's base, restored after the run
     const t2 = new Trainer(t.store!, { model: 'softmax', threads: 2, epochs: 50, targetLoss: 10 });
     const r = await t2.fit(blobsTrain);
     expect(r).toMatchObject({ epochs: 1, reason: 'target-loss' });

@@ -324,7 +324,8 @@ describe('99.hardening: finite inputs cannot make the store non-finite (item 8)'
   test('a Trainer whose loss becomes non-finite stops with NonFiniteGradientError', async () => {
     // before: this run "completed" with loss NaN
     const data = synthetic('blobs', { rows: 256, features: 8, classes: 3, seed: 2 });
-    const t = new Trainer({ model: 'softmax', optimizer: { kind: 'sgd', lr: 1e37 }, epochs: 3, threads: 1 });
+    // batch 1 (batches of 8 or 32 rows at this rate separate the classes by margins of 1e37 and end at loss 0)
+    const t = new Trainer({ model: 'softmax', optimizer: { kind: 'sgd', lr: 1e37 }, epochs: 3, threads: 1, batchSize: 1 });
     const e = await rejectionOf(t.fit(data));
     expect(e.name).toBe('NonFiniteGradientError');
     expect(e.message).toMatch(/non-finite/);

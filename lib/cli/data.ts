@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Dataset, loadCsv, loadIdx, loadLibsvm, synthetic } from '../data';
-import type { ModelKind } from '../trainer';
+import { defaultLearningRate, type ModelKind } from '../trainer';
 import { UsageError } from './args';
 import { fmt } from './output';
 
@@ -77,7 +77,4 @@ export function score(r: { accuracy?: number; rmse?: number; loss: number }): st
 }
 
 /** The learning rate a command uses when none is given (sgd; adam: 0.001). */
-export function defaultLr(model: ModelKind, optimizer = 'sgd'): number {
-  if (optimizer === 'adam') return 0.001;
-  return model === 'logistic' || model === 'svm' ? 8 : model === 'mf' ? 0.5 : 0.1;
-}
+export const defaultLr = defaultLearningRate;

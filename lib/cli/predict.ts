@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import { evaluate, type ModelKind } from '../trainer';
 import { predict, type Prediction } from '../predict';
+import { scaledData } from '../data';
 import { ParameterStore } from '../store';
 import { InvalidArgumentError, ShapeError } from '../errors';
 import { writable } from './args';
@@ -49,7 +50,10 @@ export async function predictCommand(o: PredictCliOptions): Promise<void> {
     // --kind, else the model the checkpoint records, else the tensor names'
     const kind = o.kind ?? store.model?.model ?? inferModel(store.tensors.map((t) => t.name), '--kind');
     // (a LIBSVM file's width is its largest index: fewer features than the model's fit)
-    const data = await loadFile(o.data, o);
+    const raw = await loadFile(o.data, o);
+    // a model trained on standardized data: the rows standardized with its scaler (predict would, evaluate reads them as given)
+    const scaler = store.scaler;
+    const data = scaledData(raw, scaler);
     const t0 = process.hrtime.bigint();
     const p = predict(store, kind, data);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -83,7 +87,8 @@ export async function predictCommand(o: PredictCliOptions): Promise<void> {
       }
     }
     process.stderr.write(
-      `predicted ${fmt(p.rows)} rows with ${kind} (${o.model}) in ${fmt(ms, 1)} ms${o.out ? ` into ${o.out}` : ''}${vs}\n`,
+      `predicted ${fmt(p.rows)} rows with ${kind} (${o.model}) in ${fmt(ms, 1)} ms${o.out ? ` into ${o.out}` : ''}` +
+        `${data !== raw ? `; standardized with the checkpoint's scaler (${fmt(scaler!.features)} features)` : ''}${vs}\n`,
     );
   } finally {
     store.close();

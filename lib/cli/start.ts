@@ -31,6 +31,8 @@ interface Plan {
   ceiling: (accuracy: number) => string;
   show: (label: number) => string;  // a label as the table shows it
   next: string[];
+  // the --data of the commands suggested next ('' for the CLI's default set)
+  data: string;
 }
 
 // Label noise of the synthetic set: the best any model can do is 1 - NOISE.
@@ -58,6 +60,7 @@ async function plan(): Promise<Plan> {
         `a linear model stops near 0.84, convolutional networks reach 0.92-0.94.`,
       show: (label) => FASHION_CLASSES[label] ?? String(label),
       next: [],
+      data: '',
     };
   }
   const all = synthetic('sparse-logistic', { rows: 200_000, features: 500, nnz: 20, noise: NOISE, seed: 42 });
@@ -79,7 +82,11 @@ async function plan(): Promise<Plan> {
       `Test accuracy ${fmt(a, 3)} of a possible ${fmt(1 - NOISE, 2)} (${NOISE * 100}% label noise): ` +
       `${fmt((100 * a) / (1 - NOISE), 1)}% of the way there.`,
     show: (label) => (label > 0 ? '+1' : '-1'),
-    next: [`Real data: apt-get install dataset-fashion-mnist (Debian), then npm start again: an MLP on 70,000 images.`],
+    next: [
+      `Real data: apt-get install dataset-fashion-mnist (Debian), then npm start again: an MLP on 70,000 images.`,
+      'npx gradvault data make sparse-logistic --rows 200000 --features 500 --nnz 20 --out train.svm   this data as a LIBSVM file',
+    ],
+    data: ' --data train.svm',
   };
 }
 
@@ -126,9 +133,9 @@ export async function start(o: { threads: number }): Promise<void> {
     out('\nWhat to try next:');
     for (const line of [
       ...p.next,
-      `npx gradvault train --threads ${Math.max(2, os.availableParallelism())} --mode locked   other threads and modes (atomic, locked, versioned, deterministic, averaging, hogwild)`,
-      'npx gradvault train --report report.html --save model.safetensors   curves in a page, and a checkpoint',
-      'npx gradvault predict --model model.safetensors --data FILE          predictions as CSV',
+      `npx gradvault train${p.data} --threads ${Math.max(2, os.availableParallelism())} --mode locked   other threads and modes (atomic, locked, versioned, deterministic, averaging, hogwild)`,
+      `npx gradvault train${p.data} --report report.html --save model.safetensors   curves in a page, and a checkpoint`,
+      `npx gradvault predict --model model.safetensors --data ${p.data ? 'train.svm' : 'FILE'}   predictions as CSV`,
       'npx gradvault export model.safetensors --onnx model.onnx             the model for onnxruntime',
       'README.md: the same from TypeScript (Trainer, predict, exportOnnx, Dataset.fromDense)',
     ])

@@ -1,15 +1,15 @@
 // gradvault train: one model on one data set, with progress, a report and
 // a checkpoint.
 import * as fs from 'node:fs';
-import { SingleBar, Presets } from 'cli-progress';
+import { MultiBar, Presets } from 'cli-progress';
 import type { Mode, OptimizerKind } from '../config';
 import { ParameterStore } from '../store';
 import { inspectCheckpoint } from '../checkpoint';
-import { Trainer, describeModel, evaluate, type ModelKind, type ModelOptions, type TrainProgress, type TrainResult } from '../trainer';
+import { Trainer, describeModel, evaluate, type ModelKind, type ModelOptions, type StepProgress, type TrainProgress, type TrainResult } from '../trainer';
 import { UsageError, writable } from './args';
 import { defaultLr, defaultModel, loadData, score } from './data';
 import { fmt, out, table } from './output';
-import { htmlReport } from './report';
+import { htmlReport, trainSample } from './report';
 
 export interface TrainOptions {
   data?: string;
@@ -31,6 +31,7 @@ export interface TrainOptions {
   seed: number;
   save?: string;
   resume?: string;
+  standardize?: boolean;
   json: boolean;
   report?: string;
   plain?: boolean;
@@ -41,12 +42,22 @@ export async function train(o: TrainOptions): Promise<void> {
   writable('--report', o.report);
   // the model the --resume checkpoint records, where it records one: the
   // run's model unless --model says otherwise, and then they must agree
-  const recorded = o.resume ? (await inspectCheckpoint(o.resume)).model : undefined;
+  const inspected = o.resume ? await inspectCheckpoint(o.resume) : undefined;
+  const recorded = inspected?.model;
   if (recorded && o.model && o.model !== recorded.model)
     throw new UsageError(
       `--model ${o.model} does not fit --resume ${o.resume}, which holds the parameters of model ${describeModel(recorded)}: leave out --model, or train a new store`,
     );
-  const data = await loadData(o);
+  let data = await loadData(o);
+  // --standardize: a scaler fitted on the train set alone, applied to the
+  // test set too (the store records it; predict applies it to raw rows).
+  // A --resume checkpoint that records a scaler: that one, flag or not.
+  if (o.standardize || inspected?.scaler) {
+    const train = inspected?.scaler ? data.train.standardize(inspected.scaler) : data.train.standardize();
+    data = { ...data, train, test: data.test.standardize(train.scaler!) };
+    if (!o.json)
+      out(`Standardized ${fmt(train.features)} features with ${inspected?.scaler ? `the scaler of ${o.resume}` : "the train set's mean and standard deviation"}${train.sparse ? ' (sparse: scaled, not centred)' : ''}; the test set with the same scaler`);
+  }
   const model = o.model ?? recorded?.model ?? defaultModel(data.train);
   const lr = o.lr ?? defaultLr(model, o.optimizer);
   const optimizer = { kind: o.optimizer, lr, ...(o.momentum !== undefined ? { momentum: o.momentum } : {}) };
@@ -71,30 +82,72 @@ export async function train(o: TrainOptions): Promise<void> {
   }
   const say = o.json ? () => undefined : out;
   say(`Training ${model}${recorded && !o.model ? ` (the checkpoint's)` : ''} on ${data.what}: ${fmt(data.train.rows)} rows, ${fmt(data.train.features)} features; ` + `mode ${o.mode}, ${o.threads} threads, batch ${o.batch}, ${o.optimizer} lr ${lr}${o.resume ? `, resumed from ${o.resume}` : ''}`);
-  const bar = !o.json && !o.plain && process.stdout.isTTY ? new SingleBar({ format: '  epoch {value}/{total} [{bar}] loss {loss}  {sps} samples/s', hideCursor: true }, Presets.shades_classic) : null;
-  bar?.start(o.epochs, 0, { loss: '–', sps: '–' });
-  const epochs: (TrainProgress & { test?: ReturnType<typeof evaluate> })[] = [];
+  // In a terminal: a bar over the run's rows that moves within epochs (step
+  // events every 250 ms), each finished epoch's line printed above it (it
+  // stays on screen), each kind of warning printed once.
+  const tty = !o.json && !o.plain && process.stdout.isTTY;
+  const bars = tty ? new MultiBar({ format: '  epoch {epoch}/{epochs} [{bar}] {percentage}% | loss {loss} | {sps} samples/s | ETA {etaText}', hideCursor: true }, Presets.shades_classic) : null;
+  const rowsPerEpoch = data.train.rows;
+  const bar = bars?.create(Math.max(1, o.epochs * rowsPerEpoch), 0, { epoch: 1, epochs: o.epochs, loss: '–', sps: '–', etaText: '–' }) ?? null;
+  const above = (line: string) => {
+    if (bars) {
+      bars.log(line + '\n');
+      bars.update();  // now: the line above, the bar redrawn under it
+    } else say(line);
+  };
+  const warned = new Set<string>();
+  const warn = (w: string | undefined) => {
+    const kind = w?.split(':')[0];
+    if (!w || !kind || warned.has(kind)) return;
+    warned.add(kind);
+    above(`  warning: ${w}`);
+  };
+  const etaText = (seconds: number) => {
+    if (!Number.isFinite(seconds)) return '–';
+    const s = Math.ceil(seconds), two = (n: number) => String(n).padStart(2, '0');
+    return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${two(s % 60)}s` : `${Math.floor(s / 3600)}h${two(Math.floor((s % 3600) / 60))}m`;
+  };
+  const showStep = (s: StepProgress) =>
+    bar?.update(s.samples, { epoch: s.epoch, epochs: s.epochs, loss: Number.isNaN(s.loss) ? '–' : fmt(s.loss, 4), sps: fmt(s.samplesPerSec), etaText: etaText(s.eta) });
+  const epochs: (TrainProgress & { test?: ReturnType<typeof evaluate>; train?: ReturnType<typeof evaluate> })[] = [];
   const ac = new AbortController();
   const onSig = () => ac.abort();
   process.once('SIGINT', onSig);
   let result: TrainResult | undefined;
   try {
-    const it = trainer.run(data.train, { signal: ac.signal });
+    const it = bar ? trainer.run(data.train, { signal: ac.signal, progressEvery: 250 }) : trainer.run(data.train, { signal: ac.signal });
     for (;;) {
       const r = await it.next();
       if (r.done) {
         result = r.value;
         break;
       }
+      if (r.value.type === 'step') {
+        showStep(r.value);
+        warn(r.value.warning);
+        continue;
+      }
       const p = r.value;
-      const test = evaluate(trainer.store!.snapshot(), modelOpts, data.test);
-      epochs.push({ ...p, test });
-      if (o.json) out(JSON.stringify({ event: 'epoch', ...p, test }));
-      else if (bar) bar.update(p.epoch, { loss: fmt(p.loss, 4), sps: fmt(p.samplesPerSec) });
-      else say(`  epoch ${p.epoch}/${p.epochs}: loss ${fmt(p.loss, 4)}, test ${score(test)}, ${fmt(p.samplesPerSec)} samples/s, staleness ${fmt(p.staleness.mean, 2)}`);
+      const snap = trainer.store!.snapshot();
+      const test = evaluate(snap, modelOpts, data.test);
+      // the same parameters on the train set (its first 10,000 rows at most): the report's train curve
+      const train = evaluate(snap, modelOpts, trainSample(data.train));
+      snap.release();
+      epochs.push({ ...p, test, train });
+      const { type: _epoch, ...wire } = p;  // the JSON lines as before (event: 'epoch'), warning included when present
+      if (o.json) out(JSON.stringify({ event: 'epoch', ...wire, test }));
+      else {
+        if (bar) {
+          const rate = p.seconds > 0 ? p.samples / p.seconds : 0;
+          const left = Math.max(0, p.epochs * rowsPerEpoch - p.samples);
+          bar.update(p.samples, { epoch: Math.min(p.epoch + 1, p.epochs), epochs: p.epochs, loss: fmt(p.loss, 4), sps: fmt(p.samplesPerSec), etaText: etaText(rate > 0 ? left / rate : NaN) });
+        }
+        above(`  epoch ${p.epoch}/${p.epochs}: loss ${fmt(p.loss, 4)}, test ${score(test)}, ${fmt(p.samplesPerSec)} samples/s, staleness ${fmt(p.staleness.mean, 2)}`);
+        warn(p.warning);
+      }
     }
   } finally {
-    bar?.stop();
+    bars?.stop();
     process.removeListener('SIGINT', onSig);
   }
   const store = trainer.store!;
@@ -123,7 +176,7 @@ export async function train(o: TrainOptions): Promise<void> {
     say(`\nsaved ${r.file} (${fmt(r.bytes)} bytes of tensors, version ${r.version}; pushes paused ${fmt(r.pauseSeconds * 1e3, 2)} ms)`);
   }
   if (o.report) {
-    fs.writeFileSync(o.report, htmlReport(model, o, data.what, epochs, ev));
+    fs.writeFileSync(o.report, htmlReport({ model: describeModel(store.model ?? modelOpts), kind: model, what: data.what, train: data.train, test: data.test, options: o, lr }, epochs, ev));
     say(`report: ${o.report}`);
   }
   store.close();

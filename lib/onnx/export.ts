@@ -14,6 +14,12 @@
  * - softmax: `probabilities` = softmax(x W + b) [N, C], `classes` = argmax
  * - mlp: hidden layers relu(a Wl + bl), the last layer's logits as softmax
  * - mf: `ratings` = U[users]·V[items] (+ bu[users] + bi[items]) from int64 `users`, `items`
+ *
+ * A model trained on standardized data (`store.scaler`) takes raw rows, as
+ * `predict` does: the scaler is folded into the graph before the model,
+ * x = Cast<float>((Cast<double>(input) - mean) / scale) with mean and scale
+ * float64 initializers (`gv/scaler_mean`, `gv/scaler_scale`), which is
+ * Dataset.standardize's arithmetic, so the answers are predict's.
  */
 import { randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -23,7 +29,8 @@ import { describe } from '../config';
 import { ConfigError, FileError, GradvaultError, InvalidArgumentError, ShapeError } from '../errors';
 import { checkPath } from '../paths';
 import { Snapshot } from '../snapshot';
-import { ParameterStore, type StoreHandle } from '../store';
+import { ParameterStore, scalerOf, type StoreHandle } from '../store';
+import type { Scaler } from '../data';
 import { RemoteParameterStore } from '../cluster/remote';
 import { MODELS, type ModelKind } from '../trainer';
 import { AttributeType, DataType, onnxType } from './schema';
@@ -185,6 +192,16 @@ function rawFloats(a: Float32Array): Uint8Array {
   return out;
 }
 
+function rawFloat64s(xs: readonly number[]): Uint8Array {
+  const out = new Uint8Array(xs.length * 8);
+  const v = new DataView(out.buffer);
+  xs.forEach((x, i) => v.setFloat64(i * 8, x, true));
+  return out;
+}
+
+// TensorProto.DOUBLE (schema.ts's DataType lists the types the graphs had before scalers)
+const DOUBLE = 11;
+
 function rawInt64s(xs: readonly number[]): Uint8Array {
   const out = new Uint8Array(xs.length * 8);
   const v = new DataView(out.buffer);
@@ -201,6 +218,11 @@ class GraphBuilder {
 
   floats(name: string, shape: readonly number[], data: Float32Array): string {
     this.initializers.push({ name, dims: [...shape], data_type: DataType.FLOAT, raw_data: rawFloats(data) });
+    return name;
+  }
+
+  doubles(name: string, shape: readonly number[], data: readonly number[]): string {
+    this.initializers.push({ name, dims: [...shape], data_type: DOUBLE, raw_data: rawFloat64s(data) });
     return name;
   }
 
@@ -232,8 +254,17 @@ interface Built {
   readonly g: GraphBuilder;
 }
 
-function buildGraph(m: Checked): Built {
+function buildGraph(m: Checked, scaler?: Scaler): Built {
   const g = new GraphBuilder();
+  // the rows the model reads: the input, or the input standardized (in double, as Dataset.standardize)
+  let x = 'input';
+  if (scaler) {
+    const F = scaler.features;
+    const wide = g.node('Cast', ['input'], 'gv/input_f64', { to: DOUBLE });
+    const centred = g.node('Sub', [wide, g.doubles('gv/scaler_mean', [F], scaler.mean)], 'gv/centred');
+    const scaled = g.node('Div', [centred, g.doubles('gv/scaler_scale', [F], scaler.scale)], 'gv/scaled_f64');
+    x = g.node('Cast', [scaled], 'gv/x', { to: DataType.FLOAT });
+  }
   const p = (name: string) => {
     const t = m.params.get(name)!;
     return g.floats(name, t.shape, t.data);
@@ -250,7 +281,7 @@ function buildGraph(m: Checked): Built {
     case 'linear':
     case 'logistic':
     case 'svm': {
-      const xw = g.node('MatMul', ['input', p('w')], 'gv/xw');
+      const xw = g.node('MatMul', [x, p('w')], 'gv/xw');
       const inputs = [f32('input', N, F)];
       if (m.kind === 'linear') {
         g.node('Add', [xw, p('b')], 'values');
@@ -272,12 +303,12 @@ function buildGraph(m: Checked): Built {
       return { g, inputs, outputs };
     }
     case 'softmax': {
-      const logits = g.node('Gemm', ['input', p('W'), p('b')], 'gv/logits');
+      const logits = g.node('Gemm', [x, p('W'), p('b')], 'gv/logits');
       return { g, inputs: [f32('input', N, F)], outputs: classifier(logits) };
     }
     case 'mlp': {
       const L = m.hidden.length + 1;
-      let a = 'input';
+      let a = x;
       for (let l = 1; l < L; l++) a = g.node('Relu', [g.node('Gemm', [a, p(`W${l}`), p(`b${l}`)], `gv/z${l}`)], `gv/h${l}`);
       const logits = g.node('Gemm', [a, p(`W${L}`), p(`b${L}`)], 'gv/logits');
       return { g, inputs: [f32('input', N, F)], outputs: classifier(logits) };
@@ -325,13 +356,14 @@ function sizes(m: Checked): [string, string][] {
 }
 
 /** The encoded ONNX model of a checked model's parameters. */
-function encode(m: Checked, storeVersion: number): { bytes: Uint8Array; inputs: OnnxValueInfo[]; outputs: OnnxValueInfo[] } {
-  const { g, inputs, outputs } = buildGraph(m);
+function encode(m: Checked, storeVersion: number, scaler?: Scaler): { bytes: Uint8Array; inputs: OnnxValueInfo[]; outputs: OnnxValueInfo[] } {
+  const { g, inputs, outputs } = buildGraph(m, scaler);
   const gv = gradvaultVersion();
   const dimsText = sizes(m).map(([k, v]) => `${k} ${v}`).join(', ');
   const doc =
     `gradvault ${gv}: model '${m.kind}' (${dimsText}), the parameters of store version ${storeVersion}. ` +
-    `Inputs: ${describeValues(inputs)}. Outputs: ${describeValues(outputs)}.`;
+    `Inputs: ${describeValues(inputs)}${scaler ? ' (raw: standardized in the graph with the scaler the model was trained with)' : ''}. ` +
+    `Outputs: ${describeValues(outputs)}.`;
   const model = {
     ir_version: ONNX_IR_VERSION,
     opset_import: [{ domain: '', version: ONNX_OPSET }],
@@ -351,6 +383,7 @@ function encode(m: Checked, storeVersion: number): { bytes: Uint8Array; inputs: 
       ['gradvault.version', gv],
       ...sizes(m).map(([k, v]) => [`gradvault.${k}`, v]),
       ['gradvault.storeVersion', String(storeVersion)],
+      ...(scaler ? [['gradvault.standardized', 'true']] : []),
     ].map(([key, value]) => ({ key, value })),
   };
   const T = onnxType('ModelProto');
@@ -493,9 +526,17 @@ export function onnxBytes(snap: Snapshot, model: ModelKind): { bytes: Uint8Array
   const m = checkModel(snap, checkKind(model));
   let total = 0;
   for (const t of m.params.values()) total += t.data.byteLength;
+  const scaler = scalerOf(snap);
+  if (scaler) {
+    if (m.kind === 'mf' || scaler.features !== m.features) {
+      const t = m.kind === 'softmax' ? 'W' : m.kind === 'mlp' ? 'W1' : m.kind === 'mf' ? 'U' : 'w';
+      throw new ShapeError(t, `the store's scaler has ${scaler.features} features, the model '${m.kind}' ${m.features}`);
+    }
+    total += scaler.features * 16;
+  }
   if (total > MAX_BYTES)
     throw new InvalidArgumentError('source', `model '${model}' has ${total} bytes of parameters; an ONNX file (one protobuf message) holds at most 2 GiB`);
-  return encode(m, snap.version);
+  return encode(m, snap.version, scaler);
 }
 
 /**
@@ -506,7 +547,9 @@ export function onnxBytes(snap: Snapshot, model: ModelKind): { bytes: Uint8Array
  * int64 [N]); the outputs are named as `predict`'s fields (`values`,
  * `probabilities`, `scores`, `labels`, `classes`, `ratings`). The model
  * kind, the gradvault version and the sizes are in the file's
- * metadata_props (`gradvault.model`, ...).
+ * metadata_props (`gradvault.model`, ...). A model trained on standardized
+ * data (`store.scaler`) has its scaler folded into the graph: the input is
+ * raw rows, as predict's (metadata_props `gradvault.standardized`).
  *
  * A store is snapshotted (a cluster's store pulled) for the export.
  * Tensors that are not the model's are a {@link ShapeError} naming the

@@ -49,7 +49,8 @@ Napi::Value load_checkpoint(const Napi::CallbackInfo& info) {
 // inspectCheckpoint(file) -> Promise<{ metadata, tensors: [{ name, dtype,
 // shape, offset, elements, min, max, mean }], model? }> (min, max, mean: null
 // for tensors that are not F32 or F64, or empty; model: NativeModelInfo where
-// the metadata records a valid one).
+// the metadata records a valid one; scaler: { mean, scale } where that model
+// records one).
 Napi::Value inspect_checkpoint(const Napi::CallbackInfo& info) {
   std::string file = string_arg(info, 0, "file");
   auto job = [file](ckpt::Inspection* out) { return ckpt::inspect(file, out); };
@@ -75,6 +76,7 @@ Napi::Value inspect_checkpoint(const Napi::CallbackInfo& info) {
     }
     o.Set("tensors", ts);
     if (r.model) o.Set("model", model_info_js(env, *r.model));
+    if (r.model && !r.model->scaler.empty()) o.Set("scaler", scaler_js(env, r.model->scaler));
     return o;
   };
   return queue_promise<ckpt::Inspection>(info.Env(), std::move(job), std::move(convert));

@@ -268,6 +268,16 @@ Napi::Object model_info_js(Napi::Env env, const ModelInfo& m) {
   return o;
 }
 
+Napi::Object scaler_js(Napi::Env env, const gv::data::Scaler& s) {
+  Napi::Object o = Napi::Object::New(env);
+  for (auto [key, v] : {std::pair{"mean", &s.mean}, std::pair{"scale", &s.scale}}) {
+    Napi::Float64Array a = Napi::Float64Array::New(env, v->size());
+    if (!v->empty()) std::memcpy(a.Data(), v->data(), v->size() * sizeof(double));
+    o.Set(key, a);
+  }
+  return o;
+}
+
 gv::train::TrainerConfig to_trainer_config(Napi::Env env, const Napi::Value& v) {
   if (!v.IsObject()) throw_arg(env, "trainer options must be an object");
   Napi::Object o = v.As<Napi::Object>();

@@ -53,6 +53,8 @@ std::vector<TensorSpec> to_tensors(Napi::Env env, const Napi::Value& v);
 model::ModelSpec to_model_spec(Napi::Env env, const Napi::Value& v);
 // A known ModelInfo as NativeModelInfo: { model, hidden?, rank?, biases?, l2?, features?, classes?, users?, items? }
 Napi::Object model_info_js(Napi::Env env, const ModelInfo& m);
+// A scaler (data/standardize.h) as { mean: Float64Array, scale: Float64Array } (copies).
+Napi::Object scaler_js(Napi::Env env, const gv::data::Scaler& s);
 train::TrainerConfig to_trainer_config(Napi::Env env, const Napi::Value& v);
 
 Napi::Object result_object(Napi::Env env, const PushResult& r);

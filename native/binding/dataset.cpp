@@ -28,6 +28,8 @@ class NativeDataset : public Napi::ObjectWrap<NativeDataset> {
                            InstanceMethod<&NativeDataset::Row>("row"),
                            InstanceMethod<&NativeDataset::Slice>("slice"),
                            InstanceMethod<&NativeDataset::Shuffle>("shuffle"),
+                           InstanceMethod<&NativeDataset::Scaler>("scaler"),
+                           InstanceMethod<&NativeDataset::Standardize>("standardize"),
                        });
   }
 
@@ -127,6 +129,15 @@ class NativeDataset : public Napi::ObjectWrap<NativeDataset> {
     return wrap_dataset(env, std::move(out));
   }
 
+  // scaler() -> { mean, scale } (Float64Arrays) | null: the scaler its values were standardized with.
+  Napi::Value Scaler(const Napi::CallbackInfo& info) {
+    return data_->scaler ? Napi::Value(scaler_js(info.Env(), *data_->scaler)) : info.Env().Null();
+  }
+
+  // standardize(mean: Float64Array | null, scale: Float64Array | null) -> NativeDataset:
+  // a standardized copy, with a scaler fitted on these rows (null, null) or the one given.
+  Napi::Value Standardize(const Napi::CallbackInfo& info);
+
   DatasetPtr data_;
 };
 
@@ -145,6 +156,26 @@ const T* typed_arg(const Napi::CallbackInfo& info, uint32_t k, napi_typedarray_t
   if (reinterpret_cast<uintptr_t>(a.Data()) % alignof(T) != 0) throw_arg(info.Env(), std::string(name) + " is misaligned");
   *size = a.ElementLength();
   return a.Data();
+}
+
+Napi::Value NativeDataset::Standardize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t nm = 0, ns = 0;
+  const double* mean = typed_arg<double>(info, 0, napi_float64_array, "mean", &nm, true);
+  const double* scale = typed_arg<double>(info, 1, napi_float64_array, "scale", &ns, true);
+  gv::data::Scaler sc;
+  Status s;
+  if (!mean && !scale) {
+    s = gv::data::fit_scaler(*data_, &sc);
+  } else {
+    if (!mean || !scale) throw_arg(env, "standardize takes both mean and scale, or neither");
+    sc.mean.assign(mean, mean + nm);
+    sc.scale.assign(scale, scale + ns);
+  }
+  auto out = std::make_shared<gv::data::Dataset>();
+  if (s.ok()) s = gv::data::standardize(*data_, sc, out.get());
+  if (!s.ok()) throw status_error(env, s, nullptr);
+  return wrap_dataset(env, std::move(out));
 }
 
 uint64_t count_arg(const Napi::CallbackInfo& info, uint32_t k, const char* name) {

@@ -130,6 +130,7 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
                            InstanceMethod<&NativeStore::Config>("config"),
                            InstanceMethod<&NativeStore::SharedOptions>("sharedOptions"),
                            InstanceMethod<&NativeStore::Model>("model"),
+                           InstanceMethod<&NativeStore::Scaler>("scaler"),
                        });
   }
 
@@ -300,6 +301,13 @@ class NativeStore : public Napi::ObjectWrap<NativeStore> {
     Napi::Env env = info.Env();
     const gv::ModelInfo m = live(env).model();
     return m.known() ? Napi::Value(model_info_js(env, m)) : env.Undefined();
+  }
+
+  // scaler() -> { mean, scale } (Float64Arrays) | undefined: the scaler of the data the model was trained on.
+  Napi::Value Scaler(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const gv::ModelInfo m = live(env).model();
+    return m.known() && !m.scaler.empty() ? Napi::Value(scaler_js(env, m.scaler)) : env.Undefined();
   }
 
   // The options JSON registered by share(), for a store opened by attach().

@@ -26,6 +26,9 @@ struct TrainRun {
   std::thread thread;
   Status status;
   gv::train::Result result;
+  // what poll() reads while the run trains; shared with the handle's poll,
+  // which outlives the run
+  std::shared_ptr<gv::train::Monitor> monitor;
   explicit TrainRun(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
 
@@ -40,6 +43,25 @@ struct TrainEvent {
   bool final = false;
   gv::train::Progress progress;
 };
+
+// poll()'s object (lib/native.ts NativeLive).
+Napi::Object live_js(Napi::Env env, const gv::train::Live& l) {
+  Napi::Object o = Napi::Object::New(env);
+  auto set = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
+  o.Set("started", Napi::Boolean::New(env, l.started));
+  o.Set("finished", Napi::Boolean::New(env, l.finished));
+  set("epoch", l.epoch);
+  set("epochs", l.epochs);
+  set("samples", static_cast<double>(l.samples));
+  set("epochSamples", static_cast<double>(l.epochSamples));
+  set("batches", static_cast<double>(l.batches));
+  set("loss", l.loss);
+  set("seconds", l.seconds);
+  set("epochSeconds", l.epochSeconds);
+  set("lr", l.lr);
+  set("version", static_cast<double>(l.version));
+  return o;
+}
 
 Napi::Array tensor_specs_js(Napi::Env env, const gv::model::Model& m) {
   Napi::Array out = Napi::Array::New(env);
@@ -192,8 +214,21 @@ Napi::Value train(const Napi::CallbackInfo& info) {
   std::vector<uint32_t> idx;
   if (s.ok()) s = gv::train::bind_model(*run->model, *run->store, &idx);
   // the store now knows its model (checkpoints record it); another one recorded is ERR_CONFIG
-  if (s.ok()) s = run->store->set_model(gv::model::info_of(*run->model));
+  // (with the scaler of standardized data: predict applies it to raw rows)
+  if (s.ok()) {
+    gv::ModelInfo mi = gv::model::info_of(*run->model);
+    if (run->data->scaler) mi.scaler = *run->data->scaler;
+    // a narrow sparse set standardized with a wider set's scaler: its model would not match the scaler
+    if (!mi.scaler.empty() && mi.scaler.mean.size() != mi.features)
+      s = Status::Error(Code::InvalidArgument,
+                        "the data were standardized with a scaler of " + std::to_string(mi.scaler.mean.size()) + " features, the model has " +
+                            std::to_string(mi.features) + ": train on data as wide as its scaler (loadLibsvm's features option)",
+                        "data");
+    else
+      s = run->store->set_model(mi);
+  }
   if (!s.ok()) throw status_error(env, s, run->store.get());
+  run->monitor = std::make_shared<gv::train::Monitor>(run->cfg.threads);
 
   auto* registry = run_registry(env);
   run->tsfn = Napi::ThreadSafeFunction::New(env, info[4].As<Napi::Function>(), "gradvault.train", 0, 1);
@@ -233,7 +268,7 @@ Napi::Value train(const Napi::CallbackInfo& info) {
                                      auto* e = new TrainEvent{run, false, p};
                                      emit(e);
                                    },
-                                   &run->result);
+                                   &run->result, run->monitor.get());
     emit(new TrainEvent{run, true, {}});
     run->tsfn.Release();
   });
@@ -244,6 +279,12 @@ Napi::Value train(const Napi::CallbackInfo& info) {
   handle.Set("cancel", Napi::Function::New(env, [weak](const Napi::CallbackInfo& ci) {
                if (auto r = weak.lock()) r->cancel.store(true);
                return ci.Env().Undefined();
+             }));
+  // poll() -> NativeLive: the run so far, read without waiting for the
+  // trainer's threads (their per-thread counters, summed)
+  handle.Set("poll", Napi::Function::New(env, [weak, monitor = run->monitor](const Napi::CallbackInfo& ci) {
+               std::shared_ptr<TrainRun> r = weak.lock();  // keeps the store alive while it is read
+               return live_js(ci.Env(), monitor->poll(r ? r->store.get() : nullptr));
              }));
   return handle;
 }

@@ -16,6 +16,7 @@
 #include "../kernels/optim/step.h"
 #include "store/gate.h"
 #include "store/magnitude.h"
+#include "data/standardize.h"
 #include "status.h"
 
 namespace gv {
@@ -92,6 +93,11 @@ struct ModelInfo {
   bool biases = false;
   float l2 = 0.f;
   uint64_t features = 0, classes = 0, users = 0, items = 0;
+  // The scaler of the data it was trained on (a standardized dataset's,
+  // data/standardize.h), features values each; empty: raw data. Inputs to
+  // the model are standardized with it (predict). Part of the model: a
+  // store trained on data of one scaler refuses data of another, or raw.
+  data::Scaler scaler;
   bool known() const { return !kind.empty(); }
   bool operator==(const ModelInfo&) const = default;
 };

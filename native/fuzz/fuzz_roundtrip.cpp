@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -185,7 +186,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::shared_ptr<gv::Store> ms, mb;
   s = gv::Store::create(cfg, m->tensors(), &ms);
   FUZZ_CHECK(s.ok(), "a model's store: %s", s.message.c_str());
-  const gv::ModelInfo mi = gv::model::info_of(*m);
+  gv::ModelInfo mi = gv::model::info_of(*m);
+  // a scaler of standardized data (all but mf): its doubles must come back bit for bit
+  if (mi.kind != "mf" && in.ConsumeBool()) {
+    for (uint64_t j = 0; j < mi.features; ++j) {
+      const double a = in.ConsumeFloatingPoint<double>(), b = std::fabs(in.ConsumeFloatingPoint<double>());
+      mi.scaler.mean.push_back(std::isfinite(a) ? a : 0.0);
+      mi.scaler.scale.push_back(std::isfinite(b) && b > 0 ? b : 1.0);
+    }
+  }
   FUZZ_CHECK(ms->set_model(mi).ok(), "set_model");
   s = gv::ckpt::save(*ms, file, &info);
   FUZZ_CHECK(s.ok(), "save of a model's store: %s", s.message.c_str());

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -514,6 +515,78 @@ void test_model() {
   }
 }
 
+// The scaler of standardized training data (ModelInfo::scaler): saved in
+// metadata "model" as doubles that read back to the same bits, restored by
+// load() and inspect(); part of the model (another scaler is ERR_CONFIG); a
+// malformed one is DataFormat at the header naming it.
+void test_model_scaler() {
+  model::ModelSpec lg;
+  lg.kind = model::Kind::Logistic;
+  std::unique_ptr<model::Model> m;
+  CHECK_OK(model::Model::create(lg, {3, 2, 0, 0}, &m));
+  std::shared_ptr<Store> s, back;
+  CHECK_OK(Store::create(StoreConfig{}, m->tensors(), &s));
+  ModelInfo info = model::info_of(*m);
+  // values whose shortest decimals are long, tiny, huge and negative
+  info.scaler.mean = {0.1 + 0.2, -1.0 / 3.0, 30000.123456789};
+  info.scaler.scale = {5e-300, 1.0, 12345.678901234567};
+  CHECK_OK(s->set_model(info));
+  const std::string f = g_dir + "/scaler.safetensors";
+  ckpt::SaveInfo si;
+  CHECK_OK(ckpt::save(*s, f, &si));
+  CHECK_OK(ckpt::load(f, {}, &back));
+  const ModelInfo got = back->model();
+  CHECK(got == info);
+  for (size_t j = 0; j < 3; ++j) {
+    CHECK_EQ(std::memcmp(&got.scaler.mean[j], &info.scaler.mean[j], sizeof(double)), 0);
+    CHECK_EQ(std::memcmp(&got.scaler.scale[j], &info.scaler.scale[j], sizeof(double)), 0);
+  }
+  ckpt::Inspection in;
+  CHECK_OK(ckpt::inspect(f, &in));
+  CHECK(in.model && in.model->scaler == info.scaler);
+  // raw data, or another scaler, is another model
+  ModelInfo raw = info;
+  raw.scaler = {};
+  CHECK_EQ(back->set_model(raw).code, Code::Config);
+  ModelInfo other = info;
+  other.scaler.scale[1] = 2.0;
+  Status st = back->set_model(other);
+  CHECK_EQ(st.code, Code::Config);
+  CHECK_MSG(st.message.find("scaler") != std::string::npos, st.message);
+  CHECK_OK(back->set_model(info));
+
+  st::Header h;
+  std::vector<uint8_t> data;
+  CHECK_OK(st::read(f, 1 << 20, &h, &data));
+  const char* bad[] = {
+      R"({"kind":"logistic","features":3,"scaler":[]})",
+      R"({"kind":"logistic","features":3,"scaler":{"mean":[0,0,0]}})",
+      R"({"kind":"logistic","features":3,"scaler":{"mean":[0,0],"scale":[1,1,1]}})",
+      R"({"kind":"logistic","features":3,"scaler":{"mean":[0,0,0],"scale":[1,0,1]}})",
+      R"({"kind":"logistic","features":3,"scaler":{"mean":[0,0,0],"scale":[1,-2.5,1]}})",
+      R"({"kind":"logistic","features":3,"scaler":{"mean":[0,"0",0],"scale":[1,1,1]}})",
+      R"({"kind":"logistic","features":3,"scaler":{"mean":[0,null,0],"scale":[1,1,1]}})",
+      R"({"kind":"logistic","features":3,"scaler":{"mean":[0,0,1e999],"scale":[1,1,1]}})",
+      R"({"kind":"mf","rank":2,"biases":true,"users":1,"items":1,"scaler":{"mean":[],"scale":[]}})",
+  };
+  for (const char* value : bad) {
+    gvtest::Context ctx(value);
+    st::Header h2 = h;
+    for (auto& kv : h2.metadata)
+      if (kv.first == "model") kv.second = value;
+    Status e = ckpt::open(f, h2, data, {}, &back);
+    CHECK_EQ(e.code, Code::DataFormat);
+    CHECK_EQ(e.offset, int64_t{8});
+    CHECK_MSG(e.message.find("\"model\"") != std::string::npos, e.message);
+  }
+  // the index of a bad value is named
+  st::Header h3 = h;
+  for (auto& kv : h3.metadata)
+    if (kv.first == "model") kv.second = R"({"kind":"logistic","features":3,"scaler":{"mean":[0,0,0],"scale":[1,1,-1]}})";
+  Status e = ckpt::open(f, h3, data, {}, &back);
+  CHECK_MSG(e.message.find("scaler.scale[2]") != std::string::npos, e.message);
+}
+
 // A cluster's checkpoint (cluster.cpp): two shards' files merged into one a
 // single store loads with the same values; a shard's slices taken back out;
 // parts that do not fit are refused.
@@ -596,6 +669,7 @@ int main() {
   test_load_options();
   test_inspect();
   test_model();
+  test_model_scaler();
   test_cluster_merge();
   std::filesystem::remove_all(g_dir);
   return gvtest::finish("test_checkpoint");

@@ -367,6 +367,65 @@ void test_trainer_control() {
     CHECK_EQ(res.samples, uint64_t{3 * 1001});
     CHECK(lrs == (std::vector<double>{0.05f, 0.025f, 0.0125f}));
   }
+  // Monitor: polled at each epoch's end (inside onEpoch) it reads the
+  // Progress reported; polled from another thread meanwhile, the total never
+  // goes back and an epoch's count never exceeds its rows.
+  {
+    train::TrainerConfig tc;
+    tc.threads = 2;
+    tc.epochs = 3;
+    tc.batchSize = 3;
+    train::Monitor mon(2);
+    CHECK(!mon.poll(nullptr).started);
+    std::vector<train::Live> atEnd;
+    std::vector<train::Progress> seen;
+    std::atomic<bool> done{false};
+    bool monotone = true, bounded = true;
+    uint64_t polls = 0;
+    std::thread poller([&] {
+      uint64_t last = 0;
+      while (!done.load()) {
+        train::Live l = mon.poll(store.get());
+        monotone = monotone && l.samples >= last;
+        bounded = bounded && l.epochSamples <= d.rows && l.epoch <= 3;
+        last = l.samples;
+        ++polls;
+      }
+    });
+    train::Result res;
+    CHECK_OK(train::train(tc, *store, *m, d, nullptr,
+                          [&](const train::Progress& p) {
+                            seen.push_back(p);
+                            atEnd.push_back(mon.poll(store.get()));
+                          },
+                          &res, &mon));
+    done.store(true);
+    poller.join();
+    CHECK(monotone);
+    CHECK(bounded);
+    CHECK(polls > 0);
+    CHECK_EQ(atEnd.size(), size_t{3});
+    for (size_t e = 0; e < atEnd.size() && e < seen.size(); ++e) {
+      CHECK(atEnd[e].started && !atEnd[e].finished);
+      CHECK_EQ(atEnd[e].epoch, seen[e].epoch);
+      CHECK_EQ(atEnd[e].epochs, 3u);
+      CHECK_EQ(atEnd[e].epochSamples, seen[e].epochSamples);
+      CHECK_EQ(atEnd[e].epochSamples, uint64_t{d.rows});
+      CHECK_EQ(atEnd[e].samples, seen[e].samples);
+      CHECK_EQ(atEnd[e].batches, uint64_t{(d.rows / 2 + 2) / 3 * 2});  // two shares of 10,000 rows, batch 3
+      CHECK_MSG(std::fabs(atEnd[e].loss - seen[e].loss) <= 1e-12 * std::fabs(seen[e].loss),
+                std::to_string(atEnd[e].loss) + " vs " + std::to_string(seen[e].loss));
+      CHECK(atEnd[e].seconds >= atEnd[e].epochSeconds);
+    }
+    train::Live end = mon.poll(nullptr);
+    CHECK(end.finished);
+    CHECK_EQ(end.epoch, 3u);
+    CHECK_EQ(end.samples, uint64_t{3} * d.rows);
+    CHECK_EQ(end.version, store->version());
+    // too few slots for the run's threads
+    train::Monitor small(1);
+    CHECK_EQ(train::train(tc, *store, *m, d, nullptr, nullptr, &res, &small).code, Code::Internal);
+  }
   // Errors: bad config; a store without the model's tensors.
   {
     train::TrainerConfig tc;

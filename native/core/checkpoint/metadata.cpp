@@ -1,5 +1,6 @@
 #include "metadata.h"
 
+#include <charconv>
 #include <cmath>
 #include <tuple>
 
@@ -206,6 +207,24 @@ std::string model_json(const ModelInfo& m) {
   if (k.features) j += ",\"features\":" + std::to_string(m.features);
   if (k.classes) j += ",\"classes\":" + std::to_string(m.classes);
   if (k.mf) j += ",\"users\":" + std::to_string(m.users) + ",\"items\":" + std::to_string(m.items);
+  if (!m.scaler.empty()) {
+    // doubles as their shortest decimal that reads back to the same bits
+    auto list = [&](const std::vector<double>& v) {
+      j += "[";
+      char b[32];
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (i) j += ",";
+        const auto r = std::to_chars(b, b + sizeof b, v[i]);
+        j.append(b, r.ptr);
+      }
+      j += "]";
+    };
+    j += ",\"scaler\":{\"mean\":";
+    list(m.scaler.mean);
+    j += ",\"scale\":";
+    list(m.scaler.scale);
+    j += "}";
+  }
   return j + "}";
 }
 
@@ -266,6 +285,29 @@ Status read_model(const std::string& file, const std::string& text, ModelInfo* o
       const float x = number ? static_cast<float>(l2->d) : 0.f;
       if (!number || !std::isfinite(x) || x < 0) return bad(file, pre + "l2 must be a float32 >= 0, got " + (number ? float_text(x) : shown(*l2)));
       m.l2 = x;
+    }
+  }
+  // scaler (all but mf): { mean: [features numbers], scale: [features numbers > 0] }
+  if (const st::Json::Value* sc = member(o, "scaler")) {
+    if (k.mf) return bad(file, pre + "scaler does not apply to model 'mf'");
+    if (sc->kind != st::Json::Value::Obj) return bad(file, pre + "scaler must be an object { mean, scale }, got " + shown(*sc));
+    for (auto [key, field] : {std::pair{"mean", &m.scaler.mean}, std::pair{"scale", &m.scaler.scale}}) {
+      const st::Json::Value* a = member(*sc, key);
+      const std::string at = pre + "scaler." + key;
+      if (!a || a->kind != st::Json::Value::Array)
+        return bad(file, at + " must be an array of " + std::to_string(m.features) + " numbers, got " + (a ? shown(*a) : "undefined"));
+      if (a->a.size() != m.features)
+        return bad(file, at + " has " + std::to_string(a->a.size()) + " values, the model " + std::to_string(m.features) + " features");
+      field->reserve(a->a.size());
+      for (size_t i = 0; i < a->a.size(); ++i) {
+        const st::Json::Value& x = a->a[i];
+        const bool number = x.kind == st::Json::Value::Int || x.kind == st::Json::Value::Real;
+        const bool scale = field == &m.scaler.scale;
+        if (!number || !std::isfinite(x.d) || (scale && !(x.d > 0)))
+          return bad(file, at + "[" + std::to_string(i) + "] must be a finite number" + (scale ? " > 0" : "") + ", got " +
+                               (!number ? shown(x) : x.kind == st::Json::Value::Int ? std::to_string(x.i) : std::to_string(x.d)));
+        field->push_back(x.d);
+      }
     }
   }
   *out = std::move(m);

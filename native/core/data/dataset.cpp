@@ -33,6 +33,7 @@ Status slice(const Dataset& d, uint64_t start, uint64_t end, Dataset* out) {
     r.classes = d.classes;
     r.users = d.users;
     r.items = d.items;
+    r.scaler = d.scaler;
     r.labels.assign(d.labels.begin() + start, d.labels.begin() + end);
     if (!d.classIds.empty()) r.classIds.assign(d.classIds.begin() + start, d.classIds.begin() + end);
     if (d.kind == Kind::Dense) {

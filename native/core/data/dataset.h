@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../status.h"
+#include "standardize.h"
 
 namespace gv::data {
 
@@ -36,6 +37,10 @@ struct Dataset {
 
   uint64_t users = 0, items = 0;  // ratings: (users[r], items[r], labels[r])
   std::vector<uint32_t> user, item;
+
+  // The scaler its values were standardized with (standardize()); null for
+  // raw data. Slices and shuffles share it.
+  std::shared_ptr<const Scaler> scaler;
 
   uint64_t nnz() const { return kind == Kind::Sparse ? indices.size() : kind == Kind::Dense ? X.size() : rows * 2; }
   uint64_t bytes() const;
@@ -107,6 +112,25 @@ Status from_ratings(const RatingsInput& in, Dataset* out);
 // The rows in an order drawn from seed (Fisher-Yates on SplitMix64): the same
 // order on every platform.
 Status shuffle(const Dataset& d, uint64_t seed, Dataset* out);
+
+// ---- feature scaling (standardize.h)
+
+// Fits a scaler on d's rows, in double precision, in row order:
+// dense: mean_j = (sum_r x_rj) / n, var_j = (sum_r (x_rj - mean_j)^2) / n;
+// sparse (implicit zeros included, so centring would destroy sparsity: the
+// mean is recorded as 0 and the values only scaled): m_j = (sum of the
+// stored values, in row order) / n, var_j = (sum of (v - m_j)^2 over the
+// stored values + (n - stored_j) * m_j * m_j) / n. scale_j = sqrt(var_j), or
+// 1 where that is 0 (a constant feature). Population variance (divisor n).
+// Ratings, or no rows: ERR_INVALID_ARGUMENT.
+Status fit_scaler(const Dataset& d, Scaler* out);
+
+// A copy of d with each value x of feature j replaced by
+// float((double(x) - mean_j) / scale_j) (sparse: the stored values only,
+// which needs an all-zero mean), labels kept; out->scaler = s. A scaler
+// that check_scaler() refuses, a dataset already standardized, or ratings:
+// ERR_INVALID_ARGUMENT.
+Status standardize(const Dataset& d, const Scaler& s, Dataset* out);
 
 // ---- synthetic data, deterministic from the seed on a given platform.
 

@@ -195,6 +195,7 @@ Status shuffle(const Dataset& d, uint64_t seed, Dataset* out) {
     r.classes = d.classes;
     r.users = d.users;
     r.items = d.items;
+    r.scaler = d.scaler;
     r.labels.resize(d.rows);
     if (!d.classIds.empty()) r.classIds.resize(d.rows);
     if (d.kind == Kind::Dense) r.X.resize(d.X.size());

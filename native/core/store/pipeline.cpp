@@ -399,6 +399,7 @@ std::string model_text(const ModelInfo& m) {
   if (m.kind == "mf") add("biases", m.biases ? "true" : "false");
   for (auto [k, v] : {std::pair{"features", m.features}, std::pair{"classes", m.classes}, std::pair{"users", m.users}, std::pair{"items", m.items}})
     if (v) add(k, std::to_string(v));
+  if (!m.scaler.empty()) opts += opts.empty() ? "standardized" : ", standardized";
   return opts.empty() ? r : r + " (" + opts + ")";
 }
 
@@ -407,6 +408,15 @@ Status Store::set_model(const ModelInfo& m) {
   if (model_.known() && m.known()) {
     ModelInfo a = model_, b = m;
     a.l2 = b.l2 = 0.f;  // a training setting: the latest run's
+    if (!a.scaler.empty() && !b.scaler.empty() && !(a.scaler == b.scaler)) {
+      a.scaler = b.scaler;
+      if (a == b)
+        return Status::Error(Code::Config,
+                             "the store holds the parameters of model " + model_text(model_) +
+                                 " trained on data standardized with another scaler: standardize this data with the store's scaler "
+                                 "(dataset.standardize(store.scaler)), or use another store",
+                             "model");
+    }
     if (!(a == b))
       return Status::Error(Code::Config,
                            "the store holds the parameters of model " + model_text(model_) + ", not " + model_text(m) +

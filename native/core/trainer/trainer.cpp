@@ -91,12 +91,103 @@ struct alignas(64) EpochSums {
   uint64_t pushes = 0, staleSum = 0, staleMax = 0, rejected = 0, skipped = 0;
 };
 
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
+Monitor::Monitor(uint32_t threads) : n_(threads), slots_(new Slot[threads > 0 ? threads : 1]) {}
+
+void Monitor::begin(uint32_t epochs, uint32_t threads) {
+  seq_.fetch_add(1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  for (uint32_t t = 0; t < n_; ++t) record(t, 0, 0, 0);
+  used_.store(std::min(threads, n_), std::memory_order_relaxed);
+  epoch_.store(1, std::memory_order_relaxed);
+  epochs_.store(epochs, std::memory_order_relaxed);
+  doneSamples_.store(0, std::memory_order_relaxed);
+  const int64_t t0 = now_ns();
+  t0_.store(t0, std::memory_order_relaxed);
+  epochStart_.store(t0, std::memory_order_relaxed);
+  finished_.store(false, std::memory_order_relaxed);
+  started_.store(true, std::memory_order_relaxed);
+  seq_.fetch_add(1, std::memory_order_release);
+}
+
+void Monitor::next_epoch(uint64_t epochSamples) {
+  seq_.fetch_add(1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  for (uint32_t t = 0; t < n_; ++t) record(t, 0, 0, 0);
+  doneSamples_.store(doneSamples_.load(std::memory_order_relaxed) + epochSamples, std::memory_order_relaxed);
+  epoch_.store(epoch_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  epochStart_.store(now_ns(), std::memory_order_relaxed);
+  seq_.fetch_add(1, std::memory_order_release);
+}
+
+void Monitor::finish(double lr, uint64_t version) {
+  seq_.fetch_add(1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  end_.store(now_ns(), std::memory_order_relaxed);
+  endLr_.store(lr, std::memory_order_relaxed);
+  endVersion_.store(version, std::memory_order_relaxed);
+  finished_.store(true, std::memory_order_relaxed);
+  seq_.fetch_add(1, std::memory_order_release);
+}
+
+Live Monitor::poll(const Store* store) const {
+  Live l;
+  double loss = 0;
+  int64_t t0 = 0, epochStart = 0, end = 0;
+  for (unsigned tries = 0;; ++tries) {
+    const uint64_t s1 = seq_.load(std::memory_order_acquire);
+    if (s1 & 1) {
+      if (tries < 64) cpu_relax();
+      else std::this_thread::yield();
+      continue;
+    }
+    l = Live{};
+    loss = 0;
+    l.started = started_.load(std::memory_order_relaxed);
+    l.finished = finished_.load(std::memory_order_relaxed);
+    l.epoch = l.started ? epoch_.load(std::memory_order_relaxed) : 0;
+    l.epochs = epochs_.load(std::memory_order_relaxed);
+    const uint32_t used = used_.load(std::memory_order_relaxed);
+    for (uint32_t t = 0; t < used; ++t) {
+      l.epochSamples += slots_[t].samples.load(std::memory_order_relaxed);
+      l.batches += slots_[t].batches.load(std::memory_order_relaxed);
+      loss += slots_[t].loss.load(std::memory_order_relaxed);
+    }
+    l.samples = doneSamples_.load(std::memory_order_relaxed) + l.epochSamples;
+    t0 = t0_.load(std::memory_order_relaxed);
+    epochStart = epochStart_.load(std::memory_order_relaxed);
+    end = end_.load(std::memory_order_relaxed);
+    l.lr = endLr_.load(std::memory_order_relaxed);
+    l.version = endVersion_.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq_.load(std::memory_order_relaxed) == s1) break;
+  }
+  l.loss = l.epochSamples ? loss / l.epochSamples : NAN;
+  if (l.started) {
+    const int64_t now = l.finished ? end : now_ns();
+    l.seconds = std::max<int64_t>(0, now - t0) * 1e-9;
+    l.epochSeconds = std::max<int64_t>(0, now - epochStart) * 1e-9;
+  }
+  if (store && !l.finished) {
+    l.lr = store->learning_rate();
+    l.version = store->version();
+  }
+  return l;
+}
+
 Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, const data::Dataset& d,
-             const std::atomic<bool>* cancel, const std::function<void(const Progress&)>& onEpoch, Result* out) {
+             const std::atomic<bool>* cancel, const std::function<void(const Progress&)>& onEpoch, Result* out,
+             Monitor* monitor) {
   Status st = check_config(cfg);
   if (!st.ok()) return st;
+  if (monitor && monitor->capacity() < cfg.threads)
+    return Status::Error(Code::Internal, "the monitor has slots for " + std::to_string(monitor->capacity()) +
+                                             " threads, the run " + std::to_string(cfg.threads));
   if (!(st = m.check_data(d)).ok()) return st;
   std::vector<uint32_t> tix;
   if (!(st = bind_model(m, store, &tix)).ok()) return st;
@@ -194,6 +285,9 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
       stop.store(true);
     }
     if (epoch >= cfg.epochs) stop.store(true);
+    // the monitor moves on only to an epoch that will be trained: after the
+    // last, it keeps showing that epoch's full counts
+    if (monitor && !stop.load()) monitor->next_epoch(p.epochSamples);
   };
   std::barrier sync(static_cast<std::ptrdiff_t>(T), completion);
 
@@ -319,6 +413,7 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
         local.staleMax = std::max(local.staleMax, pr.staleness);
         if (!pr.applied) ++(pr.reason == SkipReason::Stale ? local.rejected : local.skipped);
         clocks[t].batches.store(++myBatches, std::memory_order_release);
+        if (monitor) monitor->record(t, local.samples, myBatches, local.loss);
       }
       clocks[t].batches.store(UINT64_MAX, std::memory_order_release);
       sums[t] = local;
@@ -329,6 +424,7 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
 
   std::vector<std::thread> pool;
   pool.reserve(T);
+  if (monitor) monitor->begin(cfg.epochs, T);
   try {
     for (uint32_t t = 1; t < T; ++t) pool.emplace_back(worker, t);
   } catch (...) {
@@ -337,11 +433,13 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
     for (size_t k = pool.size() + 1; k < T; ++k) sync.arrive_and_drop();
     worker(0);
     for (auto& th : pool) th.join();
+    if (monitor) monitor->finish(store.learning_rate(), store.version());
     store.set_learning_rate(lrBefore);
     return Status::Error(Code::Internal, "could not start " + std::to_string(T) + " threads");
   }
   worker(0);
   for (auto& th : pool) th.join();
+  if (monitor) monitor->finish(store.learning_rate(), store.version());
   store.set_learning_rate(lrBefore);
 
   res.samples = totalSamples;
