@@ -288,10 +288,10 @@ interface ResolvedTrain {
 export const TRAINER_DEFAULTS = Object.freeze({
   epochs: 1,
   // 32 rows a push, for the library and the CLI alike: one push per row
-  // pays the store's fixed cost per row (a sixth of the throughput on
-  // Fashion-MNIST softmax) and the noise of single-row steps (0.72 against
-  // 0.84 test accuracy at the same lr); 32 keeps the steps small enough
-  // that SGD still makes many of them per epoch.
+  // pays the store's fixed cost per row (Fashion-MNIST softmax, 2 threads,
+  // one epoch at lr 0.1: 101 k samples/s at batch 1, 390 k at 32, test
+  // accuracy 0.817 and 0.802); 32 keeps the steps small enough that SGD
+  // still makes 1,875 of them per epoch there.
   batchSize: 32,
   seed: 0,
   lr: 0,
