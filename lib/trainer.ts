@@ -148,8 +148,12 @@ export interface TrainProgress {
   /** A remote store's trainer: its syncs with the cluster so far (absent for a local store). */
   readonly cluster?: ClusterProgress;
   /**
-   * The loss looks like it is blowing up (the rule: {@link lossWarning}):
-   * what was seen, and what to try. Absent when all looks well.
+   * The loss looks like it is blowing up: what was seen, and what to try
+   * (a smaller learning rate, standardized features). The rule: the epoch's
+   * mean loss is not finite, or above 4x the loss of the parameters the run
+   * started from (on its first 1,000 rows), or above 2x epoch 1's, or rose
+   * by more than 10% in each of the last 3 epochs. Absent when all looks
+   * well. The text before the first ':' names the rule.
    */
   readonly warning?: string;
 }
@@ -185,7 +189,11 @@ export interface StepProgress {
   readonly lr: number;
   /** The store's version now. */
   readonly version: number;
-  /** The running loss looks like it is blowing up (the rule: {@link lossWarning}); absent when all looks well. */
+  /**
+   * The running loss looks like it is blowing up: above 4x the loss the run
+   * started from (else epoch 1's), once a twentieth of the epoch's rows (at
+   * most 1,000) are done; absent when all looks well.
+   */
   readonly warning?: string;
 }
 
