@@ -377,13 +377,16 @@ function autoOptimizer(o: Record<string, unknown>, r: ResolvedTrain): Record<str
   return { ...opt, lr };
 }
 
+/** A resolved model as the options of its kind (what evaluate and trainer.options take). */
+function modelOptionsOf(m: ResolvedModel): ModelOptions {
+  return { model: m.kind, ...(m.kind === 'mlp' ? { hidden: [...m.hidden] } : {}), ...(m.kind === 'mf' ? { rank: m.rank, biases: m.biases, l2: m.l2 } : {}) };
+}
+
 function shownOptions(o: Record<string, unknown>, r: ResolvedTrain, extra: Record<string, unknown>): Readonly<ResolvedTrainerOptions> {
-  const m = r.model, n = r.native;
+  const n = r.native;
   const shown: Record<string, unknown> = {
     ...o,
-    model: m.kind,
-    ...(m.kind === 'mlp' ? { hidden: [...m.hidden] } : {}),
-    ...(m.kind === 'mf' ? { rank: m.rank, biases: m.biases, l2: m.l2 } : {}),
+    ...modelOptionsOf(r.model),
     threads: n.threads,
     epochs: n.epochs,
     batchSize: n.batchSize,
@@ -623,10 +626,8 @@ export class Trainer<S extends ParameterStore | RemoteParameterStore = Parameter
   /** The loss of the parameters the run starts from on the first 1,000 rows (lossWarning's S); undefined where it cannot be had. */
   #startLoss(store: ParameterStore, d: Dataset): number | undefined {
     if (d.rows === 0) return undefined;
-    const m = this.#resolved.model;
-    const model: ModelOptions = { model: m.kind, ...(m.kind === 'mlp' ? { hidden: [...m.hidden] } : {}), ...(m.kind === 'mf' ? { rank: m.rank, biases: m.biases, l2: m.l2 } : {}) };
     try {
-      return evaluate(store, model, d.rows > 1000 ? d.slice(0, 1000) : d).loss;
+      return evaluate(store, modelOptionsOf(this.#resolved.model), d.rows > 1000 ? d.slice(0, 1000) : d).loss;
     } catch {
       return undefined;  // the run itself reports what is wrong (a store without the model's tensors, ...)
     }

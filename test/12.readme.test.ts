@@ -8,7 +8,7 @@
 //   <!-- readme-test: skip: REASON -->
 // and `<!-- readme-test: file NAME -->` writes a program block as NAME
 // (compiled to JavaScript) for a later shell block, instead of running it.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -143,7 +143,7 @@ describe.each(ALL.filter((b) => !b.skip && (isProgram(b) || b.lang === 'sh')).ma
   }, 300_000);
 });
 
-test('the README shows the commands it runs: npx gradvault, on files it makes', () => {
+test('every file a README command reads with --data was written by an earlier command', () => {
   const sh = ALL.filter((b) => b.lang === 'sh' && !b.skip).map((b) => b.code).join('\n');
   // every file a command reads was written by an earlier command or is the package's
   for (const m of sh.matchAll(/--data (\S+)/g)) {
@@ -151,5 +151,4 @@ test('the README shows the commands it runs: npx gradvault, on files it makes', 
     if (f.startsWith('synthetic:')) continue;
     expect([f, sh.indexOf(`--out ${f}`) >= 0 && sh.indexOf(`--out ${f}`) < sh.indexOf(m[0])]).toEqual([f, true]);
   }
-  expect(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), '--version'], { encoding: 'utf8' }).trim()).toMatch(/\d+\.\d+\.\d+/);
 });

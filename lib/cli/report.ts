@@ -22,18 +22,13 @@ export type ReportEpoch = TrainProgress & { test?: Score; train?: Score };
 
 /** The rows the per-epoch train score is taken on, at most. */
 export const TRAIN_EVAL_ROWS = 10_000;
-const samples = new WeakMap<Dataset, Dataset>();
-
 /**
  * The train rows scored each epoch: the whole set up to TRAIN_EVAL_ROWS
- * rows, else its first TRAIN_EVAL_ROWS rows (one native copy, made once per
- * set; the loaders' sets are not sorted by label).
+ * rows, else its first TRAIN_EVAL_ROWS rows (a native copy: take it once
+ * per run; the loaders' sets are not sorted by label).
  */
 export function trainSample(d: Dataset): Dataset {
-  if (d.rows <= TRAIN_EVAL_ROWS) return d;
-  let s = samples.get(d);
-  if (!s) samples.set(d, (s = d.slice(0, TRAIN_EVAL_ROWS)));
-  return s;
+  return d.rows <= TRAIN_EVAL_ROWS ? d : d.slice(0, TRAIN_EVAL_ROWS);
 }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -210,7 +205,7 @@ export function htmlReport(run: ReportRun, epochs: ReportEpoch[], ev: Score): st
   const metric = regression ? 'rmse' : 'accuracy';
   const pick = (s: Score | undefined) => (s ? (regression ? s.rmse : s.accuracy) : undefined) ?? NaN;
   const hasTrain = epochs.some((p) => p.train);
-  const sampleRows = trainSample(run.train).rows;
+  const sampleRows = Math.min(run.train.rows, TRAIN_EVAL_ROWS);
   const trainNote = !hasTrain
     ? `No train ${metric} was recorded for this run.`
     : sampleRows < run.train.rows

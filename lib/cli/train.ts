@@ -110,6 +110,8 @@ export async function train(o: TrainOptions): Promise<void> {
   const showStep = (s: StepProgress) =>
     bar?.update(s.samples, { epoch: s.epoch, epochs: s.epochs, loss: Number.isNaN(s.loss) ? '–' : fmt(s.loss, 4), sps: fmt(s.samplesPerSec), etaText: etaText(s.eta) });
   const epochs: (TrainProgress & { test?: ReturnType<typeof evaluate>; train?: ReturnType<typeof evaluate> })[] = [];
+  // the report's train curve: the same parameters on the train set (its first 10,000 rows at most)
+  const trainRows = o.report ? trainSample(data.train) : undefined;
   const ac = new AbortController();
   const onSig = () => ac.abort();
   process.once('SIGINT', onSig);
@@ -130,10 +132,9 @@ export async function train(o: TrainOptions): Promise<void> {
       const p = r.value;
       const snap = trainer.store!.snapshot();
       const test = evaluate(snap, modelOpts, data.test);
-      // the same parameters on the train set (its first 10,000 rows at most): the report's train curve
-      const train = evaluate(snap, modelOpts, trainSample(data.train));
+      const train = trainRows && evaluate(snap, modelOpts, trainRows);
       snap.release();
-      epochs.push({ ...p, test, train });
+      epochs.push({ ...p, test, ...(train ? { train } : {}) });
       const { type: _epoch, ...wire } = p;  // the JSON lines as before (event: 'epoch'), warning included when present
       if (o.json) out(JSON.stringify({ event: 'epoch', ...wire, test }));
       else {
