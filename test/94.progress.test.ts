@@ -260,7 +260,7 @@ const hasScript = spawnSync('sh', ['-c', 'command -v script'], { encoding: 'utf8
 (hasScript ? test : test.skip)('CLI in a terminal: the bar moves within epochs, each epoch line stays on screen' + (hasScript ? '' : ' (skipped: util-linux `script` is not installed)'), () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gv-pty-'));
   try {
-    const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} train --data synthetic:sparse-logistic --rows 150000 --epochs 3 --threads 2 --batch 1`;
+    const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} train --data synthetic:sparse-logistic --rows 400000 --epochs 3 --threads 2 --batch 1 --progress-every 50`;
     const raw = execFileSync('script', ['-qfec', cmd, '/dev/null'], { cwd: dir, encoding: 'utf8', env: { ...process.env, COLUMNS: '160', LINES: '40', TERM: 'xterm' }, timeout: 100_000 });
     // The bar was drawn several times before epoch 1's line: distinct percentages with an ETA.
     const first = raw.indexOf('epoch 1/3:');

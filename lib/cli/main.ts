@@ -66,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
       .option('--resume <file>', 'start from a checkpoint (its model, where it records one)')
       .option('--standardize', "standardize the features with the train set's mean and standard deviation (saved in the checkpoint; predict applies it)", false)
       .option('--json', 'one JSON line per epoch and at the end', false)
+      .option('--progress-every <ms>', 'in a terminal, how often the bar redraws', int('--progress-every', 50, 60000), 250)
       .option('--report <file.html>', 'write an HTML page with the loss and throughput curves'),
   ).action(async (o) => train(o));
   dataOptions(

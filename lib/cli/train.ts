@@ -35,6 +35,8 @@ export interface TrainOptions {
   json: boolean;
   report?: string;
   plain?: boolean;
+  /** ms between the bar's redraws in a terminal (default 250) */
+  progressEvery?: number;
 }
 
 export async function train(o: TrainOptions): Promise<void> {
@@ -83,10 +85,11 @@ export async function train(o: TrainOptions): Promise<void> {
   const say = o.json ? () => undefined : out;
   say(`Training ${model}${recorded && !o.model ? ` (the checkpoint's)` : ''} on ${data.what}: ${fmt(data.train.rows)} rows, ${fmt(data.train.features)} features; ` + `mode ${o.mode}, ${o.threads} threads, batch ${o.batch}, ${o.optimizer} lr ${lr}${o.resume ? `, resumed from ${o.resume}` : ''}`);
   // In a terminal: a bar over the run's rows that moves within epochs (step
-  // events every 250 ms), each finished epoch's line printed above it (it
+  // events every --progress-every ms), each finished epoch's line printed above it (it
   // stays on screen), each kind of warning printed once.
   const tty = !o.json && !o.plain && process.stdout.isTTY;
-  const bars = tty ? new MultiBar({ format: '  epoch {epoch}/{epochs} [{bar}] {percentage}% | loss {loss} | {sps} samples/s | ETA {etaText}', hideCursor: true }, Presets.shades_classic) : null;
+  const every = o.progressEvery ?? 250;
+  const bars = tty ? new MultiBar({ fps: Math.max(10, 1000 / every), format: '  epoch {epoch}/{epochs} [{bar}] {percentage}% | loss {loss} | {sps} samples/s | ETA {etaText}', hideCursor: true }, Presets.shades_classic) : null;
   const rowsPerEpoch = data.train.rows;
   const bar = bars?.create(Math.max(1, o.epochs * rowsPerEpoch), 0, { epoch: 1, epochs: o.epochs, loss: '–', sps: '–', etaText: '–' }) ?? null;
   const above = (line: string) => {
@@ -117,7 +120,7 @@ export async function train(o: TrainOptions): Promise<void> {
   process.once('SIGINT', onSig);
   let result: TrainResult | undefined;
   try {
-    const it = bar ? trainer.run(data.train, { signal: ac.signal, progressEvery: 250 }) : trainer.run(data.train, { signal: ac.signal });
+    const it = bar ? trainer.run(data.train, { signal: ac.signal, progressEvery: every }) : trainer.run(data.train, { signal: ac.signal });
     for (;;) {
       const r = await it.next();
       if (r.done) {
