@@ -4,12 +4,15 @@
 //
 //   gv_bench_train --data fashion|rcv1|blobs|ratings|FILE.svm --model softmax --modes atomic,hogwild
 //                  --threads 1,2,4 --batch 32 --epochs 1 --lr 0.1 [--hidden 128] [--rows N] [--reps 3]
-//                  [--fashion DIR] [--json FILE] [--resume FILE] [--save FILE]
+//                  [--fashion DIR] [--json FILE] [--resume FILE] [--save FILE] [--paths per-sample,generic]
 //
 // fashion: Fashion-MNIST (Debian dataset-fashion-mnist) train/test; rcv1:
 // the RCV1-like synthetic sparse set (200,000 + 20,000 rows); blobs: dense
 // synthetic 3-class; ratings: synthetic ratings for mf. --reps runs each
 // configuration several times and reports the median throughput.
+// --paths: at batch 1, the per-sample path (trainer/sample.h, the default
+// where the run qualifies) and/or the generic snapshot-grad-push path, each
+// configuration run with each, in that order (before and after in one run).
 // --resume starts every run from a checkpoint (its parameters, optimizer and
 // state; the mode from --modes) instead of a new store, and --save writes the
 // last run's store: a C++ caller saves and resumes through the core alone
@@ -65,7 +68,7 @@ std::string cpu_model() {
 
 int main(int argc, char** argv) {
   std::string dataName = "fashion", modelName = "softmax", modes = "atomic", threads = "1,2", json, fashionDir = "/usr/share/datasets/fashion-mnist";
-  std::string resume, save;
+  std::string resume, save, paths = "per-sample";
   uint32_t batch = 32, epochs = 1, reps = 1;
   float lr = 0.1f;
   std::vector<uint32_t> hidden{128};
@@ -90,6 +93,7 @@ int main(int argc, char** argv) {
     else if (a == "--fashion") fashionDir = next();
     else if (a == "--resume") resume = next();
     else if (a == "--save") save = next();
+    else if (a == "--paths") paths = next();
     else if (a == "--hidden") {
       hidden.clear();
       for (auto& h : split(next())) hidden.push_back(std::stoul(h));
@@ -155,7 +159,9 @@ int main(int argc, char** argv) {
   for (const std::string& modeName : split(modes)) {
     Mode mode;
     if (!parse_mode(modeName, &mode)) die("unknown mode " + modeName);
-    for (const std::string& ts : split(threads)) {
+    for (const std::string& ts : split(threads))
+    for (const std::string& path : split(paths)) {
+      if (path != "per-sample" && path != "generic") die("--paths: per-sample or generic, got " + path);
       const uint32_t T = std::stoul(ts);
       std::vector<double> sps;
       double loss = 0, acc = 0, rmse = 0, stale = 0;
@@ -180,6 +186,7 @@ int main(int argc, char** argv) {
         tc.epochs = epochs;
         tc.batchSize = batch;
         tc.seed = seed;
+        tc.perSample = path == "per-sample";
         train::Result res;
         double staleSum = 0;
         ok(train::train(tc, *store, *m, train, nullptr, [&](const train::Progress& p) { staleSum += p.stalenessMean; }, &res), "train");
@@ -194,18 +201,22 @@ int main(int argc, char** argv) {
         acc = double(ev.correct) / ev.rows;
         rmse = std::sqrt(ev.sqErr / ev.rows);
         stale = staleSum / res.epochs;
+        // every sample one push, in the modes that lose none
+        const Stats st = store->stats();
+        if (mode != Mode::Averaging && st.pushes != res.samples)
+          die("pushes " + std::to_string(st.pushes) + " != samples " + std::to_string(res.samples));
         last = store;
       }
       std::sort(sps.begin(), sps.end());
       const double med = sps[sps.size() / 2];
-      std::printf("%-13s threads %-3u %12.0f samples/s  test loss %.4f  %s %.4f  staleness %.2f\n", modeName.c_str(), T, med, loss,
+      std::printf("%-13s %-10s threads %-3u %12.0f samples/s  test loss %.4f  %s %.4f  staleness %.2f\n", modeName.c_str(), path.c_str(), T, med, loss,
                   m->regression() ? "rmse" : "accuracy", m->regression() ? rmse : acc, stale);
       if (jf)
         std::fprintf(jf,
-                     "%s  {\"bench\": \"train\", \"data\": \"%s\", \"model\": \"%s\", \"mode\": \"%s\", \"threads\": %u, \"batch\": %u, "
+                     "%s  {\"bench\": \"train\", \"data\": \"%s\", \"model\": \"%s\", \"mode\": \"%s\", \"path\": \"%s\", \"threads\": %u, \"batch\": %u, "
                      "\"epochs\": %u, \"lr\": %g, \"samplesPerSec\": %.1f, \"testLoss\": %.6f, \"testAccuracy\": %.6f, \"rmse\": %.6f, "
                      "\"staleness\": %.3f, \"reps\": %u, \"isa\": \"%s\"}",
-                     first ? "" : ",\n", dataName.c_str(), modelName.c_str(), modeName.c_str(), T, batch, epochs, lr, med, loss,
+                     first ? "" : ",\n", dataName.c_str(), modelName.c_str(), modeName.c_str(), path.c_str(), T, batch, epochs, lr, med, loss,
                      m->regression() ? 0.0 : acc, m->regression() ? rmse : 0.0, stale, reps, kernels::active().name);
       first = false;
     }

@@ -21,6 +21,10 @@
 
 namespace gv {
 
+template <class S>
+struct BasicStripeLock;
+namespace detail { struct PlainLock; }
+
 enum class Mode : int { Atomic = 0, Locked, Versioned, Deterministic, Averaging, Hogwild };
 enum class InitKind : int { Zeros = 0, Glorot, Normal, Values };
 enum class StalePolicy : int { Accept = 0, Scale, Reject };
@@ -268,6 +272,55 @@ class Store {
   // decay anchor; the other modes: nothing to do.
   virtual Status sync() { return Status::Ok(); }
 
+  // ---- The per-sample path (trainer/sample.cpp): a trainer thread's
+  // pushes of one sample each, computed and applied fused, with the mode's
+  // own protocol on the rows the sample touches and the bookkeeping batched
+  // per thread. Only for a store whose sample_access() says how.
+  //
+  // params: the float parameters in the padded layout. stripeFloats and
+  // locks: the stripe protocol (store/stripes.h) of modes atomic and locked:
+  // a sample's update of a stripe is made holding that stripe's lock, so no
+  // update is lost. lockedReads (locked): the sample's rows are read under
+  // the same locks; otherwise (atomic, hogwild) read in place, each element
+  // a value some push wrote. writers (hogwild): per stripe, counted in and
+  // out around the racy writes to find overlaps, as its pushes do.
+  struct SampleAccess {
+    float* params = nullptr;
+    size_t stripeFloats = 0;
+    BasicStripeLock<detail::PlainLock>* locks = nullptr;
+    bool lockedReads = false;
+    struct alignas(64) Writers {
+      std::atomic<uint32_t> n{0};
+    };
+    Writers* writers = nullptr;
+  };
+  // Whether this store takes per-sample pushes (atomic, locked, hogwild with
+  // plain sgd: the step of a sample is x * d on its rows and nothing else).
+  virtual bool sample_access(SampleAccess*) { return false; }
+  // One thread's per-sample pushes since its last commit, applied already.
+  struct SampleTally {
+    uint64_t applied = 0, conflicts = 0;
+    uint64_t stalenessSum = 0, stalenessMax = 0;
+    std::array<uint64_t, kStaleBuckets> histogram{};
+    void add_staleness(uint64_t s) {
+      stalenessSum += s;
+      stalenessMax = s > stalenessMax ? s : stalenessMax;
+      ++histogram[stale_bucket(s)];
+    }
+  };
+  // Counts them: the version moves by `applied` at once (release: a reader
+  // that sees the new version sees their writes), and the push, step and
+  // staleness counters by their totals. The tally is cleared.
+  void commit_samples(SampleTally& t);
+  // A place at the quiescence gate for a run of per-sample pushes: a
+  // checkpoint waits until the holder commits and lets go, so the image
+  // holds exactly the pushes its version counts.
+  class SampleHold;
+  // The magnitude ledger's worst case for plain sgd pushes whose moves
+  // |lr * g| sum to at most `moves` (a thread reserves them ahead, in bulk).
+  // False: the bound could leave the ledger's limit; nothing was reserved.
+  bool reserve_sgd_moves(double moves) { return ledger_.reserve_sgd_moves(moves); }
+
   Stats stats() const;
 
   // Checkpoints. export_state() copies every tensor and the optimizer state
@@ -398,6 +451,19 @@ class Store {
   PaddedCounter staleCount_, staleSum_;
   std::atomic<uint64_t> staleMax_{0};
   std::array<PaddedCounter, kStaleBuckets> staleHist_;
+
+ public:
+  class SampleHold {
+   public:
+    explicit SampleHold(Store& s) : s_(s) {}
+    void enter();
+    void leave() { slot_.leave(); }
+    bool held() const { return slot_.slot != nullptr; }
+
+   private:
+    Store& s_;
+    GateSlot slot_;
+  };
 
 };
 

@@ -62,6 +62,7 @@ double softmax_xent_batch(const float* z, size_t rows, size_t k, const uint32_t*
 #define GV_MODEL_KERNELS(ns, sparse_dot_fn, rows_ns)                                                              \
   .dot = ns::dot, .gemv = ns::gemv, .gemv_t = ns::gemv_t, .gemm = ns::gemm, .sparse_dot = sparse_dot_fn,          \
   .sparse_axpy = ns::sparse_axpy, .rows_gather = rows_ns::rows_gather, .rows_scatter = rows_ns::rows_scatter,     \
+  .nonzeros = rows_ns::nonzeros, .rows_step = rows_ns::rows_step,                                                \
   .softmax_xent = ns::softmax_xent, .softmax_xent_batch = softmax_xent_batch<ns::softmax_xent>,                  \
   .log_softmax = ns::log_softmax, .sigmoid = ns::sigmoid, .logloss = ns::logloss, .relu = ns::relu,              \
   .relu_backward = ns::relu_backward
@@ -129,7 +130,7 @@ const Table kAvx512{.isa = Isa::Avx512,
                    .scan = avx2::scan,
                    .fixed_add = avx2::fixed_add,
                    .fixed_load = avx2::fixed_load,
-                   GV_MODEL_KERNELS(avx512, avx2::sparse_dot_unrolled, avx2)};
+                   GV_MODEL_KERNELS(avx512, avx2::sparse_dot_unrolled, avx512)};
 #endif
 
 #if defined(__aarch64__)

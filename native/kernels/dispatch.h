@@ -65,6 +65,11 @@ struct Table {
   // Both give the scalar bits on every ISA (a multiply then an add per term).
   void (*rows_gather)(float* z, const float* W, size_t width, const uint32_t* indices, const float* values, size_t nnz);
   void (*rows_scatter)(float* G, size_t width, const uint32_t* indices, const float* values, size_t nnz, const float* d);
+  // the nonzeros of a dense row (x != 0) in order: indices and values (buffers of n + 16); their count
+  size_t (*nonzeros)(const float* x, size_t n, uint32_t* idx, float* val);
+  // W[indices[k] * width + j] += a * (0 + values[k] * d[j]), indices unique: the plain sgd
+  // step (a = -lr) of the rows_scatter gradient, fused (the per-sample trainer's update)
+  void (*rows_step)(float* W, size_t width, const uint32_t* indices, const float* values, size_t nnz, const float* d, float a);
   // softmax/: one row of k finite logits, label < k. Returns the cross-entropy
   // -log softmax(z)[label]; writes grad = softmax(z) - onehot(label) when grad
   // is not null (grad may be z).

@@ -236,6 +236,35 @@ void test_sparse(const Table& ref, const Table& t) {
     }
 }
 
+// nonzeros: the same indices, values (bits) and count as the reference for
+// every length around the register blocks, with -0, NaN, denormals and
+// runs of zeros; the buffers' slack is all a vector version may write.
+void test_nonzeros(const Table& ref, const Table& t) {
+  std::mt19937_64 rng(16);
+  for (size_t n : {size_t(0), size_t(1), size_t(15), size_t(16), size_t(17), size_t(33), size_t(784), size_t(1000)})
+    for (int density : {0, 1, 2, 3}) {
+      gvtest::Context ctx(std::string("nonzeros ") + t.name + " n " + std::to_string(n) + " density " + std::to_string(density));
+      std::vector<float> x(n);
+      for (size_t j = 0; j < n; ++j) {
+        const uint64_t r = rng() % 8;
+        x[j] = density == 0 ? 0.f : density == 3 ? 1.f + j : r < 4 ? 0.f : r == 4 ? -0.f : r == 5 ? NAN : r == 6 ? 1e-42f : float(j) - 3.5f;
+      }
+      std::vector<uint32_t> ir(n + 16, 7), it(n + 32, 7);
+      std::vector<float> vr(n + 16, 7.f), vt(n + 32, 7.f);
+      const size_t kr = ref.nonzeros(x.data(), n, ir.data(), vr.data());
+      const size_t kt = t.nonzeros(x.data(), n, it.data(), vt.data());
+      CHECK_EQ(kt, kr);
+      size_t want = 0;
+      for (float v : x) want += v != 0.f;
+      CHECK_EQ(kr, want);
+      for (size_t k = 0; k < std::min(kr, kt); ++k) {
+        CHECK_EQ(it[k], ir[k]);
+        CHECK(same_bits(vt[k], vr[k]));
+      }
+      for (size_t k = n + 16; k < n + 32; ++k) CHECK(it[k] == 7 && same_bits(vt[k], 7.f));  // nothing past the slack
+    }
+}
+
 // rows_gather / rows_scatter: the scalar bits for every width around the
 // register blocks (8, 32) and sparse rows with repeated indices.
 void test_rows(const Table& ref, const Table& t) {
@@ -271,6 +300,22 @@ void test_rows(const Table& ref, const Table& t) {
         at = first_difference(Gr.data(), Gt.data(), rowsOfW * width);
         CHECK_MSG(at == rowsOfW * width, "rows_scatter differs from scalar at " << at);
         CHECK(Gt.guards_intact());
+        // rows_step: the fused update, the bits of the reference (repeated indices step in order)
+        Buffer Sr(rowsOfW * width, 0), St(rowsOfW * width, 1);
+        copy_into(Sr, W);
+        copy_into(St, W);
+        ref.rows_step(Sr.data(), width, idx.data(), values.data(), nnz, d.data(), -0.375f);
+        t.rows_step(St.data(), width, idx.data(), values.data(), nnz, d.data(), -0.375f);
+        at = first_difference(Sr.data(), St.data(), rowsOfW * width);
+        CHECK_MSG(at == rowsOfW * width, "rows_step differs from scalar at " << at);
+        CHECK(St.guards_intact());
+        if (nnz >= 1) {  // the reference itself: the step of the scatter's gradient into zeros
+          const size_t j = size_t{idx[0]} * width;
+          float want = W[j];
+          for (size_t k = 0; k < nnz; ++k)
+            if (idx[k] == idx[0]) want = want + -0.375f * (0.f + values[k] * d[0]);
+          CHECK(same_bits(Sr[j], want));
+        }
         if (nnz >= 7 && width > 0) {  // the reference itself: z[0] is the sequential sum
           float want = z0[0];
           for (size_t k = 0; k < nnz; ++k) want = want + values[k] * W[size_t{idx[k]} * width];
@@ -607,6 +652,7 @@ int main() {
     test_gemm(*ref, *t);
     test_sparse(*ref, *t);
     test_rows(*ref, *t);
+    test_nonzeros(*ref, *t);
     test_softmax(*ref, *t);
     test_logistic(*ref, *t);
     test_relu(*ref, *t);

@@ -44,21 +44,14 @@ const SparseView& sparse_view(const Dataset& d, const Batch& b) {
     return v;
   }
   const size_t F = d.features;
-  v.cidx.resize(b.n * F);
-  v.cval.resize(b.n * F);
+  v.cidx.resize(b.n * F + 16);  // + 16: the kernel's slack
+  v.cval.resize(b.n * F + 16);
   for (size_t i = 0; i < b.n; ++i) {
-    const float* x = d.X.data() + b.row(i) * F;
     uint32_t* ci = v.cidx.data() + i * F;
     float* cv = v.cval.data() + i * F;
-    size_t k = 0;
-    for (size_t j = 0; j < F; ++j) {  // branch-free: half the pixels are zero, at random
-      ci[k] = static_cast<uint32_t>(j);
-      cv[k] = x[j];
-      k += x[j] != 0.f;
-    }
     v.idx[i] = ci;
     v.val[i] = cv;
-    v.nnz[i] = k;
+    v.nnz[i] = K().nonzeros(d.X.data() + b.row(i) * F, F, ci, cv);
   }
   return v;
 }

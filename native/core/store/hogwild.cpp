@@ -21,9 +21,7 @@ class HogwildStore final : public FloatStore {
   }
 
  protected:
-  struct alignas(64) Writers {
-    std::atomic<uint32_t> n{0};
-  };
+  using Writers = SampleAccess::Writers;
   GV_NO_TSAN Status apply(const Grad*, size_t, const Piece* pieces, size_t np, bool sparse,
                           const kernels::StepArgs& a, const float*) override {
     uint64_t overlaps = 0;
@@ -52,6 +50,15 @@ class HogwildStore final : public FloatStore {
   }
   uint64_t extra_bytes() const override { return stripes_.count() * sizeof(Writers); }
   const float* racy_view() override { return st_.params.data(); }
+  // Racy in place, as its pushes (not under ThreadSanitizer, which would
+  // report the races Hogwild is made of: the trainer takes the generic path).
+  bool sample_access(SampleAccess* a) override {
+    if (kTsanBuild || !plain_sgd(cfg_.optimizer)) return false;
+    a->params = st_.params.data();
+    a->stripeFloats = stripes_.floats();
+    a->writers = writers_.get();
+    return true;
+  }
   bool uses_ledger() const override { return true; }
   GV_NO_TSAN size_t dry_run(const Piece* p, size_t np, const kernels::StepArgs& a) override { return dry_run_float(st_, p, np, a); }
   GV_NO_TSAN void measure(double* p, double* s1, double* s2) override { measure_float(st_, p, s1, s2); }

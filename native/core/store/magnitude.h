@@ -41,6 +41,18 @@ class MagnitudeLedger {
     b_ = Bounds{p, 0, 0, s1, s2};
   }
 
+  // Plain sgd (no momentum, no decay): pushes whose |lr * g| sum to at
+  // most `moves` move any parameter by at most that much.
+  bool reserve_sgd_moves(double moves) {
+    if (!(moves >= 0) || !std::isfinite(moves)) return false;
+    std::lock_guard<std::mutex> lk(m_);
+    Bounds n = b_;
+    n.psum += moves;
+    if (!(n.p0 + n.psum < kLimit)) return false;
+    b_ = n;
+    return true;
+  }
+
   // Reserves the worst case of one push of max |g| = maxG with these step
   // arguments (lr already scaled). False: the bounds could leave kLimit, and
   // nothing was reserved (the caller takes the exact path).

@@ -335,6 +335,28 @@ Status Store::step_checked(const Grad* grads, size_t n, const Piece* pieces, siz
   return s.ok() ? applied() : s;
 }
 
+void Store::SampleHold::enter() {
+  if (!slot_.slot) slot_.slot = s_.gate_.enter(gate_slot());
+}
+
+void Store::commit_samples(SampleTally& t) {
+  if (t.applied) {
+    steps_.fetch_add(t.applied, std::memory_order_relaxed);
+    pushes_.add(t.applied);
+    staleCount_.add(t.applied);
+    staleSum_.add(t.stalenessSum);
+    for (int i = 0; i < kStaleBuckets; ++i)
+      if (t.histogram[i]) staleHist_[i].add(t.histogram[i]);
+    uint64_t m = staleMax_.load(std::memory_order_relaxed);
+    while (t.stalenessMax > m && !staleMax_.compare_exchange_weak(m, t.stalenessMax, std::memory_order_relaxed)) {
+    }
+    if (t.conflicts) conflicts_.add(t.conflicts);
+    // Release, after the writes it counts (as step_checked's increment).
+    version_.fetch_add(t.applied, std::memory_order_acq_rel);
+  }
+  t = SampleTally{};
+}
+
 bool Store::rows_exact() const {
   const kernels::StepArgs& o = cfg_.optimizer;
   return o.weightDecay == 0.f && ((o.kind == kernels::OptKind::Sgd && o.momentum == 0.f) || o.kind == kernels::OptKind::Adagrad);

@@ -89,6 +89,18 @@ class StripedStore final : public FloatStore {
     else K().step(a, p, st_.s1_at(off), st_.s2_at(off), g, len);
     kernels::scalar::store_relaxed(st_.params.data() + off, p, len);
   }
+  // Writes under the stripe locks; reads in place without a lock (atomic:
+  // each element read whole, as lock_free_copy) or under them (locked, and
+  // atomic under ThreadSanitizer, which would report the lock-free reads).
+  // Strict builds (relaxed atomics for every access) take the generic path.
+  bool sample_access(SampleAccess* a) override {
+    if ((kStrictAtomics && !LockedReads) || !plain_sgd(cfg_.optimizer)) return false;
+    a->params = st_.params.data();
+    a->stripeFloats = stripes_.floats();
+    a->locks = stripes_.locks();
+    a->lockedReads = LockedReads || kTsanBuild;
+    return true;
+  }
   uint64_t extra_bytes() const override { return stripes_.bytes(); }
   bool uses_ledger() const override { return true; }
   size_t dry_run(const Piece* p, size_t np, const kernels::StepArgs& a) override { return dry_run_float(st_, p, np, a); }

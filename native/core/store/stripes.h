@@ -190,6 +190,7 @@ class Stripes {
   }
 
   size_t bytes() const { return count_ * sizeof(StripeLock); }
+  StripeLock* locks() { return locks_.get(); }
 
  private:
   // Where this thread starts, as a fraction of the stripes in 2^-32 units:

@@ -10,6 +10,7 @@
 
 #include "../random.h"
 #include "../platform.h"
+#include "sample.h"
 
 namespace gv::train {
 
@@ -213,6 +214,10 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
     for (size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[r.next() % i]);
   }
 
+  // The per-sample path's bound on each row's inputs (sample.h), once for all threads.
+  const std::vector<float> rowMax =
+      SampleStepper::applies(cfg, store, m, d, tix) ? SampleStepper::row_max(d) : std::vector<float>{};
+
   std::atomic<bool> stop{false};
   // Batches per epoch if the threads took turns: the schedule's clock.
   const uint64_t batchesPerEpoch = (uint64_t(d.rows) + T * uint64_t(cfg.batchSize) - 1) / (T * uint64_t(cfg.batchSize)) * T;
@@ -310,14 +315,56 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
     std::vector<model::Touched> touched(K), need(K);
     std::vector<Grad> reads(K);
     for (size_t k = 0; k < K; ++k) reads[k] = Grad{tix[k], nullptr, 0};
+    // The per-sample path (sample.h), where the run qualifies: its tally is
+    // committed every kChunk samples, before a generic push and at the
+    // epoch's end, and a gate place is held between commits.
+    std::unique_ptr<SampleStepper> fused = SampleStepper::make(cfg, store, m, d, tix, rowMax);
+    Store::SampleHold hold(store);
+    Store::SampleTally tally;
+    float lrSet = NAN;
+    auto commit = [&](uint64_t myBatches, const EpochSums& local) {
+      store.commit_samples(tally);
+      hold.leave();
+      clocks[t].batches.store(myBatches, std::memory_order_release);
+      if (monitor) monitor->record(t, local.samples, myBatches, local.loss);
+    };
     for (;;) {
       const uint32_t e = epoch;  // written only in the completion, which happens-before this read
       SplitMix64 r(cfg.seed * 0x9E3779B97F4A7C15ull + (uint64_t(e) << 32) + t + 1);
       for (size_t i = mine.size(); i > 1; --i) std::swap(mine[i - 1], mine[r.next() % i]);
       EpochSums local;
       uint64_t myBatches = 0;
+      if (fused)  // the pipeline of prefetches (sample.h) filled for the first rows
+        for (size_t k = 0; k < std::min<size_t>(3, mine.size()); ++k) {
+          fused->prefetch_index(mine[k]);
+          if (k < 2) fused->prefetch_data(mine[k]);
+          if (k < 1) fused->prefetch_params(mine[k]);
+        }
       for (size_t at = 0; at < mine.size(); at += B) {
         if (stopping()) break;
+        if (fused) {
+          const uint64_t planned = uint64_t(e) * batchesPerEpoch + myBatches * T + t;
+          const float lr = scheduled_lr(cfg, lr0, e, planned);
+          if (!(lr == lrSet) && (cfg.schedule != Schedule::Constant || t == 0)) store.set_learning_rate(lrSet = lr);
+          // the memory of the samples ahead, one stage a step (sample.h)
+          if (at + 3 < mine.size()) fused->prefetch_index(mine[at + 3]);
+          if (at + 2 < mine.size()) fused->prefetch_data(mine[at + 2]);
+          if (at + 1 < mine.size()) fused->prefetch_params(mine[at + 1]);
+          hold.enter();
+          double l;
+          uint64_t st;
+          if (fused->step(mine[at], lr, tally, &l, &st) == SampleStepper::Outcome::Applied) {
+            local.loss += l;
+            ++local.samples;
+            ++local.pushes;
+            local.staleSum += st;
+            local.staleMax = std::max(local.staleMax, st);
+            ++myBatches;
+            if (tally.applied >= SampleStepper::kChunk) commit(myBatches, local);
+            continue;
+          }
+          commit(myBatches, local);  // the generic push may pause the pushes: no gate place held
+        }
         if (cfg.maxAhead >= 0) {
           // Wait while more than maxAhead batches ahead of the slowest thread
           // still in this epoch (finished threads read as UINT64_MAX).
@@ -415,6 +462,7 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
         clocks[t].batches.store(++myBatches, std::memory_order_release);
         if (monitor) monitor->record(t, local.samples, myBatches, local.loss);
       }
+      if (fused) commit(myBatches, local);
       clocks[t].batches.store(UINT64_MAX, std::memory_order_release);
       sums[t] = local;
       sync.arrive_and_wait();

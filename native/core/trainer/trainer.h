@@ -45,6 +45,10 @@ struct TrainerConfig {
   int64_t maxAhead = -1;
   // Stop after an epoch whose mean training loss is <= targetLoss (NaN: never).
   double targetLoss = NAN;
+  // Batches of one take the per-sample path where the run qualifies
+  // (sample.h); false: always the generic snapshot-grad-push path (the
+  // benchmarks compare the two).
+  bool perSample = true;
 };
 
 struct Progress {

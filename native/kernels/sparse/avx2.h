@@ -115,5 +115,25 @@ GV_AVX2_FMA inline void rows_scatter(float* G, size_t width, const uint32_t* ind
   }
 }
 
+// rows_step: eight columns at a time, the tail scalar (as rows_scatter).
+GV_AVX2_FMA inline void rows_step(float* W, size_t width, const uint32_t* indices, const float* values, size_t nnz,
+                                  const float* d, float a) {
+  const size_t w8 = width & ~size_t(7);
+  const __m256 av = _mm256_set1_ps(a), zero = _mm256_setzero_ps();
+  for (size_t k = 0; k < nnz; ++k) {
+    const float v = values[k];
+    const __m256 vv = _mm256_set1_ps(v);
+    float* w = W + size_t{indices[k]} * width;
+    size_t j = 0;
+    for (; j < w8; j += 8) {
+      const __m256 g = _mm256_add_ps(zero, _mm256_mul_ps(vv, _mm256_loadu_ps(d + j)));
+      _mm256_storeu_ps(w + j, _mm256_add_ps(_mm256_loadu_ps(w + j), _mm256_mul_ps(av, g)));
+    }
+    for (; j < width; ++j) w[j] = w[j] + a * (0.f + v * d[j]);
+  }
+}
+
+GV_AVX2_FMA inline size_t nonzeros(const float* x, size_t n, uint32_t* idx, float* val) { return scalar::nonzeros(x, n, idx, val); }
+
 }  // namespace gv::kernels::avx2
 #endif

@@ -33,6 +33,11 @@ inline void rows_gather(float* z, const float* W, size_t width, const uint32_t* 
 inline void rows_scatter(float* G, size_t width, const uint32_t* indices, const float* values, size_t nnz, const float* d) {
   scalar::rows_scatter(G, width, indices, values, nnz, d);
 }
+inline size_t nonzeros(const float* x, size_t n, uint32_t* idx, float* val) { return scalar::nonzeros(x, n, idx, val); }
+inline void rows_step(float* W, size_t width, const uint32_t* indices, const float* values, size_t nnz, const float* d,
+                      float a) {
+  scalar::rows_step(W, width, indices, values, nnz, d, a);
+}
 
 }  // namespace gv::kernels::neon
 #endif

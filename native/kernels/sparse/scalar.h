@@ -38,4 +38,30 @@ inline void rows_scatter(float* G, size_t width, const uint32_t* indices, const 
   }
 }
 
+// W[indices[k] * width + j] += a * (0 + values[k] * d[j]): the plain sgd
+// step (p = 1 * p + a * g, a = -lr) of the gradient rows_scatter would add
+// into a zeroed buffer, fused: the per-sample trainer's update of a sample's
+// rows, the bits of the unfused scatter then step. Indices unique.
+inline void rows_step(float* W, size_t width, const uint32_t* indices, const float* values, size_t nnz, const float* d,
+                      float a) {
+  for (size_t k = 0; k < nnz; ++k) {
+    const float v = values[k];
+    float* w = W + size_t{indices[k]} * width;
+    for (size_t j = 0; j < width; ++j) w[j] = w[j] + a * (0.f + v * d[j]);
+  }
+}
+
+// The nonzeros of a dense row (x[j] != 0, NaN included) in order: their
+// indices into idx and values into val; returns their count. idx and val
+// must hold n + 16 entries (vector versions store whole registers).
+inline size_t nonzeros(const float* x, size_t n, uint32_t* idx, float* val) {
+  size_t k = 0;
+  for (size_t j = 0; j < n; ++j) {  // branch-free: half the pixels are zero, at random
+    idx[k] = static_cast<uint32_t>(j);
+    val[k] = x[j];
+    k += x[j] != 0.f;
+  }
+  return k;
+}
+
 }  // namespace gv::kernels::scalar

@@ -1,0 +1,394 @@
+#include "sample.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "../../kernels/dispatch.h"
+#include "../model/batch.h"
+#include "../store/stripes.h"
+
+namespace gv::train {
+
+namespace {
+const kernels::Table& K() { return kernels::active(); }
+using DK = data::Kind;
+}  // namespace
+
+bool SampleStepper::applies(const TrainerConfig& cfg, Store& store, const model::Model& m, const data::Dataset& d,
+                            const std::vector<uint32_t>& tensors) {
+  const StoreConfig& sc = store.config();
+  if (!cfg.perSample || cfg.batchSize != 1 || cfg.maxAhead >= 0 || sc.stalePolicy != StalePolicy::Accept ||
+      sc.staleBound != UINT64_MAX)
+    return false;
+  const model::Kind k = m.kind();
+  const bool linear = k == model::Kind::Logistic || k == model::Kind::Svm || k == model::Kind::Linear;
+  const bool mf = k == model::Kind::Mf && d.kind == DK::Ratings && (tensors.size() == 2 || tensors.size() == 4);
+  if (!mf && (tensors.size() != 2 ||
+              !((linear && d.kind == DK::Sparse) || (k == model::Kind::Softmax && (d.kind == DK::Sparse || d.kind == DK::Dense)))))
+    return false;
+  Store::SampleAccess a;
+  return store.sample_access(&a);
+}
+
+std::vector<float> SampleStepper::row_max(const data::Dataset& d) {
+  if (d.kind == DK::Ratings) return std::vector<float>(d.rows, 1.f);  // mf: the step bounds its own gradient
+  std::vector<float> out(d.rows, 1.f);
+  for (uint64_t r = 0; r < d.rows; ++r) {
+    const float* v = d.kind == DK::Sparse ? d.values.data() + d.indptr[r] : d.X.data() + r * d.features;
+    const uint64_t n = d.kind == DK::Sparse ? d.indptr[r + 1] - d.indptr[r] : d.features;
+    float m = 1.f;
+    bool finite = true;
+    for (uint64_t k = 0; k < n; ++k) {
+      m = std::max(m, std::fabs(v[k]));
+      finite &= std::isfinite(v[k]);
+    }
+    // a NaN or an infinity: no bound, so its samples go the generic way
+    // (whose scan finds them in the gradient: the loss of a NaN input need not be NaN)
+    out[r] = finite ? m : INFINITY;
+  }
+  return out;
+}
+
+std::unique_ptr<SampleStepper> SampleStepper::make(const TrainerConfig& cfg, Store& store, const model::Model& m,
+                                                   const data::Dataset& d, const std::vector<uint32_t>& tensors,
+                                                   const std::vector<float>& rowMax) {
+  Store::SampleAccess a;
+  if (!applies(cfg, store, m, d, tensors) || !store.sample_access(&a) || rowMax.size() != d.rows) return nullptr;
+  std::vector<size_t> off;
+  for (uint32_t t : tensors) off.push_back(store.tensor(t).offset);
+  return std::unique_ptr<SampleStepper>(new SampleStepper(store, m, d, a, off, rowMax));
+}
+
+SampleStepper::SampleStepper(Store& s, const model::Model& m, const data::Dataset& d, const Store::SampleAccess& a,
+                             const std::vector<size_t>& off, const std::vector<float>& rowMax)
+    : store_(s), model_(m), data_(d), rowMax_(rowMax), access_(a), kind_(m.kind()),
+      width_(m.kind() == model::Kind::Softmax ? static_cast<size_t>(m.dims().classes)
+             : m.kind() == model::Kind::Mf    ? m.spec().rank
+                                              : 1),
+      offW_(off[0]), offB_(off[1]), off_(off) {
+  z_.resize(4 * width_ + 16);
+  const size_t sf = a.stripeFloats;
+  oneStripe_ = sf && offW_ / sf == (offB_ + width_ - 1) / sf ? offW_ / sf : SIZE_MAX;
+}
+
+void SampleStepper::collect_stripes(const uint32_t* idx, size_t nnz) {
+  stripes_.clear();
+  if (oneStripe_ != SIZE_MAX) {  // a small model (Fashion-MNIST's softmax): one stripe holds it all
+    stripes_.push_back(oneStripe_);
+    return;
+  }
+  const size_t sf = access_.stripeFloats;
+  // idx ascending: the stripes come in order; the stripe's end is tracked
+  // instead of dividing per row.
+  size_t cur = SIZE_MAX, end = 0;
+  auto add = [&](size_t off) {
+    if (cur != SIZE_MAX && off < end) return;
+    cur = off / sf;
+    end = (cur + 1) * sf;
+    if (stripes_.empty() || stripes_.back() < cur) stripes_.push_back(cur);
+  };
+  for (size_t k = 0; k < nnz; ++k) {
+    const size_t off = offW_ + size_t{idx[k]} * width_;
+    add(off);
+    add(off + width_ - 1);  // a row across a stripe boundary holds both
+  }
+  add(offB_);
+  add(offB_ + width_ - 1);
+}
+
+void SampleStepper::hold() {
+  for (size_t s : stripes_) access_.locks[s].lock();  // ascending: no cycle between holders of several
+}
+void SampleStepper::release() {
+  for (size_t s : stripes_) access_.locks[s].unlock();
+}
+void SampleStepper::prefetch_index(uint32_t row) const {
+  if (data_.kind == DK::Sparse) __builtin_prefetch(&data_.indptr[row]);
+  else if (data_.kind == DK::Ratings) {
+    __builtin_prefetch(&data_.user[row]);
+    __builtin_prefetch(&data_.item[row]);
+  }
+}
+
+void SampleStepper::prefetch_data(uint32_t row) const {
+  if (data_.kind == DK::Ratings) {
+    return;  // prefetch_index fetched the pair
+  } else if (data_.kind == DK::Sparse) {
+    const uint64_t lo = data_.indptr[row], hi = data_.indptr[row + 1];
+    for (uint64_t i = lo; i < hi; i += 16) __builtin_prefetch(&data_.indices[i]);
+    for (uint64_t i = lo; i < hi; i += 16) __builtin_prefetch(&data_.values[i]);
+  } else {
+    const float* x = data_.X.data() + size_t{row} * data_.features;
+    for (size_t i = 0; i < data_.features; i += 16) __builtin_prefetch(x + i);
+  }
+}
+
+void SampleStepper::prefetch_params(uint32_t row) const {
+  if (data_.kind == DK::Ratings) {
+    __builtin_prefetch(access_.params + off_[0] + size_t{data_.user[row]} * width_, 1);
+    __builtin_prefetch(access_.params + off_[1] + size_t{data_.item[row]} * width_, 1);
+    return;
+  }
+  if (data_.kind != DK::Sparse) return;  // dense rows: a softmax over few features stays in cache
+  const uint64_t lo = data_.indptr[row], hi = data_.indptr[row + 1];
+  const float* W = access_.params + offW_;
+  for (uint64_t i = lo; i < hi; ++i) __builtin_prefetch(W + size_t{data_.indices[i]} * width_, 1);
+}
+
+SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::SampleTally& tally, double* loss,
+                                          uint64_t* staleness) {
+  if (kind_ == model::Kind::Mf) return step_mf(row, lr, tally, loss, staleness);
+  const uint32_t* idx;
+  const float* val;
+  size_t nnz;
+  if (data_.kind == DK::Sparse) {
+    const uint64_t lo = data_.indptr[row];
+    idx = data_.indices.data() + lo;
+    val = data_.values.data() + lo;
+    nnz = data_.indptr[row + 1] - lo;
+  } else {  // a dense row's nonzeros, as the generic path's batch of one
+    const model::detail::SparseView& v = model::detail::sparse_view(data_, model::detail::Batch{&row, 0, 1});
+    idx = v.idx[0];
+    val = v.val[0];
+    nnz = v.nnz[0];
+  }
+  float* P = access_.params;
+  float* W = P + offW_;
+  float* b = P + offB_;
+  const size_t C = width_;
+  const bool locks = access_.locks != nullptr;
+  const size_t sf = access_.stripeFloats;
+  const uint64_t basis = store_.version();
+  if (access_.lockedReads) collect_stripes(idx, nnz);
+
+  // Forward: the model's output on the parameters as they are now.
+  float* z = z_.data();
+  if (access_.lockedReads) hold();
+  if (C == 1) z[0] = K().sparse_dot(val, idx, nnz, W) + b[0];
+  else {
+    std::memcpy(z, b, C * sizeof(float));
+    K().rows_gather(z, W, C, idx, val, nnz);
+  }
+  if (access_.lockedReads) release();
+
+  // The loss and its derivative d (z becomes d), as the model's grad() at n = 1.
+  double l;
+  float* D = z;
+  switch (kind_) {
+    case model::Kind::Logistic: {
+      const float y = data_.labels[row];
+      float dz;
+      l = K().logloss(z, &y, &dz, 1);
+      z[0] = dz;
+      break;
+    }
+    case model::Kind::Linear: {
+      const float e = z[0] - data_.labels[row];
+      l = 0.5 * double(e) * e;
+      z[0] = e;
+      break;
+    }
+    case model::Kind::Svm: {
+      const float y = data_.labels[row], m = 1.f - y * z[0];
+      l = m > 0 ? m : 0.f;
+      z[0] = m > 0 ? -y : 0.f;
+      break;
+    }
+    default: {
+      const uint32_t label = static_cast<uint32_t>(data_.classIds[row]);
+      l = K().softmax_xent_batch(z, 1, C, &label, z);
+      break;
+    }
+  }
+  // Finite, and a move the ledger allows: else the generic path decides.
+  float maxD = 0.f;
+  bool finite = std::isfinite(l);
+  for (size_t c = 0; c < C; ++c) {
+    finite &= std::isfinite(D[c]);
+    maxD = std::max(maxD, std::fabs(D[c]));
+  }
+  const float maxX = rowMax_[row];
+  const double move = double(lr) * double(maxD) * double(maxX);
+  if (!finite || !(double(maxD) * maxX <= std::numeric_limits<float>::max())) return Outcome::Generic;  // 0 * inf too
+  if (move > budget_) {
+    const double take = std::max(move * double(SampleStepper::kChunk), 1e-30);
+    if (!store_.reserve_sgd_moves(take)) return Outcome::Generic;
+    budget_ += take;
+  }
+  budget_ -= move;
+
+  const uint64_t st = store_.version() - basis;
+  // The update, as the generic push of the materialised gradient steps it:
+  // g = 0 + x * d (the zeroed buffer the model adds into), p = 1 * p + (-lr) * g.
+  const float a = -lr;
+  // One stripe at a time, ascending, as a generic push holds them: its
+  // share of the rows under its lock (atomic, locked), or counted in
+  // (hogwild). A row across a boundary is cut there.
+  auto enter = [&](size_t s) {
+    if (locks) access_.locks[s].lock();
+    else if (access_.writers[s].n.fetch_add(1, std::memory_order_relaxed) != 0) ++tally.conflicts;
+  };
+  auto leave = [&](size_t s) {
+    if (locks) access_.locks[s].unlock();
+    else access_.writers[s].n.fetch_sub(1, std::memory_order_relaxed);
+  };
+  // rows [k0, k1) whole; elements [c0, c1) of row k's
+  auto rows = [&](size_t k0, size_t k1) {
+    if (C > 1) return K().rows_step(W, C, idx + k0, val + k0, k1 - k0, D, a);
+    const float d = D[0];
+    for (size_t k = k0; k < k1; ++k) {
+      float& w = W[idx[k]];
+      w = 1.f * w + a * (0.f + val[k] * d);
+    }
+  };
+  auto part = [&](float* p, float x, size_t c0, size_t c1) {
+    for (size_t c = c0; c < c1; ++c) p[c] = 1.f * p[c] + a * (0.f + x * D[c]);
+  };
+  // a row at flat offset o, its elements from c on, stripe by stripe
+  auto cut = [&](float* p, float x, size_t o, size_t c) {
+    while (c < C) {
+      const size_t s = (o + c) / sf, e = std::min(C, (s + 1) * sf - o);
+      enter(s);
+      part(p, x, c, e);
+      leave(s);
+      c = e;
+    }
+  };
+  // the generic gradient leaves out the rows of a linear model whose d is 0: they add nothing
+  const bool skipRows = C == 1 && D[0] == 0.f;
+  if (oneStripe_ != SIZE_MAX) {  // a small model (Fashion-MNIST's softmax): one stripe holds it all
+    enter(oneStripe_);
+    if (!skipRows) rows(0, nnz);
+    part(b, 1.f, 0, C);
+    leave(oneStripe_);
+  } else {
+    for (size_t k = 0; k < nnz && !skipRows;) {
+      const size_t off = offW_ + size_t{idx[k]} * C, s = off / sf, end = (s + 1) * sf;
+      enter(s);
+      size_t k1 = k;
+      while (k1 < nnz && offW_ + size_t{idx[k1]} * C + C <= end) ++k1;
+      rows(k, k1);
+      const size_t o = k1 < nnz ? offW_ + size_t{idx[k1]} * C : SIZE_MAX;
+      if (o < end) {  // row k1 begins in this stripe and ends beyond it
+        float* p = W + size_t{idx[k1]} * C;
+        part(p, val[k1], 0, end - o);
+        leave(s);
+        cut(p, val[k1], o, end - o);
+        k = k1 + 1;
+      } else {
+        leave(s);
+        k = k1;
+      }
+    }
+    cut(b, 1.f, offB_, 0);
+  }
+  ++tally.applied;
+  tally.add_staleness(st);
+  *loss = l;
+  *staleness = st;
+  return Outcome::Applied;
+}
+
+// mf: a rating (u, i, y) reads rows U[u] and V[i] (and bu[u], bi[i]) and
+// writes the same four places: gU = e * V[i] (+ l2 * U[u]), gV = e * U[u]
+// (+ l2 * V[i]), gbu = gbi = e, each from the values read, as the model's
+// grad() at n = 1 computes them (its axpby into a zeroed buffer: 0 + ...).
+SampleStepper::Outcome SampleStepper::step_mf(uint32_t row, float lr, Store::SampleTally& tally, double* loss,
+                                             uint64_t* staleness) {
+  const size_t R = width_;
+  const bool biases = off_.size() == 4;
+  const uint32_t u = data_.user[row], i = data_.item[row];
+  float* P = access_.params;
+  // the four places, ascending (the tensors are laid out U, V, bu, bi)
+  struct Span {
+    size_t off, len;
+    const float* g;
+  };
+  float* pu = z_.data();  // the values read
+  float* pi = pu + R;
+  float* gu = pi + R;  // the gradient
+  float* gi = gu + R;
+  float gb = 0.f;
+  const Span spans[4] = {{off_[0] + size_t{u} * R, R, gu},
+                         {off_[1] + size_t{i} * R, R, gi},
+                         {biases ? off_[2] + u : 0, biases ? size_t{1} : 0, &gb},
+                         {biases ? off_[3] + i : 0, biases ? size_t{1} : 0, &gb}};
+  const size_t nspans = biases ? 4 : 2;
+  const size_t sf = access_.stripeFloats;
+  const uint64_t basis = store_.version();
+  if (access_.lockedReads) {
+    stripes_.clear();
+    for (size_t k = 0; k < nspans; ++k)
+      for (size_t s = spans[k].off / sf; s <= (spans[k].off + spans[k].len - 1) / sf; ++s)
+        if (stripes_.empty() || stripes_.back() < s) stripes_.push_back(s);
+    hold();
+  }
+  std::memcpy(pu, P + spans[0].off, R * sizeof(float));
+  std::memcpy(pi, P + spans[1].off, R * sizeof(float));
+  const float bu = biases ? P[spans[2].off] : 0.f, bi = biases ? P[spans[3].off] : 0.f;
+  if (access_.lockedReads) release();
+
+  float z = K().dot(pu, pi, R);
+  if (biases) z += bu + bi;
+  const float e = z - data_.labels[row], l2 = model_.spec().l2;
+  double l = 0.5 * double(e) * e;
+  if (l2 != 0.f) l += 0.5 * l2 * (double(K().dot(pu, pu, R)) + K().dot(pi, pi, R));
+  std::memset(gu, 0, 2 * R * sizeof(float));
+  K().axpby(gu, gu, pi, e, 1.f, R);
+  K().axpby(gi, gi, pu, e, 1.f, R);
+  if (l2 != 0.f) {
+    K().axpby(gu, gu, pu, l2, 1.f, R);
+    K().axpby(gi, gi, pi, l2, 1.f, R);
+  }
+  gb = 0.f + e;
+  // finite, and the move the ledger allows (the generic path's scan: max |g|)
+  bool finite = std::isfinite(l) && std::isfinite(gb);
+  float maxG = std::fabs(gb);
+  for (size_t c = 0; c < 2 * R; ++c) {
+    finite &= std::isfinite(gu[c]);
+    maxG = std::max(maxG, std::fabs(gu[c]));
+  }
+  if (!finite) return Outcome::Generic;
+  const double move = double(lr) * maxG;
+  if (move > budget_) {
+    const double take = std::max(move * double(SampleStepper::kChunk), 1e-30);
+    if (!store_.reserve_sgd_moves(take)) return Outcome::Generic;
+    budget_ += take;
+  }
+  budget_ -= move;
+  const uint64_t st = store_.version() - basis;
+  // p = 1 * p + (-lr) * g, stripe by stripe, ascending; one stripe held at a time
+  const float a = -lr;
+  const bool locks = access_.locks != nullptr;
+  size_t held = SIZE_MAX;
+  auto leave = [&] {
+    if (held == SIZE_MAX) return;
+    if (locks) access_.locks[held].unlock();
+    else access_.writers[held].n.fetch_sub(1, std::memory_order_relaxed);
+    held = SIZE_MAX;
+  };
+  for (size_t k = 0; k < nspans; ++k) {
+    const Span& sp = spans[k];
+    for (size_t c = 0; c < sp.len;) {
+      const size_t s = (sp.off + c) / sf, e2 = std::min(sp.len, (s + 1) * sf - sp.off);
+      if (s != held) {
+        leave();
+        if (locks) access_.locks[s].lock();
+        else if (access_.writers[s].n.fetch_add(1, std::memory_order_relaxed) != 0) ++tally.conflicts;
+        held = s;
+      }
+      float* p = P + sp.off;
+      for (; c < e2; ++c) p[c] = 1.f * p[c] + a * sp.g[c];
+    }
+  }
+  leave();
+  ++tally.applied;
+  tally.add_staleness(st);
+  *loss = l;
+  *staleness = st;
+  return Outcome::Applied;
+}
+
+}  // namespace gv::train
