@@ -293,9 +293,14 @@ class Store {
       std::atomic<uint32_t> n{0};
     };
     Writers* writers = nullptr;
+    // deterministic: the Q32.32 values (params null), read and written
+    // under the stripe locks; a sample adds llrint(-lr * g * 2^32) to each
+    // element it moves, as its pushes do (order-free integer sums).
+    int64_t* fixed = nullptr;
   };
-  // Whether this store takes per-sample pushes (atomic, locked, hogwild with
-  // plain sgd: the step of a sample is x * d on its rows and nothing else).
+  // Whether this store takes per-sample pushes (atomic, locked, hogwild,
+  // deterministic with plain sgd: the step of a sample is x * d on its rows
+  // and nothing else).
   virtual bool sample_access(SampleAccess*) { return false; }
   // One thread's per-sample pushes since its last commit, applied already.
   struct SampleTally {

@@ -3,7 +3,8 @@
 // - the same bits as the generic snapshot-grad-push path on one thread, for
 //   every model and data kind it serves and every mode that offers it;
 // - exact counts at 1 and 2 threads: every sample one push, one version, one
-//   staleness measurement; no conflict in atomic and locked;
+//   staleness measurement; no conflict in atomic, locked and deterministic;
+// - no lost update: two threads' exact sums (atomic, locked, deterministic);
 // - which runs it serves (and which go the generic way);
 // - a checkpoint taken while it trains holds exactly the pushes its version
 //   counts (the parameters of a single-sample-per-version store);
@@ -144,7 +145,7 @@ bool serves(const data::Dataset& d, model::Kind kind, Mode mode, uint32_t batch 
   sc.optimizer.kind = opt;
   sc.stalePolicy = stale;
   std::shared_ptr<Store> store;
-  CHECK_OK(Store::create(sc, m->tensors(), &store));
+  if (!Store::create(sc, m->tensors(), &store).ok()) return false;  // deterministic refuses some settings outright
   std::vector<uint32_t> tix;
   CHECK_OK(train::bind_model(*m, *store, &tix));
   train::TrainerConfig tc;
@@ -154,7 +155,7 @@ bool serves(const data::Dataset& d, model::Kind kind, Mode mode, uint32_t batch 
   return train::SampleStepper::applies(tc, *store, *m, d, tix);
 }
 
-const Mode kFused[] = {Mode::Atomic, Mode::Locked, Mode::Hogwild};
+const Mode kFused[] = {Mode::Atomic, Mode::Locked, Mode::Hogwild, Mode::Deterministic};
 // Runs of several threads: hogwild's races are by design and not for
 // ThreadSanitizer (its per-sample path is off there; tsan.supp covers its
 // generic pushes only where the frames name HogwildStore).
@@ -170,7 +171,7 @@ void test_which_runs() {
     CHECK_EQ(serves(sparse, model::Kind::Softmax, mode), on);
     CHECK_EQ(serves(sparse, model::Kind::Logistic, mode), on);
     CHECK_EQ(serves(sparse, model::Kind::Svm, mode), on);
-    CHECK_EQ(serves(ratings_set(50, 10, 10, 1), model::Kind::Mf, mode), on);
+    CHECK_EQ(serves(ratings_set(50, 10, 10, 1), model::Kind::Mf, mode), on && mode != Mode::Deterministic);
     CHECK(!serves(dense, model::Kind::Softmax, mode, 2));                  // batches of more than one
     CHECK(!serves(dense, model::Kind::Softmax, mode, 1, false));           // turned off
     CHECK(!serves(dense, model::Kind::Softmax, mode, 1, true, kernels::OptKind::Adam));  // a step beyond x * d
@@ -178,7 +179,7 @@ void test_which_runs() {
     CHECK(!serves(dense, model::Kind::Softmax, mode, 1, true, kernels::OptKind::Sgd, StalePolicy::Accept, 0));
     CHECK(!serves(dense_set(50, 12, 2, 1), model::Kind::Logistic, mode));  // dense linear models: the generic path
   }
-  for (Mode mode : {Mode::Versioned, Mode::Averaging, Mode::Deterministic}) {
+  for (Mode mode : {Mode::Versioned, Mode::Averaging}) {
     gvtest::Context c(mode_name(mode));
     CHECK(!serves(dense, model::Kind::Softmax, mode));
   }
@@ -288,7 +289,7 @@ void test_no_lost_update() {
     d.labels.push_back(1.f);
     d.classIds.push_back(1);
   }
-  for (Mode mode : {Mode::Atomic, Mode::Locked}) {
+  for (Mode mode : {Mode::Atomic, Mode::Locked, Mode::Deterministic}) {
     gvtest::Context c(mode_name(mode));
     const Run r = train_once(d, model::Kind::Svm, mode, 2, true, 1.f / 65536, 1);
     CHECK_OK(r.status);
@@ -298,6 +299,39 @@ void test_no_lost_update() {
     CHECK_EQ(r.params[16], 20000.f / 65536.f);  // b: the next tensor, at offset 16
     CHECK_EQ(r.stats.pushes, uint64_t{20000});
   }
+}
+
+// deterministic: samples whose updates do not depend on the parameters
+// (violated margins) at values whose float sums would round differently in
+// another order: the same bits on 1, 2 and 3 threads, as the multiset of
+// its pushes promises, on the per-sample path as on the generic one.
+void test_deterministic_threads() {
+  data::Dataset d;
+  d.kind = data::Kind::Sparse;
+  d.features = 40;
+  d.classes = 2;
+  d.rows = 30000;
+  d.indptr.push_back(0);
+  SplitMix64 r(13);
+  for (uint64_t i = 0; i < d.rows; ++i) {
+    for (uint32_t j = static_cast<uint32_t>(r.next() % 5); j < 40; j += 1 + static_cast<uint32_t>(r.next() % 7)) {
+      d.indices.push_back(j);
+      d.values.push_back(0.1f + 0.37f * static_cast<float>(r.uniform()));
+    }
+    d.indptr.push_back(d.indices.size());
+    d.labels.push_back(1.f);
+    d.classIds.push_back(1);
+  }
+  std::vector<float> first;
+  for (uint32_t threads : {1u, 2u, 3u})
+    for (bool perSample : {true, false}) {
+      gvtest::Context c("threads " + std::to_string(threads) + (perSample ? " per-sample" : " generic"));
+      const Run run = train_once(d, model::Kind::Svm, Mode::Deterministic, threads, perSample, 1e-6f, 2);
+      CHECK_OK(run.status);
+      CHECK_EQ(run.stats.pushes, 2 * d.rows);
+      if (first.empty()) first = run.params;
+      else CHECK(same_bits(run.params, first));
+    }
 }
 
 void test_cancel() {
@@ -345,7 +379,8 @@ void test_non_finite() {
 
 // Values near FLT_MAX: the ledger cannot reserve the moves; those samples
 // take the exact path (pushes paused, the step tried), which refuses the one
-// that would overflow: the store stays finite.
+// that would overflow: the store stays finite. Deterministic's range check
+// sends them the generic way too, whose push refuses them.
 void test_ledger_exact_path() {
   data::Dataset d = sparse_set(500, 50, 5, 11);
   for (auto& v : d.values) v *= 1e37f;
@@ -353,7 +388,8 @@ void test_ledger_exact_path() {
     gvtest::Context c(mode_name(mode));
     const Run r = train_once(d, model::Kind::Linear, mode, 1, true, 1.f, 1, NonFinitePolicy::Reject);
     CHECK(!r.status.ok());
-    CHECK(r.status.code == Code::NonFinite);
+    // deterministic: the push's own refusal, |lr * g| beyond its fixed-point range
+    CHECK(r.status.code == (mode == Mode::Deterministic ? Code::Overflow : Code::NonFinite));
     for (size_t i = 0; i < r.params.size(); ++i) CHECK_MSG(std::isfinite(r.params[i]), "at " << i);
     CHECK_EQ(r.stats.pushes, r.stats.version);
   }
@@ -417,6 +453,7 @@ int main() {
   test_exact_counts();
   test_mf();
   test_no_lost_update();
+  test_deterministic_threads();
   test_cancel();
   test_non_finite();
   test_ledger_exact_path();

@@ -77,6 +77,17 @@ class DeterministicStore final : public Store {
     acc_.load(out, pieces, np);
     return v;
   }
+  // Plain sgd without decay (no anchor): a sample's increments depend on
+  // the sample alone, as a push's do.
+  bool sample_access(SampleAccess* a) override {
+    const kernels::StepArgs& o = cfg_.optimizer;
+    if (o.kind != kernels::OptKind::Sgd || o.momentum != 0.f || o.weightDecay != 0.f || !anchor_.empty()) return false;
+    a->fixed = acc_.data();
+    a->stripeFloats = acc_.stripes().floats();
+    a->locks = acc_.stripes().locks();
+    a->lockedReads = true;
+    return true;
+  }
   void add_stats(Stats& s) const override { s.rounds = syncs_.get(); }
   uint64_t extra_bytes() const override {
     return acc_.bytes() - padded_ * sizeof(float) + anchor_.size() * sizeof(float);

@@ -24,6 +24,7 @@ class FixedAccumulator {
   int64_t* data() { return q_.data(); }
   const int64_t* data() const { return q_.data(); }
   size_t bytes() const { return q_.size() * sizeof(int64_t) + stripes_.bytes(); }
+  Stripes& stripes() { return stripes_; }
 
   struct Term {
     const float* g;

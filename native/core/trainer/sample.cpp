@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "../../kernels/dispatch.h"
+#include "../../kernels/fixed/scalar.h"
 #include "../model/batch.h"
 #include "../store/stripes.h"
 
@@ -29,7 +30,7 @@ bool SampleStepper::applies(const TrainerConfig& cfg, Store& store, const model:
               !((linear && d.kind == DK::Sparse) || (k == model::Kind::Softmax && (d.kind == DK::Sparse || d.kind == DK::Dense)))))
     return false;
   Store::SampleAccess a;
-  return store.sample_access(&a);
+  return store.sample_access(&a) && !(mf && a.fixed);  // deterministic mf: the generic path
 }
 
 std::vector<float> SampleStepper::row_max(const data::Dataset& d) {
@@ -69,6 +70,11 @@ SampleStepper::SampleStepper(Store& s, const model::Model& m, const data::Datase
                                               : 1),
       offW_(off[0]), offB_(off[1]), off_(off) {
   z_.resize(4 * width_ + 16);
+  if (a.fixed) {  // deterministic reads a sample's rows into floats: at most every feature
+    rows_.resize((d.features + 1) * width_ + 16);
+    iota_.resize(d.features + 1);
+    for (size_t k = 0; k < iota_.size(); ++k) iota_[k] = static_cast<uint32_t>(k);
+  }
   const size_t sf = a.stripeFloats;
   oneStripe_ = sf && offW_ / sf == (offB_ + width_ - 1) / sf ? offW_ / sf : SIZE_MAX;
 }
@@ -110,6 +116,10 @@ void SampleStepper::prefetch_index(uint32_t row) const {
     __builtin_prefetch(&data_.user[row]);
     __builtin_prefetch(&data_.item[row]);
   }
+  // the row's label and bound: arrays of a float a row, read at random too
+  __builtin_prefetch(width_ > 1 && kind_ == model::Kind::Softmax ? static_cast<const void*>(&data_.classIds[row])
+                                                                 : static_cast<const void*>(&data_.labels[row]));
+  if (!rowMax_.empty()) __builtin_prefetch(&rowMax_[row]);
 }
 
 void SampleStepper::prefetch_data(uint32_t row) const {
@@ -133,6 +143,11 @@ void SampleStepper::prefetch_params(uint32_t row) const {
   }
   if (data_.kind != DK::Sparse) return;  // dense rows: a softmax over few features stays in cache
   const uint64_t lo = data_.indptr[row], hi = data_.indptr[row + 1];
+  if (access_.fixed) {
+    const int64_t* Q = access_.fixed + offW_;
+    for (uint64_t i = lo; i < hi; ++i) __builtin_prefetch(Q + size_t{data_.indices[i]} * width_, 1);
+    return;
+  }
   const float* W = access_.params + offW_;
   for (uint64_t i = lo; i < hi; ++i) __builtin_prefetch(W + size_t{data_.indices[i]} * width_, 1);
 }
@@ -154,9 +169,9 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
     val = v.val[0];
     nnz = v.nnz[0];
   }
-  float* P = access_.params;
-  float* W = P + offW_;
-  float* b = P + offB_;
+  float* P = access_.params;  // null in deterministic (Q below)
+  float* W = P ? P + offW_ : nullptr;
+  float* b = P ? P + offB_ : nullptr;
   const size_t C = width_;
   const bool locks = access_.locks != nullptr;
   const size_t sf = access_.stripeFloats;
@@ -165,13 +180,31 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
 
   // Forward: the model's output on the parameters as they are now.
   float* z = z_.data();
+  int64_t* Q = access_.fixed;
   if (access_.lockedReads) hold();
-  if (C == 1) z[0] = K().sparse_dot(val, idx, nnz, W) + b[0];
-  else {
-    std::memcpy(z, b, C * sizeof(float));
-    K().rows_gather(z, W, C, idx, val, nnz);
+  if (Q) {
+    // deterministic: the sample's rows as floats (what the generic path's
+    // row snapshot copies), the forward pass on those, in the same order
+    float* rw = rows_.data();
+    if (C == 1)
+      for (size_t k = 0; k < nnz; ++k) rw[k] = static_cast<float>(static_cast<double>(Q[offW_ + idx[k]]) / kernels::kFixedOne);
+    else
+      for (size_t k = 0; k < nnz; ++k) K().fixed_load(rw + k * C, Q + offW_ + size_t{idx[k]} * C, C);
+    K().fixed_load(rw + nnz * C, Q + offB_, C);
+    if (access_.lockedReads) release();
+    if (C == 1) z[0] = K().sparse_dot(val, iota_.data(), nnz, rw) + rw[nnz];
+    else {
+      std::memcpy(z, rw + nnz * C, C * sizeof(float));
+      K().rows_gather(z, rw, C, iota_.data(), val, nnz);
+    }
+  } else {
+    if (C == 1) z[0] = K().sparse_dot(val, idx, nnz, W) + b[0];
+    else {
+      std::memcpy(z, b, C * sizeof(float));
+      K().rows_gather(z, W, C, idx, val, nnz);
+    }
+    if (access_.lockedReads) release();
   }
-  if (access_.lockedReads) release();
 
   // The loss and its derivative d (z becomes d), as the model's grad() at n = 1.
   double l;
@@ -212,12 +245,17 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
   const float maxX = rowMax_[row];
   const double move = double(lr) * double(maxD) * double(maxX);
   if (!finite || !(double(maxD) * maxX <= std::numeric_limits<float>::max())) return Outcome::Generic;  // 0 * inf too
-  if (move > budget_) {
-    const double take = std::max(move * double(SampleStepper::kChunk), 1e-30);
-    if (!store_.reserve_sgd_moves(take)) return Outcome::Generic;
-    budget_ += take;
+  if (Q) {
+    // deterministic's range: |lr * g| below 2^30, else the push's Overflow error
+    if (!(move * kernels::kFixedOne < static_cast<double>(kernels::kFixedLimit))) return Outcome::Generic;
+  } else {
+    if (move > budget_) {
+      const double take = std::max(move * double(SampleStepper::kChunk), 1e-30);
+      if (!store_.reserve_sgd_moves(take)) return Outcome::Generic;
+      budget_ += take;
+    }
+    budget_ -= move;
   }
-  budget_ -= move;
 
   const uint64_t st = store_.version() - basis;
   // The update, as the generic push of the materialised gradient steps it:
@@ -234,24 +272,40 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
     if (locks) access_.locks[s].unlock();
     else access_.writers[s].n.fetch_sub(1, std::memory_order_relaxed);
   };
-  // rows [k0, k1) whole; elements [c0, c1) of row k's
-  auto rows = [&](size_t k0, size_t k1) {
-    if (C > 1) return K().rows_step(W, C, idx + k0, val + k0, k1 - k0, D, a);
-    const float d = D[0];
-    for (size_t k = k0; k < k1; ++k) {
-      float& w = W[idx[k]];
-      w = 1.f * w + a * (0.f + val[k] * d);
-    }
+  // deterministic: q += llrint(-lr * g * 2^32), wrapping as its pushes add
+  const double scale = -static_cast<double>(lr);
+  auto add = [&](size_t flat, float g) {
+    Q[flat] = static_cast<int64_t>(static_cast<uint64_t>(Q[flat]) + static_cast<uint64_t>(std::llrint(scale * double(g) * kernels::kFixedOne)));
   };
-  auto part = [&](float* p, float x, size_t c0, size_t c1) {
-    for (size_t c = c0; c < c1; ++c) p[c] = 1.f * p[c] + a * (0.f + x * D[c]);
+  // elements [c0, c1) of the row of input x at flat offset o
+  auto part = [&](size_t o, float x, size_t c0, size_t c1) {
+    if (Q)
+      for (size_t c = c0; c < c1; ++c) add(o + c, 0.f + x * D[c]);
+    else
+      for (size_t c = c0; c < c1; ++c) P[o + c] = 1.f * P[o + c] + a * (0.f + x * D[c]);
+  };
+  // rows [k0, k1), whole
+  auto rows = [&](size_t k0, size_t k1) {
+    if (C > 1 && !Q) return K().rows_step(W, C, idx + k0, val + k0, k1 - k0, D, a);
+    if (C > 1) {
+      for (size_t k = k0; k < k1; ++k) part(offW_ + size_t{idx[k]} * C, val[k], 0, C);
+      return;
+    }
+    const float d = D[0];
+    if (Q)
+      for (size_t k = k0; k < k1; ++k) add(offW_ + idx[k], 0.f + val[k] * d);
+    else
+      for (size_t k = k0; k < k1; ++k) {
+        float& w = W[idx[k]];
+        w = 1.f * w + a * (0.f + val[k] * d);
+      }
   };
   // a row at flat offset o, its elements from c on, stripe by stripe
-  auto cut = [&](float* p, float x, size_t o, size_t c) {
+  auto cut = [&](size_t o, float x, size_t c) {
     while (c < C) {
       const size_t s = (o + c) / sf, e = std::min(C, (s + 1) * sf - o);
       enter(s);
-      part(p, x, c, e);
+      part(o, x, c, e);
       leave(s);
       c = e;
     }
@@ -261,7 +315,7 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
   if (oneStripe_ != SIZE_MAX) {  // a small model (Fashion-MNIST's softmax): one stripe holds it all
     enter(oneStripe_);
     if (!skipRows) rows(0, nnz);
-    part(b, 1.f, 0, C);
+    part(offB_, 1.f, 0, C);
     leave(oneStripe_);
   } else {
     for (size_t k = 0; k < nnz && !skipRows;) {
@@ -272,17 +326,16 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
       rows(k, k1);
       const size_t o = k1 < nnz ? offW_ + size_t{idx[k1]} * C : SIZE_MAX;
       if (o < end) {  // row k1 begins in this stripe and ends beyond it
-        float* p = W + size_t{idx[k1]} * C;
-        part(p, val[k1], 0, end - o);
+        part(o, val[k1], 0, end - o);
         leave(s);
-        cut(p, val[k1], o, end - o);
+        cut(o, val[k1], end - o);
         k = k1 + 1;
       } else {
         leave(s);
         k = k1;
       }
     }
-    cut(b, 1.f, offB_, 0);
+    cut(offB_, 1.f, 0);
   }
   ++tally.applied;
   tally.add_staleness(st);

@@ -10,9 +10,10 @@
 //   values, and each parameter moves by p + (-lr) * (0 + x * d), the bits
 //   the generic push of the materialised gradient gives (test_sample checks
 //   it element by element);
-// - no lost update in modes atomic and locked: the rows a sample writes are
-//   written holding their stripes' locks (store/stripes.h), all of them,
-//   taken in ascending order;
+// - no lost update in modes atomic, locked and deterministic: the rows a
+//   sample writes are written holding their stripes' locks
+//   (store/stripes.h), one stripe at a time in ascending order;
+//   deterministic adds its pushes' Q32.32 increments, order-free;
 // - exact counts: every sample applied is one push, one version, one step
 //   and one staleness measurement; the thread commits its tally every
 //   kChunk samples and before anything else can look (epoch end, stop, a
@@ -44,7 +45,8 @@ class SampleStepper {
   // The stepper of one trainer thread, or null where the run does not
   // qualify: batch size 1, no maxAhead, staleness policy 'accept' without a
   // bound, a store whose mode offers per-sample access (atomic, locked,
-  // hogwild with plain sgd: Store::sample_access), and a model and data it
+  // hogwild, deterministic with plain sgd: Store::sample_access; mf not in
+  // deterministic), and a model and data it
   // handles (logistic, svm, linear on sparse rows; softmax on dense or
   // sparse rows; mf on ratings). tensors: the store's index of each model tensor.
   // rowMax: max(1, max |x|) of each row (row_max()), shared by the threads.
@@ -96,6 +98,8 @@ class SampleStepper {
   std::vector<size_t> stripes_;
   size_t oneStripe_;   // the stripe holding every weight and the bias, or SIZE_MAX
   std::vector<float> z_;
+  std::vector<float> rows_;     // deterministic: a sample's rows as floats
+  std::vector<uint32_t> iota_;  // 0, 1, 2, ...: their indices there
 };
 
 }  // namespace gv::train
