@@ -9,12 +9,16 @@
 //      [--before bench/results/before]   (an earlier run's core.json/js.json/run.json:
 //                                         shown BEFORE / AFTER in the goals and change tables)
 //      [--predict predict.json]          (bench/predict_bench.js; default bench/results/predict.json)
+//      [--train train.json] [--train-before FILE]   (bench/train_bench.js; the before file, default
+//                                         train-before-issue16.json beside train.json: issue 16's batch-32 before / after)
+//      [--sample DIR]                    (gv_bench_train --paths per-sample,generic: DIR/sample-{w1,w3,mf}.json;
+//                                         default the folder of --train, else bench/results)
 
 const fs = require('node:fs');
 const path = require('node:path');
 
 function args(argv) {
-  const o = { core: '', js: '', train: '', predict: '', out: '', analysis: '', seconds: 0, command: 'npm run bench', source: '', run: '', before: '' };
+  const o = { core: '', js: '', train: '', 'train-before': '', sample: '', predict: '', out: '', analysis: '', seconds: 0, command: 'npm run bench', source: '', run: '', before: '' };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
     if (!(k in o)) throw new Error(`report.js: unknown option ${argv[i]}`);
@@ -439,7 +443,16 @@ if (o.train && fs.existsSync(o.train)) {
   const train = JSON.parse(fs.readFileSync(o.train, 'utf8'));
   const reportDir = path.dirname(path.resolve(o.out));
   const chartFile = path.join(reportDir, 'results', 'train-chart.svg');
-  for (const line of require('./train_report').render(train, chartFile, reportDir)) w(line);
+  const beforeFile = o['train-before'] || path.join(path.dirname(o.train), 'train-before-issue16.json');
+  const before = read(beforeFile);
+  for (const line of require('./train_report').render(train, chartFile, reportDir, { before, beforeFile })) w(line);
+}
+
+// ---------------------------------------------------------------- per-sample vs generic (issue 16)
+// scripts/bench.sh step 4b; each file missing says "not run".
+{
+  const dir = o.sample || (o.train ? path.dirname(o.train) : path.join(__dirname, 'results'));
+  for (const line of require('./train_report').renderSample(dir)) w(line);
 }
 
 // ---------------------------------------------------------------- cluster transport
@@ -526,6 +539,7 @@ w('build-bench/gv_bench_core --help   # the core suite alone: --sizes, --threads
 w('node bench/js_bench.js --help      # the JS suite alone');
 w('node bench/train_bench.js --help   # the training suite alone (W1-W3 beside the peers in bench/peers/)');
 w('build-bench/cmake/gv_bench_train --data fashion --model softmax --threads 1,2,4,8,16   # the trainer without Node');
+w('build-bench/cmake/gv_bench_train --data rcv1 --model logistic --batch 1 --lr 1 --modes atomic,hogwild --paths per-sample,generic   # issue 16: both batch-1 paths');
 w('GRADVAULT_ISA=scalar npm run bench # the same with the scalar kernels');
 w('```');
 w();
