@@ -96,7 +96,9 @@ class SampleStepper {
   std::vector<size_t> off_;  // of every model tensor (mf: U, V, bu, bi)
   double budget_ = 0;  // ledger moves reserved and not yet used
   std::vector<size_t> stripes_;
-  size_t oneStripe_;   // the stripe holding every weight and the bias, or SIZE_MAX
+  size_t oneStripe_;
+  bool prefetchParams_;  // the parameters exceed kCacheBytes
+  static constexpr size_t kCacheBytes = size_t{512} << 10;  // a core's L2 here (AMD EPYC)   // the stripe holding every weight and the bias, or SIZE_MAX
   std::vector<float> z_;
   std::vector<float> rows_;     // deterministic: a sample's rows as floats
   std::vector<uint32_t> iota_;  // 0, 1, 2, ...: their indices there
