@@ -317,7 +317,7 @@ function renderSample(dir) {
     '(snapshot, gradient, `Store::push`), one after the other in the same process, same data, seed and learning rate: before and after in one run. ' +
     'samples/s is the median of the repetitions, test numbers are from the last one. Every run is checked to count one push per sample (`stats().pushes` = samples; ' +
     'gv_bench_train exits with an error otherwise), so every row shown lost no update by that count (hogwild\'s racy writes may still overwrite each other). ' +
-    'Modes atomic, locked and hogwild are the ones with a per-sample path; the others take the generic path either way.');
+    'Modes atomic, locked, hogwild and deterministic have a per-sample path (mf: not deterministic); versioned and averaging take the generic path either way.');
   w();
   for (const [key, label] of SAMPLE) {
     const file = path.join(dir, `sample-${key}.json`);

@@ -160,6 +160,16 @@ void SampleStepper::prefetch_params(uint32_t row) const {
   for (uint64_t i = lo; i < hi; ++i) __builtin_prefetch(W + size_t{data_.indices[i]} * width_, 1);
 }
 
+bool SampleStepper::reserve(double move) {
+  if (move > budget_) {  // a chunk's worth at this size, from the store's ledger (one mutex per reservation)
+    const double take = std::max(move * double(kChunk), 1e-30);
+    if (!store_.reserve_sgd_moves(take)) return false;
+    budget_ += take;
+  }
+  budget_ -= move;
+  return true;
+}
+
 SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::SampleTally& tally, double* loss,
                                           uint64_t* staleness) {
   if (kind_ == model::Kind::Mf) return step_mf(row, lr, tally, loss, staleness);
@@ -197,7 +207,10 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
     if (C == 1)
       for (size_t k = 0; k < nnz; ++k) rw[k] = static_cast<float>(static_cast<double>(Q[offW_ + idx[k]]) / kernels::kFixedOne);
     else
-      for (size_t k = 0; k < nnz; ++k) K().fixed_load(rw + k * C, Q + offW_ + size_t{idx[k]} * C, C);
+      for (size_t k = 0, e; k < nnz; k = e) {  // runs of consecutive rows in one call, as the row snapshot's pieces
+        for (e = k + 1; e < nnz && idx[e] == idx[e - 1] + 1;) ++e;
+        K().fixed_load(rw + k * C, Q + offW_ + size_t{idx[k]} * C, (e - k) * C);
+      }
     K().fixed_load(rw + nnz * C, Q + offB_, C);
     if (access_.lockedReads) release();
     if (C == 1) z[0] = K().sparse_dot(val, iota_.data(), nnz, rw) + rw[nnz];
@@ -256,13 +269,8 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
   if (Q) {
     // deterministic's range: |lr * g| below 2^30, else the push's Overflow error
     if (!(move * kernels::kFixedOne < static_cast<double>(kernels::kFixedLimit))) return Outcome::Generic;
-  } else {
-    if (move > budget_) {
-      const double take = std::max(move * double(SampleStepper::kChunk), 1e-30);
-      if (!store_.reserve_sgd_moves(take)) return Outcome::Generic;
-      budget_ += take;
-    }
-    budget_ -= move;
+  } else if (!reserve(move)) {
+    return Outcome::Generic;
   }
 
   const uint64_t st = store_.version() - basis;
@@ -286,17 +294,30 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
     Q[flat] = static_cast<int64_t>(static_cast<uint64_t>(Q[flat]) + static_cast<uint64_t>(std::llrint(scale * double(g) * kernels::kFixedOne)));
   };
   // elements [c0, c1) of the row of input x at flat offset o
+  // a row's increments with the fixed family's kernel, as the push adds them
+  // (SIMD where its rounding trick is exact, the scalar reference beyond)
+  float* g = z_.data() + C;
+  const kernels::Table& fixedK = move * kernels::kFixedOne < kernels::kFixedExactSimd ? K() : *kernels::table_for(kernels::Isa::Scalar);
   auto part = [&](size_t o, float x, size_t c0, size_t c1) {
-    if (Q)
+    if (Q && c1 - c0 >= 4) {
+      for (size_t c = c0; c < c1; ++c) g[c] = 0.f + x * D[c];
+      fixedK.fixed_add(Q + o + c0, g + c0, nullptr, scale, 0.0, c1 - c0);
+    } else if (Q) {
       for (size_t c = c0; c < c1; ++c) add(o + c, 0.f + x * D[c]);
-    else
+    } else
       for (size_t c = c0; c < c1; ++c) P[o + c] = 1.f * P[o + c] + a * (0.f + x * D[c]);
   };
   // rows [k0, k1), whole
   auto rows = [&](size_t k0, size_t k1) {
     if (C > 1 && !Q) return K().rows_step(W, C, idx + k0, val + k0, k1 - k0, D, a);
-    if (C > 1) {
-      for (size_t k = k0; k < k1; ++k) part(offW_ + size_t{idx[k]} * C, val[k], 0, C);
+    if (C > 1) {  // runs of consecutive rows in one call (the rows read above are no longer needed: their space holds g)
+      float* gr = rows_.data();
+      for (size_t k = k0, e; k < k1; k = e) {
+        for (e = k + 1; e < k1 && idx[e] == idx[e - 1] + 1;) ++e;
+        for (size_t q = k; q < e; ++q)
+          for (size_t c = 0; c < C; ++c) gr[(q - k) * C + c] = 0.f + val[q] * D[c];
+        fixedK.fixed_add(Q + offW_ + size_t{idx[k]} * C, gr, nullptr, scale, 0.0, (e - k) * C);
+      }
       return;
     }
     const float d = D[0];
@@ -412,13 +433,7 @@ SampleStepper::Outcome SampleStepper::step_mf(uint32_t row, float lr, Store::Sam
     maxG = std::max(maxG, std::fabs(gu[c]));
   }
   if (!finite) return Outcome::Generic;
-  const double move = double(lr) * maxG;
-  if (move > budget_) {
-    const double take = std::max(move * double(SampleStepper::kChunk), 1e-30);
-    if (!store_.reserve_sgd_moves(take)) return Outcome::Generic;
-    budget_ += take;
-  }
-  budget_ -= move;
+  if (!reserve(double(lr) * maxG)) return Outcome::Generic;
   const uint64_t st = store_.version() - basis;
   // p = 1 * p + (-lr) * g, stripe by stripe, ascending; one stripe held at a time
   const float a = -lr;

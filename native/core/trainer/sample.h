@@ -82,6 +82,9 @@ class SampleStepper {
   // The distinct stripes of the sample's rows and bias, ascending, into
   // stripes_: locked reads hold them all (hold(), release()) for the forward pass.
   void collect_stripes(const uint32_t* idx, size_t nnz);
+  // Takes a sample's move |lr * g| from the budget, reserving more from the
+  // store's magnitude ledger when it runs out; false: the ledger refuses.
+  bool reserve(double move);
   void hold();
   void release();
 
