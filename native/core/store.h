@@ -325,6 +325,8 @@ class Store {
   // |lr * g| sum to at most `moves` (a thread reserves them ahead, in bulk).
   // False: the bound could leave the ledger's limit; nothing was reserved.
   bool reserve_sgd_moves(double moves) { return ledger_.reserve_sgd_moves(moves); }
+  // The ledger's resets so far: a reservation made before the last one is void.
+  uint64_t ledger_resets() const { return ledger_.resets(); }
 
   Stats stats() const;
 

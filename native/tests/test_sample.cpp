@@ -215,6 +215,71 @@ void test_same_bits() {
       }
 }
 
+// Rows wider than a stripe: softmax of 40 classes in stripes of 16 floats,
+// so a row of W crosses three stripes; locked and deterministic read a
+// sample's rows holding every one of them (under ThreadSanitizer, atomic
+// too: a stripe left out is a reported race), two threads write them.
+void test_wide_rows() {
+  const data::Dataset d = dense_set(1500, 12, 40, 14);
+  for (Mode mode : kFused) {
+    if (racy_under_tsan(mode)) continue;
+    gvtest::Context c(std::string("wide rows ") + mode_name(mode));
+    const Run one = train_once(d, model::Kind::Softmax, mode, 1, true, 0.02f, 1, NonFinitePolicy::Reject, nullptr, 16);
+    const Run gen = train_once(d, model::Kind::Softmax, mode, 1, false, 0.02f, 1, NonFinitePolicy::Reject, nullptr, 16);
+    CHECK(same_bits(one.params, gen.params));
+    const Run two = train_once(d, model::Kind::Softmax, mode, 2, true, 0.02f, 2, NonFinitePolicy::Reject, nullptr, 16);
+    CHECK_OK(two.status);
+    CHECK_EQ(two.stats.pushes, 2 * d.rows);
+    CHECK_EQ(two.stats.version, 2 * d.rows);
+    if (mode != Mode::Hogwild) CHECK_EQ(two.stats.conflicts, uint64_t{0});
+  }
+}
+
+// An infinite learning rate (a step schedule that overflows float) on
+// samples whose d is 0 (svm margins met): lr * 0 is not a move the path can
+// bound, so those samples go the generic way, whose push refuses the NaN it
+// would write: the run stops, the store stays finite.
+void test_infinite_rate() {
+  data::Dataset d;
+  d.kind = data::Kind::Sparse;
+  d.features = 2;
+  d.classes = 2;
+  d.rows = 400;
+  d.indptr.push_back(0);
+  for (uint64_t i = 0; i < d.rows; ++i) {
+    d.indices.push_back(0);
+    d.values.push_back(1.f);
+    d.indptr.push_back(d.indices.size());
+    d.labels.push_back(1.f);
+    d.classIds.push_back(1);
+  }
+  model::ModelSpec ms;
+  ms.kind = model::Kind::Svm;
+  std::unique_ptr<model::Model> m;
+  CHECK_OK(model::Model::create(ms, model::Model::dims_of(d), &m));
+  for (Mode mode : kFused) {
+    gvtest::Context c(std::string("infinite rate ") + mode_name(mode));
+    StoreConfig sc;
+    sc.mode = mode;
+    sc.optimizer.lr = 0.5f;
+    std::shared_ptr<Store> store;
+    CHECK_OK(Store::create(sc, m->tensors(), &store));
+    train::TrainerConfig tc;
+    tc.batchSize = 1;
+    tc.epochs = 3;
+    tc.schedule = train::Schedule::Step;  // 0.5, 5e37, then inf
+    tc.stepEvery = 1;
+    tc.gamma = 1e38f;
+    train::Result res;
+    const Status st = train::train(tc, *store, *m, d, nullptr, nullptr, &res);
+    CHECK(!st.ok());
+    std::vector<float> p(store->padded_floats());
+    store->snapshot(p.data());
+    for (size_t i = 0; i < p.size(); ++i) CHECK_MSG(std::isfinite(p[i]), "at " << i << ": " << p[i]);
+    CHECK_EQ(store->stats().pushes, store->stats().version);
+  }
+}
+
 // mf: two rows and two biases a rating, with and without biases and L2.
 void test_mf() {
   const data::Dataset d = ratings_set(3000, 300, 200, 12);
@@ -452,6 +517,8 @@ int main() {
   test_same_bits();
   test_exact_counts();
   test_mf();
+  test_wide_rows();
+  test_infinite_rate();
   test_no_lost_update();
   test_deterministic_threads();
   test_cancel();

@@ -23,6 +23,7 @@
 // margin covers.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <mutex>
 
@@ -39,7 +40,11 @@ class MagnitudeLedger {
   void reset(double p, double s1, double s2) {
     std::lock_guard<std::mutex> lk(m_);
     b_ = Bounds{p, 0, 0, s1, s2};
+    resets_.fetch_add(1, std::memory_order_relaxed);
   }
+  // How many times reset() ran: a reservation made before a reset is no
+  // longer counted (reserve_sgd_moves' holders give theirs up).
+  uint64_t resets() const { return resets_.load(std::memory_order_relaxed); }
 
   // Plain sgd (no momentum, no decay): pushes whose |lr * g| sum to at
   // most `moves` move any parameter by at most that much.
@@ -110,6 +115,7 @@ class MagnitudeLedger {
 
   std::mutex m_;
   Bounds b_;
+  std::atomic<uint64_t> resets_{0};
 };
 
 // Whether one optimizer step from (p, s1, s2) with gradient g keeps every

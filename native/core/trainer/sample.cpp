@@ -93,22 +93,20 @@ void SampleStepper::collect_stripes(const uint32_t* idx, size_t nnz) {
     return;
   }
   const size_t sf = access_.stripeFloats;
-  // idx ascending: the stripes come in order; the stripe's end is tracked
-  // instead of dividing per row.
-  size_t cur = SIZE_MAX, end = 0;
-  auto add = [&](size_t off) {
-    if (cur != SIZE_MAX && off < end) return;
-    cur = off / sf;
-    end = (cur + 1) * sf;
-    if (stripes_.empty() || stripes_.back() < cur) stripes_.push_back(cur);
+  // idx ascending: the stripes come in order; the last stripe's end is
+  // tracked instead of dividing per row. A row's floats [lo, hi] add every
+  // stripe they cross (a wide row can cross several).
+  size_t end = 0;
+  auto add = [&](size_t lo, size_t hi) {
+    if (!stripes_.empty() && hi < end) return;
+    for (size_t s = std::max(lo / sf, stripes_.empty() ? size_t{0} : stripes_.back() + 1); s <= hi / sf; ++s) stripes_.push_back(s);
+    end = (stripes_.back() + 1) * sf;
   };
   for (size_t k = 0; k < nnz; ++k) {
     const size_t off = offW_ + size_t{idx[k]} * width_;
-    add(off);
-    add(off + width_ - 1);  // a row across a stripe boundary holds both
+    add(off, off + width_ - 1);
   }
-  add(offB_);
-  add(offB_ + width_ - 1);
+  add(offB_, offB_ + width_ - 1);
 }
 
 void SampleStepper::hold() {
@@ -161,7 +159,14 @@ void SampleStepper::prefetch_params(uint32_t row) const {
 }
 
 bool SampleStepper::reserve(double move) {
-  if (move > budget_) {  // a chunk's worth at this size, from the store's ledger (one mutex per reservation)
+  // The ledger was reset since (the exact path, a restore): what this thread
+  // held is no longer counted there, so it is given up.
+  const uint64_t resets = store_.ledger_resets();
+  if (resets != ledgerResets_) {
+    ledgerResets_ = resets;
+    budget_ = 0;
+  }
+  if (!(move <= budget_)) {  // a chunk's worth at this size, from the store's ledger (one mutex per reservation)
     const double take = std::max(move * double(kChunk), 1e-30);
     if (!store_.reserve_sgd_moves(take)) return false;
     budget_ += take;
@@ -265,7 +270,9 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
   }
   const float maxX = rowMax_[row];
   const double move = double(lr) * double(maxD) * double(maxX);
-  if (!finite || !(double(maxD) * maxX <= std::numeric_limits<float>::max())) return Outcome::Generic;  // 0 * inf too
+  // 0 * inf too; and a move that is not finite (an infinite rate, even on a
+  // sample whose d is 0): the generic push refuses what this would write
+  if (!finite || !(double(maxD) * maxX <= std::numeric_limits<float>::max()) || !std::isfinite(move)) return Outcome::Generic;
   if (Q) {
     // deterministic's range: |lr * g| below 2^30, else the push's Overflow error
     if (!(move * kernels::kFixedOne < static_cast<double>(kernels::kFixedLimit))) return Outcome::Generic;
@@ -297,7 +304,9 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
   // a row's increments with the fixed family's kernel, as the push adds them
   // (SIMD where its rounding trick is exact, the scalar reference beyond)
   float* g = z_.data() + C;
-  const kernels::Table& fixedK = move * kernels::kFixedOne < kernels::kFixedExactSimd ? K() : *kernels::table_for(kernels::Isa::Scalar);
+  // (the margin covers the float rounding of x * d above the double bound)
+  const kernels::Table& fixedK =
+      move * kernels::kFixedOne * (1.0 + 0x1p-20) < kernels::kFixedExactSimd ? K() : *kernels::table_for(kernels::Isa::Scalar);
   auto part = [&](size_t o, float x, size_t c0, size_t c1) {
     if (Q && c1 - c0 >= 4) {
       for (size_t c = c0; c < c1; ++c) g[c] = 0.f + x * D[c];
@@ -433,7 +442,8 @@ SampleStepper::Outcome SampleStepper::step_mf(uint32_t row, float lr, Store::Sam
     maxG = std::max(maxG, std::fabs(gu[c]));
   }
   if (!finite) return Outcome::Generic;
-  if (!reserve(double(lr) * maxG)) return Outcome::Generic;
+  const double move = double(lr) * maxG;
+  if (!std::isfinite(move) || !reserve(move)) return Outcome::Generic;
   const uint64_t st = store_.version() - basis;
   // p = 1 * p + (-lr) * g, stripe by stripe, ascending; one stripe held at a time
   const float a = -lr;

@@ -98,6 +98,7 @@ class SampleStepper {
   size_t offW_, offB_; // flat offsets of the weight matrix and the bias
   std::vector<size_t> off_;  // of every model tensor (mf: U, V, bu, bi)
   double budget_ = 0;  // ledger moves reserved and not yet used
+  uint64_t ledgerResets_ = 0;  // the ledger's resets when budget_ was reserved
   std::vector<size_t> stripes_;
   size_t oneStripe_;
   bool prefetchParams_;  // the parameters exceed kCacheBytes
