@@ -162,6 +162,8 @@ int main(int argc, char** argv) {
     for (const std::string& ts : split(threads))
     for (const std::string& path : split(paths)) {
       if (path != "per-sample" && path != "generic") die("--paths: per-sample or generic, got " + path);
+      // batches of more than one always take the generic path: say so
+      const std::string taken = batch == 1 ? path : "generic";
       const uint32_t T = std::stoul(ts);
       std::vector<double> sps;
       double loss = 0, acc = 0, rmse = 0, stale = 0;
@@ -201,22 +203,30 @@ int main(int argc, char** argv) {
         acc = double(ev.correct) / ev.rows;
         rmse = std::sqrt(ev.sqErr / ev.rows);
         stale = staleSum / res.epochs;
-        // every sample one push, in the modes that lose none
+        // every batch one push (a thread's share of the rows in batches of
+        // `batch`, its last one shorter), in every mode but averaging (which
+        // counts its rounds' pushes as it applies them)
+        uint64_t batches = 0;
+        for (uint32_t t = 0; t < T; ++t) {
+          const uint64_t share = train.rows * (t + 1) / T - train.rows * t / T;
+          batches += (share + batch - 1) / batch;
+        }
         const Stats st = store->stats();
-        if (mode != Mode::Averaging && st.pushes != res.samples)
-          die("pushes " + std::to_string(st.pushes) + " != samples " + std::to_string(res.samples));
+        if (mode != Mode::Averaging && st.pushes != batches * res.epochs)
+          die("pushes " + std::to_string(st.pushes) + " != batches " + std::to_string(batches * res.epochs) + " (" +
+              std::to_string(res.samples) + " samples)");
         last = store;
       }
       std::sort(sps.begin(), sps.end());
       const double med = sps[sps.size() / 2];
-      std::printf("%-13s %-10s threads %-3u %12.0f samples/s  test loss %.4f  %s %.4f  staleness %.2f\n", modeName.c_str(), path.c_str(), T, med, loss,
+      std::printf("%-13s %-10s threads %-3u %12.0f samples/s  test loss %.4f  %s %.4f  staleness %.2f\n", modeName.c_str(), taken.c_str(), T, med, loss,
                   m->regression() ? "rmse" : "accuracy", m->regression() ? rmse : acc, stale);
       if (jf)
         std::fprintf(jf,
                      "%s  {\"bench\": \"train\", \"data\": \"%s\", \"model\": \"%s\", \"mode\": \"%s\", \"path\": \"%s\", \"threads\": %u, \"batch\": %u, "
                      "\"epochs\": %u, \"lr\": %g, \"samplesPerSec\": %.1f, \"testLoss\": %.6f, \"testAccuracy\": %.6f, \"rmse\": %.6f, "
                      "\"staleness\": %.3f, \"reps\": %u, \"isa\": \"%s\"}",
-                     first ? "" : ",\n", dataName.c_str(), modelName.c_str(), modeName.c_str(), path.c_str(), T, batch, epochs, lr, med, loss,
+                     first ? "" : ",\n", dataName.c_str(), modelName.c_str(), modeName.c_str(), taken.c_str(), T, batch, epochs, lr, med, loss,
                      m->regression() ? 0.0 : acc, m->regression() ? rmse : 0.0, stale, reps, kernels::active().name);
       first = false;
     }
