@@ -235,10 +235,11 @@ void test_wide_rows() {
   }
 }
 
-// An infinite learning rate (a step schedule that overflows float) on
-// samples whose d is 0 (svm margins met): lr * 0 is not a move the path can
-// bound, so those samples go the generic way, whose push refuses the NaN it
-// would write: the run stops, the store stays finite.
+// An infinite learning rate (a step schedule that overflows float by its
+// last epoch): refused before anything trains (ERR_CONFIG naming
+// schedule.gamma), the store untouched. (On samples whose d is 0, lr * 0
+// would be NaN, and the per-sample path sends a move that is not finite the
+// generic way besides.)
 void test_infinite_rate() {
   data::Dataset d;
   d.kind = data::Kind::Sparse;
@@ -272,7 +273,9 @@ void test_infinite_rate() {
     tc.gamma = 1e38f;
     train::Result res;
     const Status st = train::train(tc, *store, *m, d, nullptr, nullptr, &res);
-    CHECK(!st.ok());
+    CHECK(st.code == Code::Config);
+    CHECK_MSG(st.message.find("schedule.gamma") != std::string::npos && st.message.find("epoch 3") != std::string::npos, st.message);
+    CHECK_EQ(store->version(), uint64_t{0});
     std::vector<float> p(store->padded_floats());
     store->snapshot(p.data());
     for (size_t i = 0; i < p.size(); ++i) CHECK_MSG(std::isfinite(p[i]), "at " << i << ": " << p[i]);

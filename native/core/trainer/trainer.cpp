@@ -197,6 +197,16 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
   const uint32_t T = cfg.threads;
   const float lrBefore = store.learning_rate();  // the store's rate now (store.learningRate may have changed it)
   const float lr0 = cfg.lr > 0.f ? cfg.lr : lrBefore;
+  // A step schedule with gamma > 1 grows the rate every epoch: refused before
+  // anything trains if it leaves float's range (an infinite rate times a zero
+  // gradient is NaN, and llrint(NaN) differs between machines).
+  for (uint32_t e : {0u, cfg.epochs - 1})
+    if (!std::isfinite(scheduled_lr(cfg, lr0, e, 0)))
+      return Status::Error(Code::Config,
+                           "schedule.gamma " + std::to_string(cfg.gamma) + " makes the learning rate of epoch " +
+                               std::to_string(e + 1) + " infinite (" + std::to_string(lr0) + " x gamma^" +
+                               std::to_string(e / cfg.stepEvery) + ")",
+                           "schedule.gamma");
   const bool sparse = m.sparse_gradient(d, cfg.batchSize);
   // Sparse gradients go as row-sparse pushes where that is exact (plain sgd
   // or adagrad without weight decay): the store steps only the touched rows.
