@@ -458,6 +458,7 @@ class Store {
   PaddedCounter staleCount_, staleSum_;
   std::atomic<uint64_t> staleMax_{0};
   std::array<PaddedCounter, kStaleBuckets> staleHist_;
+  void raise_stale_max(uint64_t s);  // staleMax_ = max(staleMax_, s)
 
  public:
   class SampleHold {

@@ -81,7 +81,7 @@ class DeterministicStore final : public Store {
   // the sample alone, as a push's do.
   bool sample_access(SampleAccess* a) override {
     const kernels::StepArgs& o = cfg_.optimizer;
-    if (o.kind != kernels::OptKind::Sgd || o.momentum != 0.f || o.weightDecay != 0.f || !anchor_.empty()) return false;
+    if (o.kind != kernels::OptKind::Sgd || o.momentum != 0.f || o.weightDecay != 0.f) return false;  // (no decay: no anchor)
     a->fixed = acc_.data();
     a->stripeFloats = acc_.stripes().floats();
     a->locks = acc_.stripes().locks();

@@ -272,9 +272,7 @@ Status Store::push(const Grad* grads, size_t n, int64_t basedOn, PushResult* out
     staleCount_.add(1);
     staleSum_.add(st);
     staleHist_[stale_bucket(st)].add(1);
-    uint64_t m = staleMax_.load(std::memory_order_relaxed);
-    while (st > m && !staleMax_.compare_exchange_weak(m, st, std::memory_order_relaxed)) {
-    }
+    raise_stale_max(st);
     // 'reject' without a bound refuses every stale push; with one it is the
     // bound, as for the other policies.
     const uint64_t bound =
@@ -335,6 +333,12 @@ Status Store::step_checked(const Grad* grads, size_t n, const Piece* pieces, siz
   return s.ok() ? applied() : s;
 }
 
+void Store::raise_stale_max(uint64_t s) {
+  uint64_t m = staleMax_.load(std::memory_order_relaxed);
+  while (s > m && !staleMax_.compare_exchange_weak(m, s, std::memory_order_relaxed)) {
+  }
+}
+
 void Store::SampleHold::enter() {
   if (!slot_.slot) slot_.slot = s_.gate_.enter(gate_slot());
 }
@@ -347,9 +351,7 @@ void Store::commit_samples(SampleTally& t) {
     staleSum_.add(t.stalenessSum);
     for (int i = 0; i < kStaleBuckets; ++i)
       if (t.histogram[i]) staleHist_[i].add(t.histogram[i]);
-    uint64_t m = staleMax_.load(std::memory_order_relaxed);
-    while (t.stalenessMax > m && !staleMax_.compare_exchange_weak(m, t.stalenessMax, std::memory_order_relaxed)) {
-    }
+    raise_stale_max(t.stalenessMax);
     if (t.conflicts) conflicts_.add(t.conflicts);
     // Release, after the writes it counts (as step_checked's increment).
     version_.fetch_add(t.applied, std::memory_order_acq_rel);

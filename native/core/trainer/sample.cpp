@@ -52,11 +52,10 @@ std::vector<float> SampleStepper::row_max(const data::Dataset& d) {
   return out;
 }
 
-std::unique_ptr<SampleStepper> SampleStepper::make(const TrainerConfig& cfg, Store& store, const model::Model& m,
-                                                   const data::Dataset& d, const std::vector<uint32_t>& tensors,
-                                                   const std::vector<float>& rowMax) {
+std::unique_ptr<SampleStepper> SampleStepper::make(Store& store, const model::Model& m, const data::Dataset& d,
+                                                   const std::vector<uint32_t>& tensors, const std::vector<float>& rowMax) {
   Store::SampleAccess a;
-  if (!applies(cfg, store, m, d, tensors) || !store.sample_access(&a) || rowMax.size() != d.rows) return nullptr;
+  if (!store.sample_access(&a) || rowMax.size() != d.rows) return nullptr;
   std::vector<size_t> off;
   for (uint32_t t : tensors) off.push_back(store.tensor(t).offset);
   return std::unique_ptr<SampleStepper>(new SampleStepper(store, m, d, a, off, rowMax));
@@ -109,6 +108,15 @@ void SampleStepper::collect_stripes(const uint32_t* idx, size_t nnz) {
   add(offB_, offB_ + width_ - 1);
 }
 
+void SampleStepper::enter(size_t s, Store::SampleTally& tally) {
+  if (access_.locks) access_.locks[s].lock();
+  else if (access_.writers[s].n.fetch_add(1, std::memory_order_relaxed) != 0) ++tally.conflicts;
+}
+void SampleStepper::leave(size_t s) {
+  if (access_.locks) access_.locks[s].unlock();
+  else access_.writers[s].n.fetch_sub(1, std::memory_order_relaxed);
+}
+
 void SampleStepper::hold() {
   for (size_t s : stripes_) access_.locks[s].lock();  // ascending: no cycle between holders of several
 }
@@ -122,8 +130,8 @@ void SampleStepper::prefetch_index(uint32_t row) const {
     __builtin_prefetch(&data_.item[row]);
   }
   // the row's label and bound: arrays of a float a row, read at random too
-  __builtin_prefetch(width_ > 1 && kind_ == model::Kind::Softmax ? static_cast<const void*>(&data_.classIds[row])
-                                                                 : static_cast<const void*>(&data_.labels[row]));
+  __builtin_prefetch(kind_ == model::Kind::Softmax ? static_cast<const void*>(&data_.classIds[row])
+                                                  : static_cast<const void*>(&data_.labels[row]));
   if (!rowMax_.empty()) __builtin_prefetch(&rowMax_[row]);
 }
 
@@ -147,7 +155,7 @@ void SampleStepper::prefetch_params(uint32_t row) const {
     __builtin_prefetch(access_.params + off_[1] + size_t{data_.item[row]} * width_, 1);
     return;
   }
-  if (data_.kind != DK::Sparse || !prefetchParams_) return;
+  if (data_.kind != DK::Sparse) return;
   const uint64_t lo = data_.indptr[row], hi = data_.indptr[row + 1];
   if (access_.fixed) {
     const int64_t* Q = access_.fixed + offW_;
@@ -166,6 +174,7 @@ bool SampleStepper::reserve(double move) {
     ledgerResets_ = resets;
     budget_ = 0;
   }
+  if (!std::isfinite(move)) return false;  // an infinite rate, even on a d of 0: the generic push decides
   if (!(move <= budget_)) {  // a chunk's worth at this size, from the store's ledger (one mutex per reservation)
     const double take = std::max(move * double(kChunk), 1e-30);
     if (!store_.reserve_sgd_moves(take)) return false;
@@ -196,7 +205,6 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
   float* W = P ? P + offW_ : nullptr;
   float* b = P ? P + offB_ : nullptr;
   const size_t C = width_;
-  const bool locks = access_.locks != nullptr;
   const size_t sf = access_.stripeFloats;
   const uint64_t basis = store_.version();
   if (access_.lockedReads) collect_stripes(idx, nnz);
@@ -270,51 +278,38 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
   }
   const float maxX = rowMax_[row];
   const double move = double(lr) * double(maxD) * double(maxX);
-  // 0 * inf too; and a move that is not finite (an infinite rate, even on a
-  // sample whose d is 0): the generic push refuses what this would write
-  if (!finite || !(double(maxD) * maxX <= std::numeric_limits<float>::max()) || !std::isfinite(move)) return Outcome::Generic;
-  if (Q) {
-    // deterministic's range: |lr * g| below 2^30, else the push's Overflow error
-    if (!(move * kernels::kFixedOne < static_cast<double>(kernels::kFixedLimit))) return Outcome::Generic;
-  } else if (!reserve(move)) {
-    return Outcome::Generic;
-  }
+  if (!finite || !(double(maxD) * maxX <= std::numeric_limits<float>::max())) return Outcome::Generic;  // 0 * inf too
+  // deterministic's range (|lr * g| below 2^30, else the push's Overflow
+  // error; NaN fails it too), or the float modes' ledger
+  if (Q ? !(move * kernels::kFixedOne < static_cast<double>(kernels::kFixedLimit)) : !reserve(move)) return Outcome::Generic;
 
   const uint64_t st = store_.version() - basis;
   // The update, as the generic push of the materialised gradient steps it:
   // g = 0 + x * d (the zeroed buffer the model adds into), p = 1 * p + (-lr) * g.
   const float a = -lr;
   // One stripe at a time, ascending, as a generic push holds them: its
-  // share of the rows under its lock (atomic, locked), or counted in
-  // (hogwild). A row across a boundary is cut there.
-  auto enter = [&](size_t s) {
-    if (locks) access_.locks[s].lock();
-    else if (access_.writers[s].n.fetch_add(1, std::memory_order_relaxed) != 0) ++tally.conflicts;
-  };
-  auto leave = [&](size_t s) {
-    if (locks) access_.locks[s].unlock();
-    else access_.writers[s].n.fetch_sub(1, std::memory_order_relaxed);
-  };
-  // deterministic: q += llrint(-lr * g * 2^32), wrapping as its pushes add
+  // share of the rows under its lock (atomic, locked, deterministic), or
+  // counted in (hogwild). A row across a boundary is cut there.
+  //
+  // deterministic: q += llrint(-lr * g * 2^32), wrapping as its pushes add,
+  // with the fixed family's kernel (SIMD where its rounding trick is exact,
+  // the scalar reference beyond; the margin covers the float rounding of
+  // x * d above the double bound)
   const double scale = -static_cast<double>(lr);
+  const kernels::Table& fixedK =
+      move * kernels::kFixedOne * (1.0 + 0x1p-20) < kernels::kFixedExactSimd ? K() : *kernels::table_for(kernels::Isa::Scalar);
   auto add = [&](size_t flat, float g) {
     Q[flat] = static_cast<int64_t>(static_cast<uint64_t>(Q[flat]) + static_cast<uint64_t>(std::llrint(scale * double(g) * kernels::kFixedOne)));
   };
   // elements [c0, c1) of the row of input x at flat offset o
-  // a row's increments with the fixed family's kernel, as the push adds them
-  // (SIMD where its rounding trick is exact, the scalar reference beyond)
   float* g = z_.data() + C;
-  // (the margin covers the float rounding of x * d above the double bound)
-  const kernels::Table& fixedK =
-      move * kernels::kFixedOne * (1.0 + 0x1p-20) < kernels::kFixedExactSimd ? K() : *kernels::table_for(kernels::Isa::Scalar);
   auto part = [&](size_t o, float x, size_t c0, size_t c1) {
-    if (Q && c1 - c0 >= 4) {
+    if (Q) {
       for (size_t c = c0; c < c1; ++c) g[c] = 0.f + x * D[c];
       fixedK.fixed_add(Q + o + c0, g + c0, nullptr, scale, 0.0, c1 - c0);
-    } else if (Q) {
-      for (size_t c = c0; c < c1; ++c) add(o + c, 0.f + x * D[c]);
-    } else
+    } else {
       for (size_t c = c0; c < c1; ++c) P[o + c] = 1.f * P[o + c] + a * (0.f + x * D[c]);
+    }
   };
   // rows [k0, k1), whole
   auto rows = [&](size_t k0, size_t k1) {
@@ -342,7 +337,7 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
   auto cut = [&](size_t o, float x, size_t c) {
     while (c < C) {
       const size_t s = (o + c) / sf, e = std::min(C, (s + 1) * sf - o);
-      enter(s);
+      enter(s, tally);
       part(o, x, c, e);
       leave(s);
       c = e;
@@ -351,14 +346,14 @@ SampleStepper::Outcome SampleStepper::step(uint32_t row, float lr, Store::Sample
   // the generic gradient leaves out the rows of a linear model whose d is 0: they add nothing
   const bool skipRows = C == 1 && D[0] == 0.f;
   if (oneStripe_ != SIZE_MAX) {  // a small model (Fashion-MNIST's softmax): one stripe holds it all
-    enter(oneStripe_);
+    enter(oneStripe_, tally);
     if (!skipRows) rows(0, nnz);
     part(offB_, 1.f, 0, C);
     leave(oneStripe_);
   } else {
     for (size_t k = 0; k < nnz && !skipRows;) {
       const size_t off = offW_ + size_t{idx[k]} * C, s = off / sf, end = (s + 1) * sf;
-      enter(s);
+      enter(s, tally);
       size_t k1 = k;
       while (k1 < nnz && offW_ + size_t{idx[k1]} * C + C <= end) ++k1;
       rows(k, k1);
@@ -442,34 +437,24 @@ SampleStepper::Outcome SampleStepper::step_mf(uint32_t row, float lr, Store::Sam
     maxG = std::max(maxG, std::fabs(gu[c]));
   }
   if (!finite) return Outcome::Generic;
-  const double move = double(lr) * maxG;
-  if (!std::isfinite(move) || !reserve(move)) return Outcome::Generic;
+  if (!reserve(double(lr) * maxG)) return Outcome::Generic;
   const uint64_t st = store_.version() - basis;
   // p = 1 * p + (-lr) * g, stripe by stripe, ascending; one stripe held at a time
   const float a = -lr;
-  const bool locks = access_.locks != nullptr;
   size_t held = SIZE_MAX;
-  auto leave = [&] {
-    if (held == SIZE_MAX) return;
-    if (locks) access_.locks[held].unlock();
-    else access_.writers[held].n.fetch_sub(1, std::memory_order_relaxed);
-    held = SIZE_MAX;
-  };
   for (size_t k = 0; k < nspans; ++k) {
     const Span& sp = spans[k];
     for (size_t c = 0; c < sp.len;) {
       const size_t s = (sp.off + c) / sf, e2 = std::min(sp.len, (s + 1) * sf - sp.off);
       if (s != held) {
-        leave();
-        if (locks) access_.locks[s].lock();
-        else if (access_.writers[s].n.fetch_add(1, std::memory_order_relaxed) != 0) ++tally.conflicts;
-        held = s;
+        if (held != SIZE_MAX) leave(held);
+        enter(held = s, tally);
       }
       float* p = P + sp.off;
       for (; c < e2; ++c) p[c] = 1.f * p[c] + a * sp.g[c];
     }
   }
-  leave();
+  if (held != SIZE_MAX) leave(held);
   ++tally.applied;
   tally.add_staleness(st);
   *loss = l;

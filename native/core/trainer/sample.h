@@ -42,20 +42,19 @@ class SampleStepper {
   // Samples a thread applies before it commits its tally.
   static constexpr uint64_t kChunk = 64;
 
-  // The stepper of one trainer thread, or null where the run does not
-  // qualify: batch size 1, no maxAhead, staleness policy 'accept' without a
-  // bound, a store whose mode offers per-sample access (atomic, locked,
-  // hogwild, deterministic with plain sgd: Store::sample_access; mf not in
-  // deterministic), and a model and data it
-  // handles (logistic, svm, linear on sparse rows; softmax on dense or
-  // sparse rows; mf on ratings). tensors: the store's index of each model tensor.
-  // rowMax: max(1, max |x|) of each row (row_max()), shared by the threads.
-  static std::unique_ptr<SampleStepper> make(const TrainerConfig& cfg, Store& store, const model::Model& m,
-                                             const data::Dataset& d, const std::vector<uint32_t>& tensors,
-                                             const std::vector<float>& rowMax);
-  // Whether make() gives a stepper for this run.
+  // Whether the per-sample path serves this run: batch size 1, no
+  // maxAhead, staleness policy 'accept' without a bound, a store whose mode
+  // offers per-sample access (atomic, locked, hogwild, deterministic with
+  // plain sgd: Store::sample_access; mf not in deterministic), and a model
+  // and data it handles (logistic, svm, linear on sparse rows; softmax on
+  // dense or sparse rows; mf on ratings). tensors: the store's index of each
+  // model tensor.
   static bool applies(const TrainerConfig& cfg, Store& store, const model::Model& m, const data::Dataset& d,
                       const std::vector<uint32_t>& tensors);
+  // The stepper of one trainer thread of a run that applies() (not checked
+  // again). rowMax: row_max() of the data, shared by the threads.
+  static std::unique_ptr<SampleStepper> make(Store& store, const model::Model& m, const data::Dataset& d,
+                                             const std::vector<uint32_t>& tensors, const std::vector<float>& rowMax);
   // max(1, max |x|) of every row (infinity where a value is not finite):
   // with max |d|, the bound on a sample's gradient the magnitude ledger
   // reserves (1 stands for the bias's input).
@@ -85,6 +84,10 @@ class SampleStepper {
   // Takes a sample's move |lr * g| from the budget, reserving more from the
   // store's magnitude ledger when it runs out; false: the ledger refuses.
   bool reserve(double move);
+  // A stripe a sample writes: locked (atomic, locked, deterministic) or
+  // counted in as a writer, an overlap counted in the tally (hogwild).
+  void enter(size_t stripe, Store::SampleTally& tally);
+  void leave(size_t stripe);
   void hold();
   void release();
 

@@ -200,13 +200,13 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
   // A step schedule with gamma > 1 grows the rate every epoch: refused before
   // anything trains if it leaves float's range (an infinite rate times a zero
   // gradient is NaN, and llrint(NaN) differs between machines).
-  for (uint32_t e : {0u, cfg.epochs - 1})
-    if (!std::isfinite(scheduled_lr(cfg, lr0, e, 0)))
-      return Status::Error(Code::Config,
-                           "schedule.gamma " + std::to_string(cfg.gamma) + " makes the learning rate of epoch " +
-                               std::to_string(e + 1) + " infinite (" + std::to_string(lr0) + " x gamma^" +
-                               std::to_string(e / cfg.stepEvery) + ")",
-                           "schedule.gamma");
+  // (lr0 is finite, and only a growing step schedule can overflow: at its last epoch.)
+  if (const uint32_t last = cfg.epochs - 1; !std::isfinite(scheduled_lr(cfg, lr0, last, 0)))
+    return Status::Error(Code::Config,
+                         "schedule.gamma " + std::to_string(cfg.gamma) + " makes the learning rate of epoch " +
+                             std::to_string(last + 1) + " infinite (" + std::to_string(lr0) + " x gamma^" +
+                             std::to_string(last / cfg.stepEvery) + ")",
+                         "schedule.gamma");
   const bool sparse = m.sparse_gradient(d, cfg.batchSize);
   // Sparse gradients go as row-sparse pushes where that is exact (plain sgd
   // or adagrad without weight decay): the store steps only the touched rows.
@@ -224,9 +224,10 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
     for (size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[r.next() % i]);
   }
 
-  // The per-sample path's bound on each row's inputs (sample.h), once for all threads.
-  const std::vector<float> rowMax =
-      SampleStepper::applies(cfg, store, m, d, tix) ? SampleStepper::row_max(d) : std::vector<float>{};
+  // Whether the per-sample path serves this run (sample.h), and its bound
+  // on each row's inputs, once for all threads.
+  const bool perSample = SampleStepper::applies(cfg, store, m, d, tix);
+  const std::vector<float> rowMax = perSample ? SampleStepper::row_max(d) : std::vector<float>{};
 
   std::atomic<bool> stop{false};
   // Batches per epoch if the threads took turns: the schedule's clock.
@@ -328,7 +329,7 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
     // The per-sample path (sample.h), where the run qualifies: its tally is
     // committed every kChunk samples, before a generic push and at the
     // epoch's end, and a gate place is held between commits.
-    std::unique_ptr<SampleStepper> fused = SampleStepper::make(cfg, store, m, d, tix, rowMax);
+    std::unique_ptr<SampleStepper> fused = perSample ? SampleStepper::make(store, m, d, tix, rowMax) : nullptr;
     Store::SampleHold hold(store);
     Store::SampleTally tally;
     float lrSet = NAN;
@@ -352,10 +353,16 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
         }
       for (size_t at = 0; at < mine.size(); at += B) {
         if (stopping()) break;
+        // This batch's rate, from where it stands in the epoch's plan (its
+        // number if the threads took turns), never from the other threads'
+        // progress: the rate a push gets does not depend on timing, and the
+        // push carries it (setting the store's rate between pushes would let
+        // one thread's push take another's). The store's rate follows it,
+        // for what it reports.
+        const uint64_t planned = uint64_t(e) * batchesPerEpoch + myBatches * T + t;
+        const float lr = scheduled_lr(cfg, lr0, e, planned);
+        if (!(lr == lrSet) && (cfg.schedule != Schedule::Constant || t == 0)) store.set_learning_rate(lrSet = lr);
         if (fused) {
-          const uint64_t planned = uint64_t(e) * batchesPerEpoch + myBatches * T + t;
-          const float lr = scheduled_lr(cfg, lr0, e, planned);
-          if (!(lr == lrSet) && (cfg.schedule != Schedule::Constant || t == 0)) store.set_learning_rate(lrSet = lr);
           // the memory of the samples ahead, one stage a step (sample.h)
           if (at + 3 < mine.size()) fused->prefetch_index(mine[at + 3]);
           if (at + 2 < mine.size()) fused->prefetch_data(mine[at + 2]);
@@ -388,15 +395,6 @@ Status train(const TrainerConfig& cfg, Store& store, const model::Model& m, cons
           }
         }
         const size_t n = std::min(B, mine.size() - at);
-        // This batch's rate, from where it stands in the epoch's plan (its
-        // number if the threads took turns), never from the other threads'
-        // progress: the rate a push gets does not depend on timing, and the
-        // push carries it (setting the store's rate between pushes would let
-        // one thread's push take another's). The store's rate follows it,
-        // for what it reports.
-        const uint64_t planned = uint64_t(e) * batchesPerEpoch + myBatches * T + t;
-        const float lr = scheduled_lr(cfg, lr0, e, planned);
-        if (cfg.schedule != Schedule::Constant || t == 0) store.set_learning_rate(lr);
         // Read what this batch needs: its rows of sparse tensors, or everything.
         uint64_t v = 0;
         if (racy) {
