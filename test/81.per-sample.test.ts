@@ -30,7 +30,7 @@ import {
   type TrainProgress,
   type TrainResult,
 } from '../lib';
-import { SAFE_MODES, bits } from './helpers';
+import { SAFE_MODES, bits, wide } from './helpers';
 import { mulberry32 } from './harness/common';
 
 jest.setTimeout(120_000);
@@ -403,18 +403,6 @@ describe('batch 1: cancellation', () => {
   });
 });
 
-// Linear regression on raw features, one column in the tens of thousands
-// (test/94): at batch 1 and lr 0.1 plain SGD overflows within a few rows.
-function wide(rows: number): Dataset {
-  const next = mulberry32(7);
-  const x: number[][] = [], y: number[] = [];
-  for (let i = 0; i < rows; i++) {
-    const a = next(), b = next() * 30000;
-    x.push([a, b]);
-    y.push(2 * a + b / 30000 + 0.1 * (next() - 0.5));
-  }
-  return Dataset.fromDense(x, { labels: y });
-}
 
 // y = 2 a - c + 0.5 on rows in [-1, 1]², and POISON rows [3e38, 0] with y
 // 1e6: their gradient overflows float32 whatever the parameters (the

@@ -21,7 +21,7 @@ import {
   type TrainResult,
 } from '../lib';
 import { lossWarning } from '../lib/trainer';
-import { mulberry32 } from './harness/common';
+import { wide } from './helpers';
 
 jest.setTimeout(120_000);
 
@@ -177,20 +177,6 @@ test('abort through a signal while steps flow: AbortError, no timer', async () =
   expect(watch.open()).toEqual({ made: 1, open: 0, refed: 0 });
 });
 
-// Linear regression on raw features, one column in the tens of thousands:
-// x² ~ 3e8, so plain SGD diverges for any lr above ~6.7e-9. At lr 0.1 it
-// reaches Infinity within a few batches and the run stops with
-// NonFiniteGradientError; at 7.5e-9 the loss grows epoch by epoch, finite.
-function wide(rows: number): Dataset {
-  const next = mulberry32(7);
-  const x: number[][] = [], y: number[] = [];
-  for (let i = 0; i < rows; i++) {
-    const a = next(), b = next() * 30000;
-    x.push([a, b]);
-    y.push(2 * a + b / 30000 + 0.1 * (next() - 0.5));
-  }
-  return Dataset.fromDense(x, { labels: y });
-}
 
 test('an error ends the steps too (no timer left)', async () => {
   // lr 0.1 on the wide data under nonFinite 'reject': the run fails in epoch 1

@@ -1,5 +1,5 @@
 import { mulberry32 } from './harness/common';
-import { MODES, type Mode } from '../lib';
+import { Dataset, MODES, type Mode } from '../lib';
 
 /** Every mode with no lost updates. */
 export const SAFE_MODES: Mode[] = MODES.filter((m) => m !== 'hogwild');
@@ -42,4 +42,21 @@ export function expectSameBits(actual: Float32Array, expected: Float32Array): vo
     while (x[i] === y[i]) i++;
     throw new Error(`bits differ first at element ${i}: ${actual[i]} vs ${expected[i]}`);
   }
+}
+
+/**
+ * Linear regression on raw features, one column in the tens of thousands:
+ * x² ~ 3e8, so plain SGD diverges for any lr above ~6.7e-9. At lr 0.1 it
+ * reaches Infinity within a few rows (NonFiniteGradientError); at 7.5e-9
+ * the loss grows epoch by epoch, finite.
+ */
+export function wide(rows: number): Dataset {
+  const next = mulberry32(7);
+  const x: number[][] = [], y: number[] = [];
+  for (let i = 0; i < rows; i++) {
+    const a = next(), b = next() * 30000;
+    x.push([a, b]);
+    y.push(2 * a + b / 30000 + 0.1 * (next() - 0.5));
+  }
+  return Dataset.fromDense(x, { labels: y });
 }

@@ -253,6 +253,8 @@ struct PixelRows {  // CSR copy of a Dense: row r's nonzeros are [start[r], star
   std::vector<uint16_t> index;  // pixel index (< 784)
   std::vector<float> value;     // the same floats as Dense::x holds
   size_t size(size_t r) const { return start[r + 1] - start[r]; }
+  const uint16_t* indices(size_t r) const { return &index[start[r]]; }
+  const float* values(size_t r) const { return &value[start[r]]; }
 
   // Prefetches row r a line at a time, spread over the loop of the row before
   // it: touch(k) fetches line k of r's values and of its indices (the loops
@@ -265,8 +267,8 @@ struct PixelRows {  // CSR copy of a Dense: row r's nonzeros are [start[r], star
     const char *idx, *val;
     size_t idxEnd, valEnd;  // byte lengths: touch() clamps to them
     Prefetch(const PixelRows& x, size_t r)
-        : idx(reinterpret_cast<const char*>(&x.index[x.start[r]])),
-          val(reinterpret_cast<const char*>(&x.value[x.start[r]])),
+        : idx(reinterpret_cast<const char*>(x.indices(r))),
+          val(reinterpret_cast<const char*>(x.values(r))),
           idxEnd(x.size(r) * sizeof(uint16_t)),
           valEnd(x.size(r) * sizeof(float)) {}
     void touch(size_t k) const {
@@ -366,8 +368,8 @@ void trainSoftmax1(Softmax& m, const PixelRows& X, const int32_t* label, const u
   alignas(64) float g[16] = {};
   for (size_t t = lo; t < hi; t++) {
     const uint32_t r = perm[t];
-    const uint16_t* __restrict idx = &X.index[X.start[r]];
-    const float* __restrict val = &X.value[X.start[r]];
+    const uint16_t* __restrict idx = X.indices(r);
+    const float* __restrict val = X.values(r);
     const size_t n = X.size(r);
     const PixelRows::Prefetch next(X, perm[t + 1 < hi ? t + 1 : t]);
 #if defined(__AVX512F__)
@@ -509,8 +511,8 @@ void trainMlp1(Mlp& m, const PixelRows& X, const int32_t* label, const uint32_t*
   uint32_t on[kHidden];  // the hidden units with h > 0
   for (size_t t = lo; t < hi; t++) {
     const uint32_t r = perm[t];
-    const uint16_t* __restrict idx = &X.index[X.start[r]];
-    const float* __restrict val = &X.value[X.start[r]];
+    const uint16_t* __restrict idx = X.indices(r);
+    const float* __restrict val = X.values(r);
     const size_t n = X.size(r);
     const PixelRows::Prefetch next(X, perm[t + 1 < hi ? t + 1 : t]);
 #if defined(__AVX512F__)

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "check.h"
+#include "data.h"
 #include "core/data/dataset.h"
 #include "core/model/model.h"
 #include "core/random.h"
@@ -56,22 +57,6 @@ data::Dataset to_sparse(const data::Dataset& dense, uint64_t seed) {
         d.values.push_back(dense.X[i * dense.features + j]);
       }
     d.indptr.push_back(d.indices.size());
-  }
-  return d;
-}
-
-data::Dataset tiny_ratings(uint64_t rows, uint64_t users, uint64_t items, uint64_t seed) {
-  data::Dataset d;
-  d.kind = data::Kind::Ratings;
-  d.rows = rows;
-  d.users = users;
-  d.items = items;
-  d.features = users + items;
-  SplitMix64 r(seed);
-  for (uint64_t i = 0; i < rows; ++i) {
-    d.user.push_back(static_cast<uint32_t>(r.next() % users));
-    d.item.push_back(static_cast<uint32_t>(r.next() % items));
-    d.labels.push_back(static_cast<float>(r.normal()));
   }
   return d;
 }
@@ -195,7 +180,7 @@ void test_gradients() {
   s.kind = Kind::Mf;
   s.rank = 4;
   s.l2 = 0.1f;
-  data::Dataset rt = tiny_ratings(50, 6, 8, 7);
+  data::Dataset rt = gvtest::ratings(50, 6, 8, 7);
   check_fd("mf", s, Model::dims_of(rt), rt, 0.5f);
   s.biases = false;
   check_fd("mf without biases", s, Model::dims_of(rt), rt, 0.5f);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "check.h"
+#include "data.h"
 #include "core/data/dataset.h"
 #include "core/model/model.h"
 #include "core/random.h"
@@ -74,20 +75,26 @@ data::Dataset sparse_set(uint64_t rows, uint64_t features, uint64_t nnz, uint64_
   return d;
 }
 
-// Ratings (user, item, y) of a low-rank model plus noise.
-data::Dataset ratings_set(uint64_t rows, uint64_t users, uint64_t items, uint64_t seed) {
+// Sparse rows of `features` all labelled +1: row i's entries come from
+// fill(i, add), add(index, value) in ascending index order. The svm on them
+// keeps its margins violated at a small rate: every sample moves its
+// features by exactly lr * x and the bias by lr, whatever the parameters.
+template <class Fill>
+data::Dataset positive_rows(uint64_t rows, uint64_t features, Fill&& fill) {
   data::Dataset d;
-  d.kind = data::Kind::Ratings;
+  d.kind = data::Kind::Sparse;
+  d.features = features;
+  d.classes = 2;
   d.rows = rows;
-  d.users = users;
-  d.items = items;
-  d.features = users + items;
-  SplitMix64 r(seed);
-  for (uint64_t k = 0; k < rows; ++k) {
-    const uint32_t u = static_cast<uint32_t>(r.next() % users), i = static_cast<uint32_t>(r.next() % items);
-    d.user.push_back(u);
-    d.item.push_back(i);
-    d.labels.push_back(static_cast<float>(((u % 5) * (i % 7)) / 10.0 + 0.1 * r.normal()));
+  d.indptr.push_back(0);
+  for (uint64_t i = 0; i < rows; ++i) {
+    fill(i, [&](uint32_t j, float v) {
+      d.indices.push_back(j);
+      d.values.push_back(v);
+    });
+    d.indptr.push_back(d.indices.size());
+    d.labels.push_back(1.f);
+    d.classIds.push_back(1);
   }
   return d;
 }
@@ -171,7 +178,7 @@ void test_which_runs() {
     CHECK_EQ(serves(sparse, model::Kind::Softmax, mode), on);
     CHECK_EQ(serves(sparse, model::Kind::Logistic, mode), on);
     CHECK_EQ(serves(sparse, model::Kind::Svm, mode), on);
-    CHECK_EQ(serves(ratings_set(50, 10, 10, 1), model::Kind::Mf, mode), on && mode != Mode::Deterministic);
+    CHECK_EQ(serves(gvtest::ratings(50, 10, 10, 1), model::Kind::Mf, mode), on && mode != Mode::Deterministic);
     CHECK(!serves(dense, model::Kind::Softmax, mode, 2));                  // batches of more than one
     CHECK(!serves(dense, model::Kind::Softmax, mode, 1, false));           // turned off
     CHECK(!serves(dense, model::Kind::Softmax, mode, 1, true, kernels::OptKind::Adam));  // a step beyond x * d
@@ -241,19 +248,7 @@ void test_wide_rows() {
 // would be NaN, and the per-sample path sends a move that is not finite the
 // generic way besides.)
 void test_infinite_rate() {
-  data::Dataset d;
-  d.kind = data::Kind::Sparse;
-  d.features = 2;
-  d.classes = 2;
-  d.rows = 400;
-  d.indptr.push_back(0);
-  for (uint64_t i = 0; i < d.rows; ++i) {
-    d.indices.push_back(0);
-    d.values.push_back(1.f);
-    d.indptr.push_back(d.indices.size());
-    d.labels.push_back(1.f);
-    d.classIds.push_back(1);
-  }
+  const data::Dataset d = positive_rows(400, 2, [](uint64_t, auto add) { add(0, 1.f); });
   model::ModelSpec ms;
   ms.kind = model::Kind::Svm;
   std::unique_ptr<model::Model> m;
@@ -285,7 +280,7 @@ void test_infinite_rate() {
 
 // mf: two rows and two biases a rating, with and without biases and L2.
 void test_mf() {
-  const data::Dataset d = ratings_set(3000, 300, 200, 12);
+  const data::Dataset d = gvtest::ratings(3000, 300, 200, 12);
   for (Mode mode : kFused)
     for (int variant = 0; variant < 3; ++variant)
       for (size_t shard : {size_t(16384), size_t(48)}) {
@@ -344,19 +339,8 @@ void test_exact_counts() {
 // lr), so each sample moves its feature by exactly lr * x and the bias by
 // lr: two threads end at exactly the sums.
 void test_no_lost_update() {
-  data::Dataset d;
-  d.kind = data::Kind::Sparse;
-  d.features = 8;
-  d.classes = 2;
-  d.rows = 20000;
-  d.indptr.push_back(0);
-  for (uint64_t i = 0; i < d.rows; ++i) {
-    d.indices.push_back(static_cast<uint32_t>(i % 8));
-    d.values.push_back(0.25f);  // lr * x * 1 = 2^-12 * 2^-2: exact sums
-    d.indptr.push_back(d.indices.size());
-    d.labels.push_back(1.f);
-    d.classIds.push_back(1);
-  }
+  // lr * x = 2^-16 * 2^-2: exact sums
+  const data::Dataset d = positive_rows(20000, 8, [](uint64_t i, auto add) { add(static_cast<uint32_t>(i % 8), 0.25f); });
   for (Mode mode : {Mode::Atomic, Mode::Locked, Mode::Deterministic}) {
     gvtest::Context c(mode_name(mode));
     const Run r = train_once(d, model::Kind::Svm, mode, 2, true, 1.f / 65536, 1);
@@ -374,22 +358,11 @@ void test_no_lost_update() {
 // another order: the same bits on 1, 2 and 3 threads, as the multiset of
 // its pushes promises, on the per-sample path as on the generic one.
 void test_deterministic_threads() {
-  data::Dataset d;
-  d.kind = data::Kind::Sparse;
-  d.features = 40;
-  d.classes = 2;
-  d.rows = 30000;
-  d.indptr.push_back(0);
   SplitMix64 r(13);
-  for (uint64_t i = 0; i < d.rows; ++i) {
-    for (uint32_t j = static_cast<uint32_t>(r.next() % 5); j < 40; j += 1 + static_cast<uint32_t>(r.next() % 7)) {
-      d.indices.push_back(j);
-      d.values.push_back(0.1f + 0.37f * static_cast<float>(r.uniform()));
-    }
-    d.indptr.push_back(d.indices.size());
-    d.labels.push_back(1.f);
-    d.classIds.push_back(1);
-  }
+  const data::Dataset d = positive_rows(30000, 40, [&](uint64_t, auto add) {
+    for (uint32_t j = static_cast<uint32_t>(r.next() % 5); j < 40; j += 1 + static_cast<uint32_t>(r.next() % 7))
+      add(j, 0.1f + 0.37f * static_cast<float>(r.uniform()));
+  });
   std::vector<float> first;
   for (uint32_t threads : {1u, 2u, 3u})
     for (bool perSample : {true, false}) {
@@ -465,19 +438,10 @@ void test_ledger_exact_path() {
 
 // A checkpoint image while two threads train per sample: the gate waits for
 // the threads' commits, so the image's version is exactly the number of
-// samples its parameters hold. Each sample adds exactly 2^-12 to b.
+// samples its parameters hold. Rows without features: each sample adds
+// exactly lr = 2^-22 to b.
 void test_checkpoint_counts() {
-  data::Dataset d;
-  d.kind = data::Kind::Sparse;
-  d.features = 4;
-  d.classes = 2;
-  d.rows = 400000;
-  d.indptr.push_back(0);
-  for (uint64_t i = 0; i < d.rows; ++i) {
-    d.indptr.push_back(0);
-    d.labels.push_back(1.f);
-    d.classIds.push_back(1);
-  }
+  const data::Dataset d = positive_rows(400000, 4, [](uint64_t, auto) {});
   model::ModelSpec ms;
   ms.kind = model::Kind::Svm;
   std::unique_ptr<model::Model> m;
